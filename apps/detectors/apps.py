@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class DetectorsConfig(AppConfig):
+    name = "apps.detectors"
+    label = "detectors"

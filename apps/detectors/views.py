@@ -1,0 +1,9 @@
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from apps.tenants.access import tenant_view
+
+
+@tenant_view
+def catalogue(request: HttpRequest) -> HttpResponse:
+    return render(request, "detectors/catalogue.html", {})

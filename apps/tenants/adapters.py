@@ -1,0 +1,14 @@
+from allauth.account.adapter import DefaultAccountAdapter
+from django.db import transaction
+
+
+class AccountAdapter(DefaultAccountAdapter):
+    def save_user(self, request, user, form, commit=True):
+        """Every new account starts with a personal workspace it owns."""
+        from .services import tenant_create_personal
+
+        with transaction.atomic():
+            user = super().save_user(request, user, form, commit=commit)
+            if commit:
+                tenant_create_personal(user=user, request=request)
+        return user

@@ -1,0 +1,23 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from . import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("manifest.webmanifest", views.manifest, name="manifest"),
+    path("sw.js", views.service_worker, name="service_worker"),
+    path("offline/", views.offline, name="offline"),
+    path("accounts/", include("allauth.urls")),
+    path("admin/", admin.site.urls),
+    path("t/<slug:tenant_slug>/", include("apps.tenants.urls")),
+    path("t/<slug:tenant_slug>/datasets/", include("apps.datasets.urls")),
+    path("t/<slug:tenant_slug>/detectors/", include("apps.detectors.urls")),
+    path("t/<slug:tenant_slug>/runs/", include("apps.runs.urls")),
+]
+
+handler403 = "pynomaly_web.errors.permission_denied"
+handler404 = "pynomaly_web.errors.page_not_found"
+handler500 = "pynomaly_web.errors.server_error"

@@ -1,0 +1,221 @@
+"""Shared fixtures: personas, a real Celery worker, a real ASGI server, a real browser.
+
+Personas (healthchecks style): alice owns tenant A, bob is her teammate (analyst),
+vera views it, and charlie owns tenant B and must be refused everything of A's.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+# Playwright's sync API runs an event loop in the test thread; Django must still allow ORM
+# calls from the test body there.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+PASSWORD = "correct-horse-battery-staple"
+
+
+# ---------------------------------------------------------------- personas
+def _user(email: str):
+    from allauth.account.models import EmailAddress
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.create_user(username=email.split("@")[0], email=email, password=PASSWORD)
+    EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
+    return user
+
+
+@pytest.fixture
+def alice(db):
+    return _user("alice@example.com")
+
+
+@pytest.fixture
+def tenant_a(alice):
+    from apps.tenants.services import tenant_create
+
+    return tenant_create(name="Acme", owner=alice)
+
+
+@pytest.fixture
+def bob(tenant_a):
+    from apps.tenants.services import membership_add
+
+    user = _user("bob@example.com")
+    membership_add(tenant=tenant_a, user=user, role="analyst")
+    return user
+
+
+@pytest.fixture
+def vera(tenant_a):
+    from apps.tenants.services import membership_add
+
+    user = _user("vera@example.com")
+    membership_add(tenant=tenant_a, user=user, role="viewer")
+    return user
+
+
+@pytest.fixture
+def charlie(db):
+    return _user("charlie@example.com")
+
+
+@pytest.fixture
+def tenant_b(charlie):
+    from apps.tenants.services import tenant_create
+
+    return tenant_create(name="Bravo", owner=charlie)
+
+
+def _client_for(user):
+    from django.test import Client
+
+    c = Client()
+    c.force_login(user)
+    return c
+
+
+@pytest.fixture
+def alice_client(alice, tenant_a):
+    return _client_for(alice)
+
+
+@pytest.fixture
+def bob_client(bob):
+    return _client_for(bob)
+
+
+@pytest.fixture
+def vera_client(vera):
+    return _client_for(vera)
+
+
+@pytest.fixture
+def charlie_client(charlie, tenant_b):
+    return _client_for(charlie)
+
+
+# ---------------------------------------------------------------- real services
+@pytest.fixture
+def celery_worker(transactional_db):
+    """A real Celery worker (in a thread) consuming from the real Redis broker."""
+    from celery.contrib.testing.worker import start_worker
+
+    from pynomaly_web.celery import app
+
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30) as worker:
+        yield worker
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class AsgiServer:
+    def __init__(self, url: str, proc: subprocess.Popen):
+        self.url = url
+        self.proc = proc
+        self.host = url.split("//", 1)[1]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+def _test_database_url() -> str:
+    from django.db import connection
+
+    s = connection.settings_dict
+    if s["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{s['NAME']}"
+    auth = s["USER"] + (f":{s['PASSWORD']}" if s.get("PASSWORD") else "")
+    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+@pytest.fixture
+def asgi_server(transactional_db, settings):
+    """Daphne serving the real ASGI app (HTTP + WebSocket) against the test database."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": _test_database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "DJANGO_SETTINGS_MODULE": "pynomaly_web.settings",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "pynomaly_web.asgi:application"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError("daphne did not start: " + proc.stderr.read().decode()[-2000:]) from None
+            time.sleep(0.1)
+    yield AsgiServer(f"http://127.0.0.1:{port}", proc)
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+# ---------------------------------------------------------------- browser
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"]
+
+
+def _browser_required() -> bool:
+    return os.environ.get("PYNOMALY_REQUIRE_BROWSER", "") not in ("", "0", "false")
+
+
+@pytest.fixture(scope="session")
+def playwright_instance():
+    if not Path(CHROMIUM).exists():
+        if _browser_required():
+            pytest.fail(f"PYNOMALY_REQUIRE_BROWSER is set but {CHROMIUM} is missing")
+        pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_instance):
+    browser = playwright_instance.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def login(page, server, email: str, password: str = PASSWORD) -> None:
+    """Sign in through the real form, the way a person does."""
+    page.goto(f"{server.url}/accounts/login/")
+    page.fill("input[name=login]", email)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/accounts/login" not in url)
