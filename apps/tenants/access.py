@@ -5,9 +5,11 @@ from __future__ import annotations
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 
 from .models import Membership, Tenant
+from .permissions import VIEW, role_allows
 
 LAST_TENANT_SESSION_KEY = "pynomaly.tenant"
 
@@ -24,16 +26,29 @@ def get_tenant_for_member(request: HttpRequest, slug: str) -> Tenant:
     return get_membership(request, slug).tenant
 
 
-def tenant_view(view):
-    """Decorate a view taking ``tenant_slug``: signs in, resolves membership, sets request.tenant."""
+def require(request: HttpRequest, perm: str) -> None:
+    """Members whose role lacks ``perm`` get 403 (they may know the workspace exists)."""
+    if not role_allows(request.membership.role, perm):
+        raise PermissionDenied(f"Your role ({request.membership.get_role_display()}) does not allow this.")
 
-    @login_required
-    @wraps(view)
-    def wrapper(request: HttpRequest, tenant_slug: str, *args, **kwargs):
-        membership = get_membership(request, tenant_slug)
-        request.tenant = membership.tenant
-        request.membership = membership
-        request.session[LAST_TENANT_SESSION_KEY] = membership.tenant.slug
-        return view(request, *args, **kwargs)
 
-    return wrapper
+def tenant_view(view=None, *, perm: str = VIEW):
+    """Decorate a view taking ``tenant_slug``: sign-in, membership (else 404), role (else 403).
+
+    Sets ``request.tenant`` and ``request.membership`` for the view.
+    """
+
+    def decorate(func):
+        @login_required
+        @wraps(func)
+        def wrapper(request: HttpRequest, tenant_slug: str, *args, **kwargs):
+            membership = get_membership(request, tenant_slug)
+            request.tenant = membership.tenant
+            request.membership = membership
+            request.session[LAST_TENANT_SESSION_KEY] = membership.tenant.slug
+            require(request, perm)
+            return func(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorate(view) if view is not None else decorate

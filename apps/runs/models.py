@@ -1,0 +1,87 @@
+"""Detection runs: state lives here; sockets only nudge pages to show it."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from apps.tenants.models import TenantOwned
+
+
+class RunQuerySet(models.QuerySet):
+    def for_tenant(self, tenant):
+        return self.filter(tenant=tenant)
+
+    def active(self):
+        return self.filter(status__in=[Run.Status.QUEUED, Run.Status.RUNNING])
+
+
+class Run(TenantOwned):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    TERMINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+
+    class Stage(models.TextChoices):
+        QUEUED = "queued", "Waiting for a worker"
+        LOADING = "loading", "Loading data"
+        PREPARING = "preparing", "Preparing features"
+        FITTING = "fitting", "Fitting"
+        SCORING = "scoring", "Scoring"
+        WRITING = "writing", "Writing results"
+        DONE = "done", "Done"
+
+    dataset_version = models.ForeignKey("datasets.DatasetVersion", on_delete=models.PROTECT, related_name="runs")
+    detector_version = models.ForeignKey("detectors.DetectorConfigVersion", on_delete=models.PROTECT, related_name="runs")
+    label_column = models.CharField(max_length=255, blank=True)
+    max_fit_rows = models.PositiveIntegerField(null=True, blank=True, help_text="Fit on a sample this large.")
+
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    stage = models.CharField(max_length=10, choices=Stage.choices, default=Stage.QUEUED)
+    percent = models.FloatField(default=0)
+    rows_done = models.BigIntegerField(default=0)
+    rows_total = models.BigIntegerField(default=0)
+    rows_per_second = models.FloatField(null=True, blank=True)
+    eta_seconds = models.FloatField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    task_id = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True)
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    timings = models.JSONField(default=dict, blank=True, help_text="seconds per stage")
+
+    # Results: the Parquet holds every row; the summary holds what pages show first.
+    results = models.FileField(upload_to="runs/%Y/%m/", max_length=300, blank=True)
+    threshold = models.FloatField(null=True, blank=True)
+    summary = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+
+    objects = RunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["tenant", "status"])]
+
+    def __str__(self) -> str:
+        return f"Run #{self.pk}"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in self.TERMINAL
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None:
+            return None
+        return ((self.finished_at or timezone.now()) - self.started_at).total_seconds()
+
