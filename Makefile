@@ -21,7 +21,7 @@ install: $(STAMP)
 run: $(STAMP)
 	@mkdir -p var
 	$(WITH_REDIS) bash -c '$(PY) manage.py migrate --noinput && $(PY) manage.py seed_demo && \
-		PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec $(VENV)/bin/honcho start web worker'
+		PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec $(VENV)/bin/honcho start web worker beat'
 
 # The whole suite, on SQLite + embedded Redis by default, or DATABASE_URL/REDIS_URL when set.
 test: $(STAMP)

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "apps.datasets.uploads.UploadLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -242,3 +243,26 @@ PWA_SHELL_ASSETS = [
     "icons/icon-192.png",
     "icons/icon-512.png",
 ]
+
+# Uploads: refused above this size before the body is read (413); file parts stream to disk
+# past 2.5 MB instead of staying in memory.
+PYNOMALY_MAX_UPLOAD_BYTES = env.int("PYNOMALY_MAX_UPLOAD_BYTES", default=1 << 30)
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+FILE_UPLOAD_TEMP_DIR = env.str("FILE_UPLOAD_TEMP_DIR", default=None)
+FILE_UPLOAD_HANDLERS = [
+    "apps.datasets.uploads.LimitedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+# Engine limits for parsing a dataset (rows / columns), named in the message when exceeded.
+PYNOMALY_MAX_ROWS = env.int("PYNOMALY_MAX_ROWS", default=10_000_000)
+PYNOMALY_MAX_COLUMNS = env.int("PYNOMALY_MAX_COLUMNS", default=10_000)
+
+# Runs: the task beats while it works; the reaper fails (or requeues) a run whose beat stops.
+RUN_HEARTBEAT_SECONDS = env.float("RUN_HEARTBEAT_SECONDS", default=5.0)
+RUN_STALE_AFTER_SECONDS = env.int("RUN_STALE_AFTER_SECONDS", default=120)
+RUN_MAX_ATTEMPTS = env.int("RUN_MAX_ATTEMPTS", default=2)
+RUN_CHUNK_ROWS = env.int("RUN_CHUNK_ROWS", default=100_000)
+CELERY_BEAT_SCHEDULE = {
+    "reap-stale-runs": {"task": "runs.reap_stale", "schedule": 60.0},
+}
