@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pynomaly import __version__
-from pynomaly.errors import Cancelled, DetectionFailed, EngineError, ParamError
+from pynomaly.errors import Cancelled, DetectionFailed, EngineError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 OUTPUT_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
@@ -325,6 +325,7 @@ def parse_params(pairs: Sequence[str], keys: Sequence[str]) -> dict[str, dict[st
             raise UsageError(f"--param {pair!r}: write NAME=VALUE")
         name = name.strip()
         key, dot, pname = name.partition(".")
+        key = key.lower()
         if dot and key in out:
             out[key][pname] = value
         elif dot:
@@ -346,20 +347,13 @@ def _config(args):
     from pynomaly.detect import PipelineConfig, Threshold
     from pynomaly.prepare import PrepareOptions
 
-    keys = args.detectors or ["iforest"]
+    specs = [get_detector(k) for k in (args.detectors or ["iforest"])]
+    keys = [s.key for s in specs]
     if len(set(keys)) != len(keys):
         raise UsageError("a detector is listed twice in -d")
     raw = parse_params(args.param, keys)
-    detectors = []
-    for key in keys:
-        spec = get_detector(key)
-        known = {p.name: p for p in spec.params}
-        for name in raw[key]:
-            if name not in known:
-                choices = ", ".join(known) or "none"
-                raise ParamError(name, f"{key} has no such parameter (its parameters: {choices})")
-        typed = {name: known[name].coerce(value) for name, value in raw[key].items()}
-        detectors.append((key, spec.validate_params(typed)))
+    # validate_params coerces the raw strings and fills in every default.
+    detectors = tuple((s.key, s.validate_params(raw[s.key])) for s in specs)
 
     if args.contamination is not None:
         threshold = Threshold("contamination", args.contamination)
@@ -372,7 +366,7 @@ def _config(args):
     else:
         threshold = Threshold()
     return PipelineConfig(
-        detectors=tuple(detectors),
+        detectors=detectors,
         combine=args.combine,
         prepare=PrepareOptions(scaling=args.scaling),
         threshold=threshold,
@@ -475,9 +469,9 @@ def cmd_detectors(args) -> int:
         (
             s.key,
             s.family,
-            s.name,
+            s.name if len(s.name) <= 44 else s.name[:43] + "…",
             s.complexity_class or "",
-            "yes" if s.available else f"no: {s.install_hint or s.unavailable_reason or ''}",
+            _availability(s),
         )
         for s in specs
     ]
@@ -502,6 +496,8 @@ def cmd_detectors_show(args) -> int:
             print(f"\n{title}:")
             for item in items:
                 print(textwrap.fill(item, 88, initial_indent="  - ", subsequent_indent="    "))
+    if getattr(s, "avoid_when", None):
+        print("\nAvoid when:\n" + wrap.fill(s.avoid_when))
     if s.complexity_time or s.complexity_class:
         print(
             f"\nCost: {s.complexity_time or ''} {f'({s.complexity_class})' * bool(s.complexity_class)}"
@@ -526,10 +522,16 @@ def cmd_detectors_show(args) -> int:
     return EXIT_OK
 
 
-def _spec_dict(spec) -> dict:
-    import dataclasses
+def _availability(spec) -> str:
+    if not spec.available:
+        return f"no: {spec.install_hint or spec.unavailable_reason or 'requirements missing'}"
+    if getattr(spec, "supervised", False):
+        return "yes (needs labels; not for detect)"
+    return "yes"
 
-    return dataclasses.asdict(spec) if dataclasses.is_dataclass(spec) else dict(vars(spec))
+
+def _spec_dict(spec) -> dict:
+    return spec.to_dict()
 
 
 def _range(p) -> str:
@@ -537,9 +539,10 @@ def _range(p) -> str:
         return " | ".join(map(str, p.choices))
     if p.minimum is None and p.maximum is None:
         return ""
+    left = "(" if p.minimum is None or getattr(p, "exclusive_minimum", False) else "["
     lo = "-inf" if p.minimum is None else _num(p.minimum)
-    hi = "inf" if p.maximum is None else _num(p.maximum)
-    return f"{lo} .. {hi}"
+    hi, right = ("inf", ")") if p.maximum is None else (_num(p.maximum), "]")
+    return f"{left}{lo}, {hi}{right}"
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "") -> None:
