@@ -365,3 +365,22 @@ def test_it_round_trips_parquet_storage(tmp_path, frame):
     pd.testing.assert_frame_equal(data.read_parquet(path), frame)
     assert data.read_parquet(path, columns=["temp"]).columns.tolist() == ["temp"]
     assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_it_keeps_genuinely_empty_last_fields_as_missing_values(tmp_path):
+    path = tmp_path / "gaps.csv"
+    path.write_text("a,b,c\n1,2,\n4,5,6\n")
+
+    frame = load(path).frame
+
+    assert frame["c"].isna().tolist() == [True, False]
+
+
+def test_it_names_the_line_of_a_row_with_too_many_fields(tmp_path):
+    path = tmp_path / "long.csv"
+    path.write_text("a,b\n1,2\n3,4\n5,6,7\n")
+
+    with pytest.raises(DataError, match="3 fields where the first row has 2") as err:
+        load(path)
+
+    assert err.value.line == 4
