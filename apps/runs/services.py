@@ -1,0 +1,396 @@
+"""Run workflows: the only code that writes Run rows (and pushes their state to sockets)."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.core.files import File
+from django.db import transaction
+from django.db.models import Q
+from django.http import HttpRequest
+from django.template.loader import render_to_string
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+
+from apps.audit.services import audit_record
+from apps.datasets.models import DatasetVersion
+from apps.detectors.models import DetectorConfigVersion, TrainedModel
+
+from .models import Run
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL_SECONDS = 0.5
+# Where each stage sits on the overall progress bar (start %, end %).
+STAGE_SPAN = {
+    Run.Stage.QUEUED: (0, 0),
+    Run.Stage.LOADING: (0, 5),
+    Run.Stage.PREPARING: (5, 10),
+    Run.Stage.FITTING: (10, 45),
+    Run.Stage.SCORING: (45, 95),
+    Run.Stage.WRITING: (95, 100),
+    Run.Stage.DONE: (100, 100),
+}
+
+
+class RunStateError(Exception):
+    """The run is not in a state that allows this (message meant for the user)."""
+
+
+def run_group(run_id: int) -> str:
+    return f"run-{run_id}"
+
+
+# ---------------------------------------------------------------- rendering and pushing
+def results_url(run: Run) -> str | None:
+    """The results page once the results engineer's URL exists; None before."""
+    try:
+        return reverse("runs:results", kwargs={"tenant_slug": run.tenant.slug, "run_id": run.pk})
+    except NoReverseMatch:
+        return None
+
+
+def render_run_progress(run: Run, *, oob: bool = True) -> str:
+    """The ``run-progress`` partial of the run page, as sockets and the page show it."""
+    context = {"run": run, "tenant": run.tenant, "results_url": results_url(run), "oob": oob}
+    return render_to_string("runs/run_detail.html#run-progress", context)
+
+
+def run_push(run: Run) -> None:
+    """Nudge open run pages with the current state; a page that misses it loses nothing."""
+    try:
+        html = render_run_progress(run)
+        async_to_sync(get_channel_layer().group_send)(run_group(run.pk), {"type": "run.progress", "html": html})
+    except Exception:  # a socket problem must never fail the run itself
+        logger.warning("could not push the state of run %s", run.pk, exc_info=True)
+
+
+def _push_after_commit(run: Run) -> None:
+    transaction.on_commit(lambda: run_push(run))
+
+
+def _enqueue_after_commit(run: Run) -> None:
+    from .tasks import execute_run
+
+    task_id = run.task_id
+    transaction.on_commit(lambda: execute_run.apply_async(args=[run.pk], task_id=task_id))
+
+
+# ---------------------------------------------------------------- starting and stopping
+@transaction.atomic
+def run_start(
+    *,
+    tenant,
+    user,
+    dataset_version: DatasetVersion,
+    detector_version: DetectorConfigVersion,
+    label_column: str = "",
+    max_fit_rows: int | None = None,
+    request: HttpRequest | None = None,
+) -> Run:
+    """Write a queued run and enqueue its task once the transaction commits."""
+    if dataset_version.tenant_id != tenant.pk or detector_version.tenant_id != tenant.pk:
+        raise RunStateError("The dataset and the detector must belong to this workspace.")
+    if label_column and label_column not in dataset_version.column_names:
+        raise RunStateError(f"The dataset has no column {label_column!r}.")
+    run = Run.objects.create(
+        tenant=tenant,
+        dataset_version=dataset_version,
+        detector_version=detector_version,
+        label_column=label_column,
+        max_fit_rows=max_fit_rows,
+        created_by=user,
+        task_id=str(uuid.uuid4()),
+    )
+    audit_record(
+        action="run.started", actor=user, tenant=tenant, target=run, request=request,
+        details={"dataset_version": dataset_version.pk, "detector_version": detector_version.pk,
+                 "label_column": label_column, "max_fit_rows": max_fit_rows},
+    )
+    _enqueue_after_commit(run)
+    return run
+
+
+def run_rerun(*, run: Run, user, request: HttpRequest | None = None) -> Run:
+    """A new run with the same inputs (dataset version, detector version, label, sample)."""
+    return run_start(
+        tenant=run.tenant, user=user, dataset_version=run.dataset_version,
+        detector_version=run.detector_version, label_column=run.label_column,
+        max_fit_rows=run.max_fit_rows, request=request,
+    )
+
+
+@transaction.atomic
+def run_cancel(*, run: Run, user, request: HttpRequest | None = None) -> Run:
+    """Cancel a queued run at once; ask a running one to stop at its next chunk."""
+    run = Run.objects.select_for_update().get(pk=run.pk)
+    if run.is_terminal:
+        raise RunStateError(f"The run has already {run.get_status_display().lower()}.")
+    if run.status == Run.Status.QUEUED:
+        _finish(run, Run.Status.CANCELLED, error="Cancelled before it started.")
+        audit_record(action="run.cancelled", actor=user, tenant=run.tenant, target=run, request=request,
+                     details={"was": "queued"})
+    elif not run.cancel_requested:
+        run.cancel_requested = True
+        run.save(update_fields=["cancel_requested"])
+        audit_record(action="run.cancel_requested", actor=user, tenant=run.tenant, target=run, request=request,
+                     details={"stage": run.stage})
+    _push_after_commit(run)
+    return run
+
+
+def _finish(run: Run, status: str, *, error: str = "") -> None:
+    now = timezone.now()
+    run.status = status
+    run.error = error
+    run.finished_at = now
+    run.eta_seconds = None
+    if status == Run.Status.SUCCEEDED:
+        run.stage, run.percent = Run.Stage.DONE, 100.0
+    run.save()
+
+
+# ---------------------------------------------------------------- the task's transitions
+@transaction.atomic
+def run_mark_running(*, run_id: int, task_id: str = "") -> Run | None:
+    """Claim the run for this task: None when there is nothing (more) to do.
+
+    Celery may deliver a task twice (acks_late), so a terminal run is left alone, a run
+    another worker is beating on is left to it, and attempts are counted here.
+    """
+    run = Run.objects.select_for_update().filter(pk=run_id).first()
+    if run is None or run.is_terminal:
+        return None
+    now = timezone.now()
+    if run.status == Run.Status.RUNNING and run.heartbeat_at is not None:
+        fresh = now - timedelta(seconds=3 * settings.RUN_HEARTBEAT_SECONDS)
+        if run.heartbeat_at > fresh:
+            logger.info("run %s is already running elsewhere; duplicate delivery ignored", run_id)
+            return None
+    if run.cancel_requested:
+        _finish(run, Run.Status.CANCELLED, error="Cancelled on request.")
+        audit_record(action="run.cancelled", tenant=run.tenant, target=run, details={"stage": run.stage})
+        _push_after_commit(run)
+        return None
+    if run.attempts >= settings.RUN_MAX_ATTEMPTS:
+        _fail_locked(run, f"Gave up after {run.attempts} attempts: the worker stopped each time.")
+        return None
+    run.attempts += 1
+    run.status = Run.Status.RUNNING
+    run.stage = Run.Stage.LOADING
+    run.percent = 0.0
+    run.rows_done = 0
+    run.rows_per_second = None
+    run.eta_seconds = None
+    run.error = ""
+    run.started_at = run.started_at or now
+    run.heartbeat_at = now
+    if task_id:
+        run.task_id = task_id
+    run.save()
+    _push_after_commit(run)
+    return run
+
+
+@dataclass
+class _Pace:
+    stage: str
+    stage_started: float
+    last_write: float
+
+
+_paces: dict[int, _Pace] = {}
+
+
+def record_progress(*, run: Run, stage: str, done: int, total: int, force: bool = False) -> bool:
+    """Update percent, rows/s, ETA and heartbeat; write and push at most every ~0.5 s.
+
+    Always writes on a stage change or when ``force`` is set. Returns whether it wrote.
+    """
+    now = time.monotonic()
+    pace = _paces.get(run.pk)
+    stage_changed = pace is None or pace.stage != stage
+    if stage_changed:
+        pace = _paces[run.pk] = _Pace(stage=stage, stage_started=now, last_write=0.0)
+    if not (force or stage_changed or now - pace.last_write >= PROGRESS_INTERVAL_SECONDS):
+        return False
+    pace.last_write = now
+    total = max(int(total), 0)
+    done = min(max(int(done), 0), total) if total else 0
+    start, end = STAGE_SPAN.get(stage, (0, 100))
+    fraction = done / total if total else 0.0
+    elapsed = now - pace.stage_started
+    rate = done / elapsed if elapsed > 0 and done else None
+    run.stage = stage
+    run.percent = round(start + (end - start) * fraction, 1)
+    if stage == Run.Stage.SCORING:
+        # Scoring counts chunks; rows are what a person understands.
+        run.rows_done = min(run.rows_total, round(run.rows_total * fraction)) if run.rows_total else done
+        rows_rate = run.rows_done / elapsed if elapsed > 0 and run.rows_done else None
+        run.rows_per_second = round(rows_rate, 1) if rows_rate else None
+    run.eta_seconds = round((total - done) / rate, 1) if rate and total > done else None
+    run.heartbeat_at = timezone.now()
+    Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(
+        stage=run.stage, percent=run.percent, rows_done=run.rows_done, rows_total=run.rows_total,
+        rows_per_second=run.rows_per_second, eta_seconds=run.eta_seconds, heartbeat_at=run.heartbeat_at,
+    )
+    run_push(run)
+    return True
+
+
+def run_heartbeat(*, run_id: int) -> None:
+    """The worker is alive: keeps the reaper away during long fits without progress events."""
+    Run.objects.filter(pk=run_id, status=Run.Status.RUNNING).update(heartbeat_at=timezone.now())
+
+
+def run_cancel_requested(*, run_id: int) -> bool:
+    return bool(Run.objects.filter(pk=run_id).values_list("cancel_requested", flat=True).first())
+
+
+def _forget_pace(run_id: int) -> None:
+    _paces.pop(run_id, None)
+
+
+@dataclass(frozen=True)
+class ModelArtifact:
+    """A fitted pipeline saved by ``pynomaly.persist.save`` to a local file."""
+
+    path: Path
+    sha256: str
+    feature_names: list[str]
+    input_columns: list[str]
+    threshold: float
+
+
+def _trained_model_save(run: Run, model: ModelArtifact) -> TrainedModel:
+    trained = TrainedModel(
+        tenant=run.tenant, run=run, detector_version=run.detector_version, sha256=model.sha256,
+        feature_names=model.feature_names, input_columns=model.input_columns, threshold=model.threshold,
+    )
+    with open(model.path, "rb") as fh:
+        trained.artifact.save(f"run-{run.pk}.skops", File(fh), save=False)
+    TrainedModel.objects.filter(run=run).delete()
+    trained.save()
+    return trained
+
+
+@transaction.atomic
+def run_succeed(
+    *,
+    run: Run,
+    results_file: File,
+    threshold: float,
+    summary: dict[str, Any],
+    metrics: dict[str, Any],
+    timings: dict[str, float],
+    model: ModelArtifact | None = None,
+) -> bool:
+    """Store the results and finish the run; False when it was no longer ours to finish."""
+    _forget_pace(run.pk)
+    locked = Run.objects.select_for_update().get(pk=run.pk)
+    if locked.status != Run.Status.RUNNING:
+        logger.warning("run %s became %s while it ran; results dropped", run.pk, locked.status)
+        return False
+    run.results.save(f"run-{run.pk}.parquet", results_file, save=False)
+    run.threshold, run.summary, run.metrics, run.timings = threshold, summary, metrics, timings
+    run.rows_done = run.rows_total
+    run.rows_per_second = locked.rows_per_second if run.rows_per_second is None else run.rows_per_second
+    run.cancel_requested = locked.cancel_requested
+    _finish(run, Run.Status.SUCCEEDED)
+    if model is not None:
+        _trained_model_save(run, model)
+    audit_record(action="run.finished", tenant=run.tenant, target=run,
+                 details={"anomalies": summary.get("anomalies"), "rows": summary.get("rows"),
+                          "seconds": round(sum(timings.values()), 2)})
+    _push_after_commit(run)
+    return True
+
+
+def _fail_locked(run: Run, message: str) -> None:
+    _finish(run, Run.Status.FAILED, error=message)
+    audit_record(action="run.failed", tenant=run.tenant, target=run, details={"error": message[:500]})
+    _push_after_commit(run)
+
+
+@transaction.atomic
+def run_fail(*, run: Run, message: str, timings: dict[str, float] | None = None) -> bool:
+    _forget_pace(run.pk)
+    locked = Run.objects.select_for_update().get(pk=run.pk)
+    if locked.is_terminal:
+        return False
+    locked.timings = timings if timings is not None else locked.timings
+    _fail_locked(locked, message)
+    _copy_state(locked, run)
+    return True
+
+
+@transaction.atomic
+def run_mark_cancelled(*, run: Run, timings: dict[str, float] | None = None) -> bool:
+    """The task stopped on request at a chunk boundary."""
+    _forget_pace(run.pk)
+    locked = Run.objects.select_for_update().get(pk=run.pk)
+    if locked.is_terminal:
+        return False
+    locked.timings = timings if timings is not None else locked.timings
+    _finish(locked, Run.Status.CANCELLED, error="Cancelled on request.")
+    audit_record(action="run.cancelled", tenant=locked.tenant, target=locked, details={"stage": locked.stage})
+    _push_after_commit(locked)
+    _copy_state(locked, run)
+    return True
+
+
+def _copy_state(source: Run, target: Run) -> None:
+    for name in ("status", "stage", "error", "finished_at", "timings", "percent", "eta_seconds"):
+        setattr(target, name, getattr(source, name))
+
+
+# ---------------------------------------------------------------- the reaper
+@transaction.atomic
+def run_reap_stale(*, now=None) -> dict[str, int]:
+    """Requeue (or fail) runs whose worker went quiet, and queued runs nobody picked up."""
+    now = now or timezone.now()
+    stale_before = now - timedelta(seconds=settings.RUN_STALE_AFTER_SECONDS)
+    queued_before = now - timedelta(seconds=getattr(settings, "RUN_QUEUED_STALE_SECONDS", 6 * 3600))
+    stale = Run.objects.select_for_update().filter(
+        Q(status=Run.Status.RUNNING, heartbeat_at__lt=stale_before)
+        | Q(status=Run.Status.RUNNING, heartbeat_at__isnull=True, created_at__lt=stale_before)
+        | Q(status=Run.Status.QUEUED, heartbeat_at__lt=queued_before)
+        | Q(status=Run.Status.QUEUED, heartbeat_at__isnull=True, created_at__lt=queued_before)
+    )
+    counts = {"requeued": 0, "failed": 0, "cancelled": 0}
+    for run in stale:
+        was_queued = run.status == Run.Status.QUEUED
+        if run.cancel_requested:
+            _finish(run, Run.Status.CANCELLED, error="Cancelled on request.")
+            audit_record(action="run.cancelled", tenant=run.tenant, target=run, details={"reaped": True})
+            _push_after_commit(run)
+            counts["cancelled"] += 1
+        elif run.attempts >= settings.RUN_MAX_ATTEMPTS:
+            reason = ("no worker picked the run up" if was_queued else "the worker stopped responding")
+            _fail_locked(run, f"The run was stopped: {reason} (after {run.attempts} attempts).")
+            counts["failed"] += 1
+        else:
+            if was_queued:
+                run.attempts += 1  # a lost message counts, so this cannot go on for ever
+            run.status, run.stage, run.percent = Run.Status.QUEUED, Run.Stage.QUEUED, 0.0
+            run.heartbeat_at = now  # for queued runs: when it was (re)enqueued
+            run.task_id = str(uuid.uuid4())
+            run.eta_seconds = run.rows_per_second = None
+            run.save()
+            audit_record(action="run.requeued", tenant=run.tenant, target=run,
+                         details={"attempts": run.attempts, "was": "queued" if was_queued else "running"})
+            _enqueue_after_commit(run)
+            _push_after_commit(run)
+            counts["requeued"] += 1
+    if any(counts.values()):
+        logger.warning("reaper: %s", counts)
+    return counts

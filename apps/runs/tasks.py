@@ -1,0 +1,228 @@
+"""Celery tasks for runs: load by id, drive the engine, report through the services."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.core.files import File
+from django.db import close_old_connections, connection
+
+from . import services
+from .models import Run
+
+logger = logging.getLogger(__name__)
+
+UNEXPECTED = "The run failed because of an internal error; it has been logged for the operators."
+
+
+@shared_task(name="runs.execute", acks_late=True, ignore_result=True, max_retries=0, bind=True)
+def execute_run(self, run_id: int) -> None:
+    run = services.run_mark_running(run_id=run_id, task_id=self.request.id or "")
+    if run is None:  # finished, cancelled, or being run by another delivery
+        return
+    _Execution(run).run()
+
+
+@shared_task(name="runs.reap_stale", ignore_result=True, time_limit=120, soft_time_limit=100)
+def reap_stale_runs() -> dict:
+    return services.run_reap_stale()
+
+
+@contextlib.contextmanager
+def _local_path(field_file):
+    """A local filesystem path for a stored file (copied out of remote storage if needed)."""
+    try:
+        yield Path(field_file.path)
+        return
+    except NotImplementedError:
+        pass
+    with tempfile.TemporaryDirectory(prefix="pynomaly-") as tmp:
+        target = Path(tmp) / Path(field_file.name).name
+        with field_file.open("rb") as src, open(target, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        yield target
+
+
+class _Heartbeat(threading.Thread):
+    """Beats while a long fit sends no progress, so the reaper knows the worker lives."""
+
+    def __init__(self, run_id: int, every: float):
+        super().__init__(name=f"run-{run_id}-heartbeat", daemon=True)
+        self.run_id, self.every, self.stopped = run_id, every, threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopped.wait(self.every):
+                try:
+                    services.run_heartbeat(run_id=self.run_id)
+                except Exception:
+                    logger.warning("heartbeat of run %s failed", self.run_id, exc_info=True)
+        finally:
+            connection.close()
+
+
+class _Execution:
+    """One attempt at one run: loading → preparing → fitting → scoring → writing."""
+
+    def __init__(self, run: Run):
+        self.run = run
+        self.timings: dict[str, float] = {}
+        self._stage: str | None = None
+        self._stage_started = 0.0
+
+    # -- stage bookkeeping -------------------------------------------------------------
+    def _enter(self, stage: str) -> None:
+        now = time.perf_counter()
+        if self._stage is not None:
+            self.timings[self._stage] = round(self.timings.get(self._stage, 0.0) + now - self._stage_started, 3)
+        self._stage, self._stage_started = stage, now
+
+    def progress(self, stage: str, done: int, total: int) -> None:
+        if stage != self._stage:
+            self._enter(stage)
+        services.record_progress(run=self.run, stage=stage, done=done, total=total)
+
+    def should_stop(self) -> bool:
+        return services.run_cancel_requested(run_id=self.run.pk)
+
+    # -- the attempt ---------------------------------------------------------------------
+    def run(self) -> None:
+        from pynomaly.errors import Cancelled, EngineError
+
+        beat = _Heartbeat(self.run.pk, settings.RUN_HEARTBEAT_SECONDS)
+        beat.start()
+        try:
+            self._execute()
+        except Cancelled:
+            self._enter("done")
+            services.run_mark_cancelled(run=self.run, timings=self.timings)
+        except EngineError as exc:
+            self._enter("done")
+            services.run_fail(run=self.run, message=str(exc) or exc.__class__.__name__, timings=self.timings)
+        except SoftTimeLimitExceeded:
+            self._enter("done")
+            services.run_fail(run=self.run, message="The run took longer than the time limit.", timings=self.timings)
+        except Exception:
+            logger.exception("run %s failed unexpectedly", self.run.pk)
+            self._enter("done")
+            close_old_connections()
+            services.run_fail(run=self.run, message=UNEXPECTED, timings=self.timings)
+        finally:
+            beat.stopped.set()
+            beat.join(timeout=5)
+
+    def _execute(self) -> None:
+        from pynomaly import data, detect
+        from pynomaly.evaluate import evaluate
+
+        run = self.run
+        version = run.dataset_version
+        pipeline = run.detector_version.pipeline
+        label_column = run.label_column or None
+        time_column = version.time_column or None
+
+        self.progress(Run.Stage.LOADING, 0, 1)
+        with _local_path(version.parquet) as path:
+            df = data.read_parquet(path)
+        run.rows_total = len(df)
+        _, y_true, _ = data.split_features(df, label_column=label_column, time_column=time_column)
+        excluded = tuple(c for c in (label_column, time_column) if c)
+        config = detect.PipelineConfig.from_dict(
+            {**pipeline, "max_fit_rows": run.max_fit_rows or pipeline.get("max_fit_rows"),
+             "exclude_columns": sorted({*(pipeline.get("exclude_columns") or ()), *excluded})}
+        )
+        self.progress(Run.Stage.LOADING, 1, 1)
+        if self.should_stop():
+            from pynomaly.errors import Cancelled
+
+            raise Cancelled("stopped on request")
+
+        fitted, result = detect.detect(
+            df, config, progress=self.progress, should_stop=self.should_stop, chunk_size=settings.RUN_CHUNK_ROWS
+        )
+        del df
+
+        self.progress(Run.Stage.WRITING, 0, 1)
+        summary = detect.summarize(result)
+        summary.update(
+            feature_names=list(result.feature_names),
+            has_contributions=result.contributions is not None,
+            time_column=time_column,
+            label_column=label_column,
+            prepare=fitted.preparer.report,
+            detectors=[key for key, _ in config.detectors],
+            fit_rows=int(fitted.n_train),
+        )
+        metrics = evaluate(y_true, result.scores, result.labels) if y_true is not None else {}
+        with tempfile.TemporaryDirectory(prefix="pynomaly-run-") as tmp:
+            results_path = Path(tmp) / "results.parquet"
+            write_results(result, results_path)
+            model = self._save_model(fitted, Path(tmp))
+            self._enter("done")
+            with open(results_path, "rb") as fh:
+                services.run_succeed(
+                    run=run, results_file=File(fh), threshold=float(result.threshold),
+                    summary=jsonable(summary), metrics=jsonable(metrics), timings=self.timings, model=model,
+                )
+
+    def _save_model(self, fitted, tmp: Path) -> services.ModelArtifact | None:
+        from pynomaly import catalogue, persist
+        from pynomaly.errors import ArtifactError
+
+        if not all(catalogue.get_detector(key).saveable for key in fitted.keys):
+            return None
+        path = tmp / "model.skops"
+        try:
+            sha256 = persist.save(fitted, path)
+        except ArtifactError as exc:
+            logger.info("run %s: model not saved: %s", self.run.pk, exc)
+            return None
+        return services.ModelArtifact(
+            path=path, sha256=sha256, feature_names=list(fitted.feature_names),
+            input_columns=list(fitted.preparer.input_columns), threshold=float(fitted.threshold_),
+        )
+
+
+def write_results(result, path: Path) -> None:
+    """row_id, score, label, severity, and contrib:<feature> when the detector has them."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n = len(result.scores)
+    columns = {
+        "row_id": pa.array(np.arange(n, dtype=np.int64)),
+        "score": pa.array(np.asarray(result.scores, dtype=np.float64)),
+        "label": pa.array(np.asarray(result.labels).astype(np.int8)),
+        "severity": pa.array(np.asarray(result.severity, dtype=np.float64)),
+    }
+    if result.contributions is not None:
+        contributions = np.asarray(result.contributions, dtype=np.float64)
+        for j, name in enumerate(result.feature_names):
+            columns[f"contrib:{name}"] = pa.array(contributions[:, j])
+    pq.write_table(pa.table(columns), path, compression="zstd")
+
+
+def jsonable(value):
+    """Plain JSON types (numpy scalars → Python, NaN/inf → None) for JSONField."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
