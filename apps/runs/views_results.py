@@ -1,0 +1,172 @@
+"""Results pages of a run: summary, charts, threshold preview/save, table, downloads, comparison."""
+
+from __future__ import annotations
+
+import math
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from apps.tenants.access import tenant_view
+from apps.tenants.permissions import CREATE
+
+from . import results
+from .models import Run
+from .results import ResultsUnavailable, get_run_for_member, get_succeeded_run
+
+
+# ---------------------------------------------------------------- helpers
+def _float(value: str | None) -> float | None:
+    try:
+        f = float(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+    return f if f is not None and math.isfinite(f) else None
+
+
+def _int(value: str | None, default: int = 1) -> int:
+    try:
+        return int(value or default)
+    except ValueError:
+        return default
+
+
+def run_page_url(run: Run) -> str:
+    """The run's own page; the runs list until that page exists."""
+    try:
+        return reverse("runs:detail", kwargs={"tenant_slug": run.tenant.slug, "run_id": run.pk})
+    except NoReverseMatch:
+        return reverse("runs:list", kwargs={"tenant_slug": run.tenant.slug})
+
+
+def _url(name: str, run: Run, **query) -> str:
+    url = reverse(f"runs:{name}", kwargs={"tenant_slug": run.tenant.slug, "run_id": run.pk})
+    query = {k: v for k, v in query.items() if v not in (None, "")}
+    return f"{url}?{urlencode(query)}" if query else url
+
+
+def _table_links(run: Run, table: results.TablePage, preview: float | None) -> dict:
+    """href (full page, works without JS) and hx-get (partial) for every sort header and page link."""
+    state = {"threshold": preview, "sort": table.sort, "dir": table.direction}
+
+    def link(**change):
+        q = {**state, **change}
+        return {"href": _url("results", run, **q) + "#anomalies-table", "hx": _url("results_table", run, **q),
+                "push": _url("results", run, **q)}
+
+    def header(key: str, label: str) -> dict:
+        active = key == table.sort
+        direction = ({"asc": "desc", "desc": "asc"}[table.direction] if active
+                     else ("asc" if key == "row_id" else "desc"))
+        return {"key": key, "label": label, "active": active, "dir": table.direction if active else "",
+                **link(sort=key, dir=direction, page=1)}
+
+    fixed = [header("row_id", "Row"), header("score", "Score"), header("severity", "Severity")]
+    return {"fixed": fixed, "columns": [header(c, c) for c in table.columns],
+            "prev": link(page=table.page - 1) if table.page > 1 else None,
+            "next": link(page=table.page + 1) if table.page < table.pages else None}
+
+
+def _context(request: HttpRequest, run: Run, *, charts: bool = True) -> dict:
+    names = ("results", "results_table", "threshold_preview", "threshold_save", "download_csv", "download_parquet")
+    ctx: dict = {"run": run, "run_page_url": run_page_url(run), "urls": {n: _url(n, run) for n in names}}
+    if run.status != Run.Status.SUCCEEDED or not run.results:
+        return {**ctx, "finished": False}
+    preview = _float(request.GET.get("threshold") or request.GET.get("threshold_range"))
+    shown = preview if preview is not None else run.threshold
+    table = results.anomalies_table(run, shown, sort=request.GET.get("sort", "score"),
+                                    direction=request.GET.get("dir", "desc"), page=_int(request.GET.get("page")))
+    ctx.update(finished=True, preview=preview, shown_threshold=shown, table=table,
+               links=_table_links(run, table, preview), saved=results.counts(run), at=results.counts(run, shown),
+               range=results.score_range(run), histogram=results.histogram_figure(run, shown),
+               contributions=bool(results.contribution_columns(run)))
+    ctx.update(at_pct=100 * ctx["at"]["anomaly_rate"], saved_pct=100 * ctx["saved"]["anomaly_rate"])
+    if charts:
+        ctx.update(quantiles=results.quantiles(run), metrics=results.metric_rows(run.metrics or {}),
+                   timeseries=results.timeseries_figure(run, shown), heatmap=results.heatmap_figure(run),
+                   projection=results.projection_figure(run, shown))
+    return ctx
+
+
+def _render(request: HttpRequest, run: Run, partial: str | None = None, **extra) -> HttpResponse:
+    try:
+        ctx = _context(request, run, charts=partial is None)
+    except ResultsUnavailable:
+        ctx = {"run": run, "run_page_url": run_page_url(run), "finished": False, "unreadable": True, "urls": {}}
+        partial = None
+    template = "runs/results.html" if partial is None else partial
+    return render(request, template, {**ctx, **extra})
+
+
+# ---------------------------------------------------------------- views
+@tenant_view
+@require_GET
+def results_page(request: HttpRequest, run_id: int) -> HttpResponse:
+    return _render(request, get_run_for_member(request, run_id))
+
+
+@tenant_view
+@require_GET
+def results_table(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = get_run_for_member(request, run_id)
+    return _render(request, run, "runs/results.html#anomalies-table" if request.htmx else None)
+
+
+@tenant_view
+@require_GET
+def threshold_preview(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = get_run_for_member(request, run_id)
+    if not request.htmx:
+        return _render(request, run)
+    # Swap in the input the user did not touch, so range and number stay in step.
+    other = "range" if request.htmx.trigger == "threshold-number" else "number"
+    return _render(request, run, "runs/results_preview.html", oob=True, sync_input=other)
+
+
+@tenant_view(perm=CREATE)
+@require_POST
+def threshold_save(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = get_run_for_member(request, run_id, write=True)
+    threshold = _float(request.POST.get("threshold"))
+    if run.status != Run.Status.SUCCEEDED or not run.results or threshold is None:
+        messages.error(request, "Enter a number for the threshold of a finished run.")
+        return redirect(_url("results", run))
+    run = results.run_threshold_set(run=run, threshold=threshold, actor=request.user, request=request)
+    messages.success(request, f"Threshold saved: {threshold:.6g} — {run.summary['anomalies']:,} rows flagged.")
+    return redirect(_url("results", run))
+
+
+@tenant_view
+@require_GET
+def download_csv(request: HttpRequest, run_id: int) -> StreamingHttpResponse:
+    run = get_succeeded_run(request, run_id)
+    response = StreamingHttpResponse(results.csv_chunks(run), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="run-{run.pk}-results.csv"'
+    return response
+
+
+@tenant_view
+@require_GET
+def download_parquet(request: HttpRequest, run_id: int) -> FileResponse:
+    run = get_succeeded_run(request, run_id)
+    return FileResponse(results.parquet_download(run), as_attachment=True,
+                        filename=f"run-{run.pk}-results.parquet", content_type="application/vnd.apache.parquet")
+
+
+@tenant_view
+@require_GET
+def compare(request: HttpRequest) -> HttpResponse:
+    a_id, b_id = _int(request.GET.get("a"), 0), _int(request.GET.get("b"), 0)
+    choices = Run.objects.for_tenant(request.tenant).filter(status=Run.Status.SUCCEEDED).select_related(
+        "dataset_version__dataset", "detector_version__config")[:200]
+    ctx = {"choices": choices, "a_id": a_id, "b_id": b_id}
+    if not (a_id and b_id):
+        return render(request, "runs/compare.html", ctx)
+    a, b = get_run_for_member(request, a_id), get_run_for_member(request, b_id)
+    comparison = results.compare_runs(a, b)
+    ctx.update(a=a, b=b, comparison=comparison)
+    return render(request, "runs/compare.html", ctx, status=400 if comparison.error else 200)
