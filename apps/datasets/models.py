@@ -52,6 +52,9 @@ class Upload(TenantOwned):
     sha256 = models.CharField(max_length=64)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     error = models.TextField(blank=True)
+    # Counted by the ingest task: a worker killed mid-ingest (out of memory) redelivers the
+    # task; after a few attempts the upload is failed instead of requeued for ever.
+    attempts = models.PositiveSmallIntegerField(default=0)
     version = models.ForeignKey("DatasetVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
