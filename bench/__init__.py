@@ -1,0 +1,1 @@
+"""Benchmarks: the pynomaly CLI against the plain pandas + PyOD script it replaces."""

@@ -1,0 +1,7 @@
+"""``python -m bench`` (``make bench``): print the raw-vs-pynomaly table."""
+
+import sys
+
+from bench.engine import main
+
+sys.exit(main())
