@@ -6,17 +6,12 @@ def tenancy(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
+    from .access import tenant_actions
+
     return {
         "current_tenant": getattr(request, "tenant", None),
         "current_membership": getattr(request, "membership", None),
         "user_memberships": Membership.objects.for_user(user),
-        # Template checks read `{% if "create" in can %}`; the rule itself lives in permissions.py.
-        "can": _can(request),
+        # Template checks read `{% if "create" in can %}`: the actions guardian grants in this tenant.
+        "can": tenant_actions(request),
     }
-
-
-def _can(request):
-    from .permissions import ROLE_PERMISSIONS
-
-    membership = getattr(request, "membership", None)
-    return ROLE_PERMISSIONS.get(membership.role, frozenset()) if membership else frozenset()
