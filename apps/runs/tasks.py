@@ -16,7 +16,7 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files import File
-from django.db import close_old_connections, connection
+from django.db import connection
 
 from . import services
 from .models import Run
@@ -31,7 +31,7 @@ def execute_run(self, run_id: int) -> None:
     run = services.run_mark_running(run_id=run_id, task_id=self.request.id or "")
     if run is None:  # finished, cancelled, or being run by another delivery
         return
-    _Execution(run).run()
+    _Execution(run).attempt()
 
 
 @shared_task(name="runs.reap_stale", ignore_result=True, time_limit=120, soft_time_limit=100)
@@ -97,7 +97,7 @@ class _Execution:
         return services.run_cancel_requested(run_id=self.run.pk)
 
     # -- the attempt ---------------------------------------------------------------------
-    def run(self) -> None:
+    def attempt(self) -> None:
         from pynomaly.errors import Cancelled, EngineError
 
         beat = _Heartbeat(self.run.pk, settings.RUN_HEARTBEAT_SECONDS)
@@ -116,7 +116,6 @@ class _Execution:
         except Exception:
             logger.exception("run %s failed unexpectedly", self.run.pk)
             self._enter("done")
-            close_old_connections()
             services.run_fail(run=self.run, message=UNEXPECTED, timings=self.timings)
         finally:
             beat.stopped.set()

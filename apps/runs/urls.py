@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
@@ -6,4 +6,9 @@ app_name = "runs"
 
 urlpatterns = [
     path("", views.list, name="list"),
+    path("new/", views.start, name="start"),
+    path("<int:run_id>/", views.detail, name="detail"),
+    path("<int:run_id>/cancel/", views.cancel, name="cancel"),
+    path("<int:run_id>/rerun/", views.rerun, name="rerun"),
+    path("", include("apps.runs.urls_results")),
 ]

@@ -1,9 +1,103 @@
+"""Run pages: list, start (with the cost guard), detail with live progress, cancel, re-run."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from apps.tenants.access import tenant_view
+from apps.tenants.permissions import CREATE
+
+from .forms import RunFilterForm, StartRunForm
+from .models import Run
+from .services import RunStateError, results_url, run_cancel, run_rerun, run_start
+
+PAGE_SIZE = 25
+
+
+def get_run_for_member(request: HttpRequest, run_id: int) -> Run:
+    """The run if it belongs to the request's tenant; 404 otherwise (never 403)."""
+    qs = Run.objects.for_tenant(request.tenant).select_related(
+        "tenant", "dataset_version__dataset", "detector_version__config", "created_by")
+    return get_object_or_404(qs, pk=run_id)
+
+
+def _to_run(request: HttpRequest, run: Run) -> HttpResponse:
+    url = run_url(run)
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+def run_url(run: Run) -> str:
+    from django.urls import reverse
+
+    return reverse("runs:detail", kwargs={"tenant_slug": run.tenant.slug, "run_id": run.pk})
 
 
 @tenant_view
-def list(request: HttpRequest) -> HttpResponse:
-    return render(request, "runs/list.html", {})
+def list(request: HttpRequest) -> HttpResponse:  # noqa: A001 - the URL name base.html uses
+    form = RunFilterForm(request.GET or None, tenant=request.tenant)
+    runs = form.filter(Run.objects.for_tenant(request.tenant).select_related(
+        "dataset_version__dataset", "detector_version__config", "created_by"))
+    page = Paginator(runs.order_by("-created_at", "-id"), PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    template = "runs/list.html" + ("#run-list" if request.htmx else "")
+    return render(request, template, {"form": form, "page": page, "query": query.urlencode()})
+
+
+@tenant_view(perm=CREATE)
+def start(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        form = StartRunForm(request.POST, tenant=request.tenant)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                run = run_start(tenant=request.tenant, user=request.user, dataset_version=data["dataset_version"],
+                                detector_version=data["detector"].current, label_column=data["label_column"],
+                                max_fit_rows=data["max_fit_rows"], request=request)
+            except RunStateError as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, f"Run #{run.pk} queued.")
+                return _to_run(request, run)
+    else:
+        form = StartRunForm(initial=request.GET.dict(), tenant=request.tenant)
+    template = "runs/start.html" + ("#run-preflight" if request.htmx and request.method == "GET" else "")
+    return render(request, template, {"form": form, "cost": form.cost()})
+
+
+@tenant_view
+def detail(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = get_run_for_member(request, run_id)
+    context = {"run": run, "tenant": request.tenant, "results_url": results_url(run), "oob": False}
+    template = "runs/run_detail.html"
+    if request.htmx and request.htmx.target in ("run-actions", "run-progress"):
+        template += "#" + request.htmx.target
+    return render(request, template, context)
+
+
+@require_POST
+@tenant_view(perm=CREATE)
+def cancel(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = get_run_for_member(request, run_id)
+    try:
+        run = run_cancel(run=run, user=request.user, request=request)
+    except RunStateError as exc:
+        messages.warning(request, str(exc))
+    else:
+        done = run.status == Run.Status.CANCELLED
+        messages.success(request, "Run cancelled." if done else "Cancellation requested: the run stops at its next chunk.")
+    return _to_run(request, run)
+
+
+@require_POST
+@tenant_view(perm=CREATE)
+def rerun(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = get_run_for_member(request, run_id)
+    new = run_rerun(run=run, user=request.user, request=request)
+    messages.success(request, f"Run #{new.pk} queued with the same inputs as run #{run.pk}.")
+    return _to_run(request, new)

@@ -1,0 +1,127 @@
+"""Forms for starting runs and filtering the run list."""
+
+from __future__ import annotations
+
+from django import forms
+
+from apps.datasets.models import Dataset, DatasetVersion
+from apps.detectors.cost import CostEstimate, estimate
+from apps.detectors.models import DetectorConfig
+
+from .models import Run
+
+
+class VersionChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: DatasetVersion) -> str:
+        return f"{obj.dataset.name} v{obj.number} ({obj.rows:,} rows × {obj.columns} columns)"
+
+
+class StartRunForm(forms.Form):
+    dataset_version = VersionChoiceField(queryset=DatasetVersion.objects.none(), label="Dataset")
+    detector = forms.ModelChoiceField(queryset=DetectorConfig.objects.none(), label="Detector configuration",
+                                      help_text="Runs the configuration's current version.")
+    label_column = forms.ChoiceField(required=False, label="Label column (optional)",
+                                     help_text="Ground truth (1 = anomaly) to evaluate the run against.")
+    max_fit_rows = forms.IntegerField(required=False, min_value=2, label="Fit on a sample of (rows)",
+                                      help_text="Blank: fit on every row. Scoring always covers every row.")
+    accept_cost = forms.BooleanField(required=False, label="Start anyway, I accept the estimated cost")
+
+    def __init__(self, *args, tenant, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.tenant = tenant
+        self.fields["dataset_version"].queryset = (
+            DatasetVersion.objects.for_tenant(tenant).filter(dataset__status=Dataset.Status.READY)
+            .select_related("dataset").order_by("dataset__name", "-number")
+        )
+        self.fields["detector"].queryset = DetectorConfig.objects.for_tenant(tenant).filter(versions__isnull=False).distinct()
+        version = self.chosen_version()
+        columns = version.column_names if version else []
+        skip = {version.time_column} if version and version.time_column else set()
+        self.fields["label_column"].choices = [("", "— none —")] + [(c, c) for c in columns if c not in skip]
+
+    def _raw(self, name: str):
+        return (self.data if self.is_bound else self.initial).get(name)
+
+    def chosen_version(self) -> DatasetVersion | None:
+        raw = self._raw("dataset_version")
+        if isinstance(raw, DatasetVersion):
+            return raw
+        try:
+            return self.fields["dataset_version"].queryset.filter(pk=int(raw)).first() if raw else None
+        except (TypeError, ValueError):
+            return None
+
+    def chosen_config(self) -> DetectorConfig | None:
+        raw = self._raw("detector")
+        if isinstance(raw, DetectorConfig):
+            return raw
+        try:
+            return self.fields["detector"].queryset.filter(pk=int(raw)).first() if raw else None
+        except (TypeError, ValueError):
+            return None
+
+    def chosen_max_fit_rows(self) -> int | None:
+        try:
+            value = int(self._raw("max_fit_rows") or 0)
+        except (TypeError, ValueError):
+            return None
+        return value if value >= 2 else None
+
+    def cost(self) -> CostEstimate | None:
+        """The pre-flight estimate for what is chosen so far (None until both are chosen)."""
+        version, config = self.chosen_version(), self.chosen_config()
+        if version is None or config is None or config.current is None:
+            return None
+        return cost_for(version, config.current.pipeline, max_fit_rows=self.chosen_max_fit_rows(),
+                        label_column=self._raw("label_column") or "")
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if self.errors:
+            return data
+        estimate_ = self.cost()
+        if estimate_ is not None and estimate_.heavy and not data.get("accept_cost"):
+            self.add_error("accept_cost", "This run looks expensive (see the warning): subsample, choose a "
+                                          "faster detector, or tick the box to start it anyway.")
+        return data
+
+
+def cost_for(version: DatasetVersion, pipeline: dict, *, max_fit_rows: int | None, label_column: str = "") -> CostEstimate:
+    from pynomaly import catalogue
+    from pynomaly.errors import UnknownDetector
+
+    detectors = []
+    for item in pipeline.get("detectors", []):
+        key = item["key"] if isinstance(item, dict) else item[0]
+        try:
+            spec = catalogue.get_detector(key)
+        except UnknownDetector:
+            continue
+        detectors.append((spec.short_name, spec.complexity_class))
+    features = version.columns - len({c for c in (label_column, version.time_column) if c})
+    return estimate(rows=version.rows, columns=max(features, 1), detectors=detectors,
+                    max_fit_rows=max_fit_rows or pipeline.get("max_fit_rows"))
+
+
+class RunFilterForm(forms.Form):
+    dataset = forms.ModelChoiceField(queryset=Dataset.objects.none(), required=False, empty_label="All datasets")
+    detector = forms.ModelChoiceField(queryset=DetectorConfig.objects.none(), required=False,
+                                      empty_label="All detectors")
+    status = forms.ChoiceField(choices=[("", "Any status"), *Run.Status.choices], required=False)
+
+    def __init__(self, *args, tenant, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["dataset"].queryset = Dataset.objects.for_tenant(tenant).order_by("name")
+        self.fields["detector"].queryset = DetectorConfig.objects.for_tenant(tenant).order_by("name")
+
+    def filter(self, runs):
+        if not self.is_valid():
+            return runs
+        data = self.cleaned_data
+        if data.get("dataset"):
+            runs = runs.filter(dataset_version__dataset=data["dataset"])
+        if data.get("detector"):
+            runs = runs.filter(detector_version__config=data["detector"])
+        if data.get("status"):
+            runs = runs.filter(status=data["status"])
+        return runs
