@@ -1,0 +1,579 @@
+"""Fit a detection pipeline on a table and score rows with it.
+
+A pipeline is: prepare the features (:mod:`pynomaly.prepare`), fit one detector or
+several (an ensemble), combine their scores, and cut at a threshold. Scores are
+always "higher = more anomalous".
+
+Ensembles: each detector's scores are standardised with the mean and standard
+deviation of its *training* scores, then combined (average, maximum, AOM or MOA, as
+in PyOD's ``pyod.models.combination``; that module needs the ``combo`` package, which
+we do not install, so the four functions are written out below). A single detector's
+scores are left as they are, so they match PyOD exactly.
+
+Automatic threshold ('auto'): pythresh's FILTER thresholder. Measured on 18 ADBench
+datasets x 3 detectors (IForest, ECOD, KNN on standardised features, see
+``tests/engine/test_detect.py`` for the check we keep), ... (filled in below).
+
+Chunked scoring and ECOD/COPOD: these two detectors compute a new row's score from
+the empirical distribution of the training rows *plus the rows being scored*, so a
+row's score depends slightly on which chunk it arrives in, and memory grows with
+``n_train + chunk_size``. We keep chunks bounded (``chunk_size``) and score training
+rows with the same chunking at fit and at score time, so the threshold and the
+scores of the training rows agree.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from . import catalogue
+from .errors import Cancelled, DataError, DetectionFailed, EngineError, ParamError
+from .prepare import PrepareOptions, Preparer
+
+Progress = Callable[[str, int, int], None]
+ShouldStop = Callable[[], bool]
+
+AUTO_THRESHOLDER = "FILTER"
+# Tree ensembles whose scoring we split over 2 threads: measured on 400k rows,
+# IForest 11.7 s sequential, 8.3 s under joblib's threading backend, 6.7 s with
+# row blocks in threads (see _decision).
+_THREADED_SCORING = frozenset({"iforest"})
+_THREADED_MIN_ROWS = 20_000
+# LSCP draws random feature subsets from the RandomState it keeps, at every call:
+# scoring the same rows twice gave scores 0.65 apart. We restart that RandomState
+# from the pipeline seed before each chunk, so a row's score depends only on the
+# seed and its chunk.
+_RESEED_BEFORE_SCORING = frozenset({"lscp"})
+_SEVERITY_GRID = 1001
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """Where to cut the combined score.
+
+    Parameters
+    ----------
+    kind : {'contamination', 'score', 'top_k', 'auto'}
+        contamination: flag this fraction of the training rows; score: flag scores
+        above ``value``; top_k: flag the ``value`` highest rows; auto: let a
+        thresholder pick (``value`` ignored).
+    value : float or None
+    """
+
+    kind: Literal["contamination", "score", "top_k", "auto"] = "contamination"
+    value: float | None = 0.1
+
+    def __post_init__(self):
+        kind, value = self.kind, self.value
+        if kind not in ("contamination", "score", "top_k", "auto"):
+            raise ParamError("threshold", f"unknown kind {kind!r}")
+        if kind == "auto":
+            object.__setattr__(self, "value", None)
+            return
+        if value is None or isinstance(value, bool):
+            raise ParamError("threshold", f"{kind} needs a value")
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise ParamError("threshold", f"{value!r} is not a number") from None
+        if not math.isfinite(value):
+            raise ParamError("threshold", "must be a finite number")
+        if kind == "contamination" and not 0 < value <= 0.5:
+            raise ParamError("threshold", "contamination must be in (0, 0.5]")
+        if kind == "top_k":
+            if value < 1 or not value.is_integer():
+                raise ParamError("threshold", "top_k must be a whole number of at least 1")
+            value = int(value)
+        object.__setattr__(self, "value", value)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "value": self.value}
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> Threshold:
+        data = dict(data or {})
+        return cls(kind=data.get("kind", "contamination"), value=data.get("value", 0.1))
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """What to run: detectors and their params, combination, preparation, threshold."""
+
+    detectors: tuple[tuple[str, dict], ...]
+    combine: Literal["average", "maximum", "aom", "moa"] = "average"
+    prepare: PrepareOptions = field(default_factory=PrepareOptions)
+    threshold: Threshold = field(default_factory=Threshold)
+    seed: int = 42
+    max_fit_rows: int | None = None
+    exclude_columns: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        pairs = tuple((str(key), dict(params or {})) for key, params in self.detectors)
+        if not pairs:
+            raise ParamError("detectors", "choose at least one detector")
+        object.__setattr__(self, "detectors", pairs)
+        object.__setattr__(self, "exclude_columns", tuple(str(c) for c in self.exclude_columns))
+        if self.combine not in _COMBINERS:
+            raise ParamError("combine", f"must be one of {', '.join(_COMBINERS)}")
+        if self.max_fit_rows is not None and int(self.max_fit_rows) < 2:
+            raise ParamError("max_fit_rows", "must be at least 2")
+
+    def validated(self) -> PipelineConfig:
+        """A copy whose detector params are checked and completed by the catalogue."""
+        pairs = tuple(
+            (catalogue.get_detector(key).key, catalogue.get_detector(key).validate_params(params))
+            for key, params in self.detectors
+        )
+        return PipelineConfig(
+            detectors=pairs,
+            combine=self.combine,
+            prepare=self.prepare,
+            threshold=self.threshold,
+            seed=self.seed,
+            max_fit_rows=self.max_fit_rows,
+            exclude_columns=self.exclude_columns,
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "detectors": [{"key": key, "params": dict(params)} for key, params in self.detectors],
+            "combine": self.combine,
+            "prepare": self.prepare.to_dict(),
+            "threshold": self.threshold.to_dict(),
+            "seed": self.seed,
+            "max_fit_rows": self.max_fit_rows,
+            "exclude_columns": list(self.exclude_columns),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> PipelineConfig:
+        """Build and validate (UnknownDetector / ParamError on bad keys or params)."""
+        detectors = []
+        for item in data.get("detectors") or ():
+            if isinstance(item, dict):
+                detectors.append((item["key"], item.get("params") or {}))
+            else:
+                key, params = item
+                detectors.append((key, params or {}))
+        config = cls(
+            detectors=tuple(detectors),
+            combine=data.get("combine", "average"),
+            prepare=PrepareOptions.from_dict(data.get("prepare")),
+            threshold=Threshold.from_dict(data.get("threshold")),
+            seed=int(data.get("seed", 42)),
+            max_fit_rows=data.get("max_fit_rows"),
+            exclude_columns=tuple(data.get("exclude_columns") or ()),
+        )
+        return config.validated()
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """Scores of a set of rows, plus labels and severity (0-100)."""
+
+    scores: np.ndarray
+    labels: np.ndarray
+    severity: np.ndarray
+    threshold: float
+    contributions: np.ndarray | None
+    feature_names: list[str]
+
+
+# --- score combination (the four of pyod.models.combination) -------------------------
+
+
+def _buckets(n_detectors: int) -> list[np.ndarray]:
+    # combo's static buckets: consecutive groups. With 2-3 detectors any grouping is
+    # degenerate; two groups keep AOM close to averaging and MOA close to maximum.
+    n_buckets = min(n_detectors, max(2, n_detectors // 2))
+    return np.array_split(np.arange(n_detectors), n_buckets)
+
+
+def _aom(scores: np.ndarray) -> np.ndarray:
+    return np.mean([scores[:, b].max(axis=1) for b in _buckets(scores.shape[1])], axis=0)
+
+
+def _moa(scores: np.ndarray) -> np.ndarray:
+    return np.max([scores[:, b].mean(axis=1) for b in _buckets(scores.shape[1])], axis=0)
+
+
+_COMBINERS = {
+    "average": lambda s: s.mean(axis=1),
+    "maximum": lambda s: s.max(axis=1),
+    "aom": _aom,
+    "moa": _moa,
+}
+
+
+# --- fitting ---------------------------------------------------------------------------
+
+
+def _check_stop(should_stop: ShouldStop | None) -> None:
+    if should_stop is not None and should_stop():
+        raise Cancelled("stopped on request")
+
+
+def _report(progress: Progress | None, stage: str, done: int, total: int) -> None:
+    if progress is not None:
+        progress(stage, done, total)
+
+
+def _fit_rows(df: pd.DataFrame, config: PipelineConfig) -> pd.DataFrame:
+    limit = config.max_fit_rows
+    if limit is None or len(df) <= limit:
+        return df
+    rng = np.random.default_rng(config.seed)
+    rows = np.sort(rng.choice(len(df), size=int(limit), replace=False))
+    return df.iloc[rows]
+
+
+def fit(
+    df: pd.DataFrame,
+    config: PipelineConfig,
+    *,
+    progress: Progress | None = None,
+    should_stop: ShouldStop | None = None,
+    chunk_size: int = 100_000,
+) -> FittedPipeline:
+    """Prepare ``df``, fit every detector, and set the threshold from training scores.
+
+    Raises
+    ------
+    DataError, ParamError, UnknownDetector, DetectorUnavailable, DetectionFailed, Cancelled
+    """
+    fitted, _ = _fit(df, config, progress, should_stop, chunk_size)
+    return fitted
+
+
+def _fit(df, config, progress, should_stop, chunk_size):
+    config = config.validated()
+    if len(df) < 2:
+        raise DataError("need at least 2 rows to fit a detector")
+    _check_stop(should_stop)
+    _report(progress, "preparing", 0, 1)
+    train_df = _fit_rows(df, config)
+    preparer = Preparer().fit(train_df, config.prepare, exclude=config.exclude_columns)
+    X = preparer.transform(train_df)
+    _report(progress, "preparing", 1, 1)
+    started = time.perf_counter()
+    detectors = []
+    total = len(config.detectors)
+    _report(progress, "fitting", 0, total)
+    for done, (key, params) in enumerate(config.detectors, start=1):
+        _check_stop(should_stop)
+        spec = catalogue.get_detector(key)
+        if spec.max_features is not None and X.shape[1] > spec.max_features:
+            raise DataError(
+                f"{spec.short_name} works on {spec.max_features} feature column(s); "
+                f"this table has {X.shape[1]}: exclude the others"
+            )
+        contamination = config.threshold.value if config.threshold.kind == "contamination" else 0.1
+        estimator = catalogue.build_detector(
+            key, params, seed=config.seed, contamination=contamination
+        )
+        try:
+            estimator.fit(X)
+        except (EngineError, MemoryError):
+            raise
+        except Exception as exc:  # the algorithms raise anything; report, don't crash
+            raise DetectionFailed(f"{spec.short_name} failed: {exc}") from exc
+        _drop_caches(estimator)
+        detectors.append(estimator)
+        _report(progress, "fitting", done, total)
+    fitted = FittedPipeline(config, preparer, detectors)
+    raw, contributions = fitted._raw_scores(X, chunk_size, progress, should_stop)
+    fitted._set_training_scores(raw)
+    fitted.fit_seconds = time.perf_counter() - started
+    combined = fitted._combine(raw)
+    train_result = fitted._result(combined, contributions)
+    return fitted, train_result
+
+
+def _drop_caches(estimator) -> None:
+    # ECOD/COPOD keep per-row matrices of the last batch scored (train + batch):
+    # memory we do not need and would otherwise write into every saved model.
+    for attr in ("O", "U_l", "U_r", "U_skew"):
+        if attr in vars(estimator):
+            delattr(estimator, attr)
+
+
+class FittedPipeline:
+    """A fitted pipeline: preparation, detectors and threshold.
+
+    Attributes
+    ----------
+    config : PipelineConfig
+    preparer : Preparer
+    detectors_ : list
+        Fitted estimators, in the order of ``config.detectors``.
+    threshold_ : float
+        Cut on the combined score scale: rows scoring above it are anomalies.
+    feature_names : list of str
+    score_mean_, score_std_ : ndarray
+        Per-detector training-score statistics used to standardise ensembles.
+    severity_grid_ : ndarray
+        Quantiles (0, 0.1, ..., 100 %) of the combined training scores.
+    fit_seconds : float
+    n_train : int
+    """
+
+    def __init__(self, config: PipelineConfig, preparer: Preparer, detectors: list):
+        self.config = config
+        self.preparer = preparer
+        self.detectors_ = detectors
+        self.feature_names = list(preparer.feature_names)
+        self.threshold_ = math.nan
+        self.score_mean_ = np.zeros(len(detectors))
+        self.score_std_ = np.ones(len(detectors))
+        self.severity_grid_ = np.zeros(0)
+        self.train_scores_: np.ndarray | None = None  # not saved; for threshold_for
+        self.fit_seconds = 0.0
+        self.n_train = 0
+
+    @property
+    def keys(self) -> list[str]:
+        return [key for key, _ in self.config.detectors]
+
+    # -- scoring ---------------------------------------------------------------------
+
+    def _raw_scores(self, X, chunk_size, progress, should_stop):
+        """Per-detector scores (n x n_detectors), chunk by chunk, checked finite."""
+        chunk_size = max(1, int(chunk_size))
+        n = X.shape[0]
+        total = max(1, math.ceil(n / chunk_size))
+        raw = np.empty((n, len(self.detectors_)), dtype=np.float64)
+        want_contrib = (
+            len(self.detectors_) == 1 and catalogue.get_detector(self.keys[0]).contributions
+        )
+        contributions = np.empty((n, X.shape[1])) if want_contrib else None
+        _report(progress, "scoring", 0, total)
+        for done, start in enumerate(range(0, n, chunk_size), start=1):
+            _check_stop(should_stop)
+            chunk = np.ascontiguousarray(X[start : start + chunk_size], dtype=np.float64)
+            for j, (key, estimator) in enumerate(zip(self.keys, self.detectors_, strict=True)):
+                if key in _RESEED_BEFORE_SCORING:
+                    estimator.random_state = np.random.RandomState(self.config.seed)
+                raw[start : start + len(chunk), j] = _decision(key, estimator, chunk)
+                if contributions is not None:
+                    # ECOD/COPOD: per-feature tail probabilities, rows train + chunk
+                    contributions[start : start + len(chunk)] = estimator.O[-len(chunk) :]
+                _drop_caches(estimator)
+            _report(progress, "scoring", done, total)
+        for j, key in enumerate(self.keys):
+            bad = ~np.isfinite(raw[:, j])
+            if bad.any():
+                name = catalogue.get_detector(key).short_name
+                raise DetectionFailed(
+                    f"{name} produced {int(bad.sum())} non-finite scores (of {n}); "
+                    "often caused by constant or duplicated columns: keep "
+                    "'drop constant columns' on, or remove redundant columns"
+                )
+        return raw, contributions
+
+    def _combine(self, raw: np.ndarray) -> np.ndarray:
+        if raw.shape[1] == 1:
+            return raw[:, 0].copy()
+        standardised = (raw - self.score_mean_) / self.score_std_
+        return _COMBINERS[self.config.combine](standardised)
+
+    def _set_training_scores(self, raw: np.ndarray) -> None:
+        self.n_train = raw.shape[0]
+        self.score_mean_ = raw.mean(axis=0)
+        std = raw.std(axis=0)
+        self.score_std_ = np.where(std > 0, std, 1.0)
+        combined = self._combine(raw)
+        self.train_scores_ = combined
+        self.severity_grid_ = np.quantile(combined, np.linspace(0, 1, _SEVERITY_GRID))
+        self.threshold_ = self.threshold_for(self.config.threshold)
+
+    def _result(self, combined: np.ndarray, contributions) -> ScoreResult:
+        return ScoreResult(
+            scores=combined,
+            labels=(combined > self.threshold_).astype(np.int8),
+            severity=self.severity(combined),
+            threshold=float(self.threshold_),
+            contributions=contributions,
+            feature_names=list(self.feature_names),
+        )
+
+    def severity(self, scores: np.ndarray) -> np.ndarray:
+        """Percentile (0-100) of each score among the training scores; monotone."""
+        grid = self.severity_grid_
+        return 100.0 * np.searchsorted(grid, scores, side="right") / len(grid)
+
+    def score(
+        self,
+        df: pd.DataFrame,
+        *,
+        chunk_size: int = 100_000,
+        progress: Progress | None = None,
+        should_stop: ShouldStop | None = None,
+    ) -> ScoreResult:
+        """Prepare and score ``df`` chunk by chunk (see the module note on ECOD/COPOD)."""
+        X = self.preparer.transform(df)
+        return self.score_array(
+            X, chunk_size=chunk_size, progress=progress, should_stop=should_stop
+        )
+
+    def score_array(
+        self,
+        X: np.ndarray,
+        *,
+        chunk_size: int = 100_000,
+        progress: Progress | None = None,
+        should_stop: ShouldStop | None = None,
+    ) -> ScoreResult:
+        """Score an already prepared array (``preparer.transform`` output)."""
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != len(self.feature_names):
+            raise DataError(
+                f"expected {len(self.feature_names)} prepared features, got shape {X.shape}"
+            )
+        raw, contributions = self._raw_scores(X, chunk_size, progress, should_stop)
+        return self._result(self._combine(raw), contributions)
+
+    # -- thresholds ------------------------------------------------------------------
+
+    def threshold_for(self, threshold: Threshold) -> float:
+        """The cut on the combined score scale that ``threshold`` means on training scores."""
+        if threshold.kind == "score":
+            return float(threshold.value)
+        scores = self.train_scores_
+        if scores is None:
+            raise EngineError(
+                "training scores are not kept in a loaded model; use a score threshold or refit"
+            )
+        return threshold_from_scores(scores, threshold)
+
+    def with_threshold(self, value: float) -> FittedPipeline:
+        """A copy that cuts at ``value`` instead (no refit; detectors are shared)."""
+        value = float(value)
+        if not math.isfinite(value):
+            raise ParamError("threshold", "must be a finite number")
+        clone = copy.copy(self)
+        clone.config = PipelineConfig(
+            detectors=self.config.detectors,
+            combine=self.config.combine,
+            prepare=self.config.prepare,
+            threshold=Threshold("score", value),
+            seed=self.config.seed,
+            max_fit_rows=self.config.max_fit_rows,
+            exclude_columns=self.config.exclude_columns,
+        )
+        clone.threshold_ = value
+        return clone
+
+
+def threshold_from_scores(scores: np.ndarray, threshold: Threshold) -> float:
+    """Cut such that ``scores > cut`` flags what ``threshold`` asks for.
+
+    Ties at the cut are all flagged or all not, so top_k may flag fewer than k rows
+    when several rows share the k-th score.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if threshold.kind == "score":
+        return float(threshold.value)
+    if threshold.kind == "contamination":
+        return float(np.quantile(scores, 1.0 - threshold.value))
+    if threshold.kind == "top_k":
+        k = int(threshold.value)
+        if k >= len(scores):
+            return float(np.nextafter(scores.min(), -np.inf))
+        return float(np.partition(scores, len(scores) - k - 1)[len(scores) - k - 1])
+    return _auto_threshold(scores)
+
+
+def _auto_threshold(scores: np.ndarray) -> float:
+    from pythresh.thresholds.filter import FILTER
+
+    labels = np.asarray(FILTER().eval(scores)).astype(bool)
+    if labels.all():
+        return float(np.nextafter(scores.min(), -np.inf))
+    # pythresh cuts on min-max normalised scores; map its labels back to our scale
+    return float(scores[~labels].max())
+
+
+def detect(
+    df: pd.DataFrame,
+    config: PipelineConfig,
+    *,
+    progress: Progress | None = None,
+    should_stop: ShouldStop | None = None,
+    chunk_size: int = 100_000,
+) -> tuple[FittedPipeline, ScoreResult]:
+    """Fit on ``df`` (or a sample of it) and score every row."""
+    fitted, train_result = _fit(df, config, progress, should_stop, chunk_size)
+    if fitted.n_train == len(df):
+        # The training rows are all the rows, scored with the same chunks: reuse.
+        result = train_result
+    else:
+        result = fitted.score(df, chunk_size=chunk_size, progress=progress, should_stop=should_stop)
+        if fitted.config.threshold.kind == "top_k":
+            # top_k means the k highest of the rows in front of the user, not of a sample
+            cut = threshold_from_scores(result.scores, fitted.config.threshold)
+            fitted.threshold_ = cut
+            result = fitted._result(result.scores, result.contributions)
+    return fitted, result
+
+
+def summarize(result: ScoreResult, *, top: int = 20) -> dict:
+    """JSON-able summary: counts, score quantiles and the ``top`` highest rows."""
+    scores = result.scores
+    n = len(scores)
+    anomalies = int(result.labels.sum())
+    if n:
+        qs = np.quantile(scores, [0, 0.25, 0.5, 0.75, 0.9, 0.99, 1])
+        quantiles = dict(
+            zip(("min", "p25", "p50", "p75", "p90", "p99", "max"), map(float, qs), strict=True)
+        )
+    else:
+        quantiles = dict.fromkeys(("min", "p25", "p50", "p75", "p90", "p99", "max"))
+    top = max(0, min(int(top), n))
+    if top:
+        candidates = np.argpartition(-scores, top - 1)[:top] if top < n else np.arange(n)
+        order = candidates[np.lexsort((candidates, -scores[candidates]))]
+    else:
+        order = np.array([], dtype=int)
+    return {
+        "rows": n,
+        "anomalies": anomalies,
+        "anomaly_rate": anomalies / n if n else 0.0,
+        "threshold": float(result.threshold),
+        "quantiles": quantiles,
+        "top": [
+            {"row": int(i), "score": float(scores[i]), "severity": float(result.severity[i])}
+            for i in order
+        ],
+    }
+
+
+def _decision(key: str, estimator, X: np.ndarray) -> np.ndarray:
+    threads = min(2, os.cpu_count() or 1)
+    if key in _THREADED_SCORING and threads > 1 and len(X) >= _THREADED_MIN_ROWS:
+        # Row blocks in threads (tree traversal releases the GIL). Unlike joblib's
+        # threading backend, which splits the *trees* and sums depths in completion
+        # order (scores then differ by ~1e-16 from run to run), every row here goes
+        # through the same sequential code, so scores are bitwise reproducible.
+        with ThreadPoolExecutor(threads) as pool:
+            parts = list(pool.map(estimator.decision_function, np.array_split(X, threads)))
+        return np.asarray(np.concatenate(parts), dtype=np.float64).ravel()
+    return np.asarray(estimator.decision_function(X), dtype=np.float64).ravel()
+
+
+def warm_up() -> None:
+    """Compile HBOS's numba code in this process (call once per worker, after fork)."""
+    from pyod.models.hbos import HBOS
+
+    rng = np.random.default_rng(0)
+    X = np.ascontiguousarray(rng.normal(size=(64, 3)), dtype=np.float64)
+    HBOS().fit(X).decision_function(X)

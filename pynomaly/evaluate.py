@@ -1,0 +1,92 @@
+"""Measure detection results against known labels, and compare two results."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def evaluate(y_true, scores, labels, *, k: int | None = None) -> dict:
+    """Ranking and labelling quality against ground truth (1 = anomaly).
+
+    Parameters
+    ----------
+    y_true : array-like of 0/1
+    scores : array-like of float
+        Higher = more anomalous.
+    labels : array-like of 0/1
+        The pipeline's flags.
+    k : int, optional
+        Rows counted for precision@k; defaults to the number of true anomalies.
+
+    Returns
+    -------
+    dict
+        roc_auc, average_precision (None, with ``note``, when ``y_true`` has one
+        class), precision_at_k, k, f1, precision, recall, tp, fp, tn, fn.
+    """
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    y = np.asarray(y_true).astype(int).ravel()
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    flagged = np.asarray(labels).astype(int).ravel()
+    if not len(y) == len(s) == len(flagged):
+        raise ValueError("y_true, scores and labels must have the same length")
+    positives = int(y.sum())
+    result: dict = {}
+    if 0 < positives < len(y):
+        result["roc_auc"] = float(roc_auc_score(y, s))
+        result["average_precision"] = float(average_precision_score(y, s))
+    else:
+        result["roc_auc"] = None
+        result["average_precision"] = None
+        kind = "anomalies" if positives else "normal rows"
+        result["note"] = f"the labels hold only {kind}: ranking scores are undefined"
+    k = positives if k is None else int(k)
+    k = max(0, min(k, len(s)))
+    if k:
+        top = np.argsort(-s, kind="stable")[:k]
+        result["precision_at_k"] = float(y[top].mean())
+    else:
+        result["precision_at_k"] = None
+    tp = int(((flagged == 1) & (y == 1)).sum())
+    fp = int(((flagged == 1) & (y == 0)).sum())
+    tn = int(((flagged == 0) & (y == 0)).sum())
+    fn = int(((flagged == 0) & (y == 1)).sum())
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    result.update(k=k, f1=f1, precision=precision, recall=recall, tp=tp, fp=fp, tn=tn, fn=fn)
+    return result
+
+
+def compare(scores_a, labels_a, scores_b, labels_b) -> dict:
+    """How far two results on the same rows agree.
+
+    Returns
+    -------
+    dict
+        spearman (rank correlation of the scores; None when either is constant),
+        flagged_a, flagged_b, flagged_both, jaccard (overlap of flagged rows; 1.0
+        when neither flags anything).
+    """
+    from scipy.stats import spearmanr
+
+    a = np.asarray(scores_a, dtype=np.float64).ravel()
+    b = np.asarray(scores_b, dtype=np.float64).ravel()
+    la = np.asarray(labels_a).astype(bool).ravel()
+    lb = np.asarray(labels_b).astype(bool).ravel()
+    if not len(a) == len(b) == len(la) == len(lb):
+        raise ValueError("both results must cover the same rows")
+    if len(a) < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        rho = None
+    else:
+        rho = float(spearmanr(a, b).statistic)
+    both = int((la & lb).sum())
+    either = int((la | lb).sum())
+    return {
+        "spearman": rho,
+        "flagged_a": int(la.sum()),
+        "flagged_b": int(lb.sum()),
+        "flagged_both": both,
+        "jaccard": both / either if either else 1.0,
+    }

@@ -1,0 +1,249 @@
+"""Save and load fitted pipelines as skops files, verified before they are parsed.
+
+A model file can execute code if it is a pickle, so we never write or read pickles.
+skops stores objects as a schema and refuses types nobody trusted; we trust only
+the types listed below, written per detector after checking what each one holds
+(``tests/engine/test_contract.py`` saves and reloads every saveable detector). The
+file's SHA-256 is checked *before* skops parses anything: a modified file is
+refused outright.
+
+Layout of the stored object: a plain dict (format tag and version, library versions,
+the pipeline config as JSON-able dict, the preparer's plain state, the fitted
+estimators, and the training-score statistics).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from pathlib import Path
+
+import numpy as np
+
+from . import catalogue
+from .detect import FittedPipeline, PipelineConfig
+from .errors import ArtifactError
+from .prepare import Preparer
+
+FORMAT = "pynomaly-model"
+FORMAT_VERSION = 1
+SUPPORTED_VERSIONS = frozenset({1})
+
+# sklearn internals that neighbour-based and tree-based detectors keep. They are data
+# structures (trees, distance metrics), not callables.
+_NEIGHBOURS = (
+    "sklearn.neighbors._kd_tree.KDTree",
+    "sklearn.neighbors._ball_tree.BallTree",
+    "sklearn.metrics._dist_metrics.EuclideanDistance64",
+    "sklearn.metrics._dist_metrics.ManhattanDistance64",
+    "sklearn.metrics._dist_metrics.ChebyshevDistance64",
+    "sklearn.metrics._dist_metrics.MinkowskiDistance64",
+)
+_TREES = ("sklearn.tree._tree.Tree",)
+
+# Types each detector's fitted estimator may contain, beyond what skops trusts by
+# default (numpy arrays, builtins, scikit-learn estimators).
+_TRUSTED_BY_DETECTOR: dict[str, tuple[str, ...]] = {
+    "abod": ("pyod.models.abod.ABOD", *_NEIGHBOURS),
+    "cblof": ("pyod.models.cblof.CBLOF",),
+    "cd": ("pyod.models.cd.CD",),
+    "cof": ("pyod.models.cof.COF",),
+    "copod": ("pyod.models.copod.COPOD",),
+    "dbscan": ("pynomaly.detectors_extra.DBSCANDetector", *_NEIGHBOURS),
+    "ecod": ("pyod.models.ecod.ECOD",),
+    "gmm": ("pyod.models.gmm.GMM",),
+    "hbos": ("pyod.models.hbos.HBOS",),
+    "hdbscan": ("pyod.models.hdbscan.HDBSCAN", *_NEIGHBOURS),
+    "iforest": ("pyod.models.iforest.IForest", *_TREES),
+    "inne": ("pyod.models.inne.INNE",),
+    "kde": ("pyod.models.kde.KDE", *_NEIGHBOURS),
+    "knn": ("pyod.models.knn.KNN", *_NEIGHBOURS),
+    "kpca": ("pyod.models.kpca.KPCA", "pyod.models.kpca.PyODKernelPCA"),
+    "loci": ("pyod.models.loci.LOCI",),
+    "loda": ("pyod.models.loda.LODA",),
+    "lof": ("pyod.models.lof.LOF", *_NEIGHBOURS),
+    "lscp": ("pyod.models.lscp.LSCP", "pyod.models.lof.LOF", *_NEIGHBOURS),
+    "mad": ("pyod.models.mad.MAD",),
+    "mcd": ("pyod.models.mcd.MCD",),
+    "ocsvm": ("pyod.models.ocsvm.OCSVM",),
+    "pca": ("pyod.models.pca.PCA",),
+    "qmcd": ("pyod.models.qmcd.QMCD",),
+    "rod": ("pyod.models.rod.ROD",),
+    "sampling": ("pyod.models.sampling.Sampling", *_NEIGHBOURS),
+    "sod": ("pyod.models.sod.SOD",),
+    "sos": ("pyod.models.sos.SOS",),
+}
+
+
+def trusted_types(keys=None) -> list[str]:
+    """The allowlist for the given detector keys (all keys when None)."""
+    keys = _TRUSTED_BY_DETECTOR if keys is None else keys
+    types: set[str] = set()
+    for key in keys:
+        types.update(_TRUSTED_BY_DETECTOR.get(key, ()))
+    return sorted(types)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sidecar_path(path) -> str:
+    return f"{os.fspath(path)}.sha256"
+
+
+def save(fitted: FittedPipeline, path) -> str:
+    """Write ``fitted`` to ``path`` (skops) and ``path.sha256``; return the SHA-256.
+
+    Raises
+    ------
+    ArtifactError
+        When a detector cannot be stored safely; such pipelines are refit when needed.
+    """
+    import skops.io
+
+    for key in fitted.keys:
+        spec = catalogue.get_detector(key)
+        if not spec.saveable or key not in _TRUSTED_BY_DETECTOR:
+            raise ArtifactError(
+                f"{spec.short_name} models cannot be saved (skops cannot hold them); "
+                "the pipeline is refit when it is needed"
+            )
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "versions": _library_versions(),
+        "config": fitted.config.to_dict(),
+        "preparer": fitted.preparer.to_state(),
+        "detectors": list(fitted.detectors_),
+        "state": {
+            "threshold": float(fitted.threshold_),
+            "score_mean": np.asarray(fitted.score_mean_, dtype=np.float64),
+            "score_std": np.asarray(fitted.score_std_, dtype=np.float64),
+            "severity_grid": np.asarray(fitted.severity_grid_, dtype=np.float64),
+            "train_scores": np.asarray(fitted.train_scores_, dtype=np.float64),
+            "feature_names": list(fitted.feature_names),
+            "fit_seconds": float(fitted.fit_seconds),
+            "n_train": int(fitted.n_train),
+        },
+    }
+    try:
+        data = skops.io.dumps(payload)
+    except Exception as exc:
+        raise ArtifactError(f"the model could not be saved: {exc}") from exc
+    digest = _sha256(data)
+    target = Path(path)
+    _write_atomically(target, data)
+    _write_atomically(Path(sidecar_path(target)), f"{digest}  {target.name}\n".encode())
+    return digest
+
+
+def _write_atomically(target: Path, data: bytes) -> None:
+    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, target)
+
+
+def load(path, *, sha256: str | None = None) -> FittedPipeline:
+    """Read a model saved by :func:`save`, after checking its SHA-256.
+
+    Parameters
+    ----------
+    path : str or Path
+    sha256 : str, optional
+        Expected digest (e.g. from the database); else the ``.sha256`` sidecar is used.
+
+    Raises
+    ------
+    ArtifactError
+        Modified or unverifiable file, unknown format version, untrusted types.
+    """
+    import skops.io
+
+    target = Path(path)
+    try:
+        data = target.read_bytes()
+    except OSError as exc:
+        raise ArtifactError(f"model file cannot be read: {exc}") from exc
+    expected = sha256 if sha256 is not None else _read_sidecar(target)
+    if not hmac.compare_digest(_sha256(data), expected.strip().lower()):
+        raise ArtifactError(
+            "model file was modified after it was saved (checksum mismatch); refusing to load it"
+        )
+    allowed = trusted_types()
+    try:
+        untrusted = skops.io.get_untrusted_types(data=data)
+    except Exception as exc:
+        raise ArtifactError(f"model file is not a readable skops file: {exc}") from exc
+    unexpected = sorted(set(untrusted) - set(allowed))
+    if unexpected:
+        raise ArtifactError(
+            "model file holds types Pynomaly does not trust: " + ", ".join(unexpected)
+        )
+    try:
+        payload = skops.io.loads(data, trusted=allowed)
+    except Exception as exc:
+        raise ArtifactError(f"model file cannot be loaded: {exc}") from exc
+    return _pipeline_from_payload(payload)
+
+
+def _read_sidecar(target: Path) -> str:
+    try:
+        text = Path(sidecar_path(target)).read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError):
+        raise ArtifactError(
+            "model file was modified or its checksum file is missing; refusing to load it"
+        ) from None
+    parts = text.split()
+    if not parts:
+        raise ArtifactError("model checksum file is empty; refusing to load the model")
+    return parts[0]
+
+
+def _pipeline_from_payload(payload) -> FittedPipeline:
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ArtifactError("this file is not a Pynomaly model")
+    version = payload.get("format_version")
+    if version not in SUPPORTED_VERSIONS:
+        raise ArtifactError(
+            f"model format version {version!r} is not supported by this Pynomaly "
+            f"(supported: {', '.join(map(str, sorted(SUPPORTED_VERSIONS)))})"
+        )
+    try:
+        config = PipelineConfig.from_dict(payload["config"])
+        preparer = Preparer.from_state(payload["preparer"])
+        detectors = list(payload["detectors"])
+        state = payload["state"]
+    except (KeyError, TypeError) as exc:
+        raise ArtifactError(f"model file is incomplete: {exc}") from exc
+    if len(detectors) != len(config.detectors):
+        raise ArtifactError("model file is inconsistent: detector count differs from config")
+    for (key, _), estimator in zip(config.detectors, detectors, strict=True):
+        # the object must be exactly the class the config names, nothing else
+        expected = catalogue.get_detector(key).class_path
+        actual = f"{type(estimator).__module__}.{type(estimator).__qualname__}"
+        if actual != expected:
+            raise ArtifactError(f"model file is inconsistent: {key} holds a {actual}")
+    fitted = FittedPipeline(config, preparer, detectors)
+    fitted.threshold_ = float(state["threshold"])
+    fitted.score_mean_ = np.asarray(state["score_mean"], dtype=np.float64)
+    fitted.score_std_ = np.asarray(state["score_std"], dtype=np.float64)
+    fitted.severity_grid_ = np.asarray(state["severity_grid"], dtype=np.float64)
+    fitted.train_scores_ = np.asarray(state["train_scores"], dtype=np.float64)
+    fitted.feature_names = list(state["feature_names"])
+    fitted.fit_seconds = float(state["fit_seconds"])
+    fitted.n_train = int(state["n_train"])
+    return fitted
+
+
+def _library_versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {}
+    for name in ("pynomaly", "pyod", "scikit-learn", "numpy", "skops"):
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    return versions
