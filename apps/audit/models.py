@@ -1,4 +1,9 @@
-"""The audit trail: one row per state-changing action, never edited afterwards."""
+"""The audit trail: one row per state-changing action, never edited afterwards.
+
+Append-only at two levels: here (saving an existing row, ``delete()``, and queryset
+``update()``/``delete()`` raise) and in the database (triggers, see migration 0002), so raw
+SQL from the application cannot change the trail either.
+"""
 
 from django.conf import settings
 from django.db import models
@@ -6,10 +11,32 @@ from django.db import models
 from apps.tenants.models import TenantScopedQuerySet
 
 
+class AppendOnlyError(Exception):
+    """Raised on any attempt to change or remove an audit event."""
+
+
+class AuditEventQuerySet(TenantScopedQuerySet):
+    def update(self, **kwargs):
+        raise AppendOnlyError("Audit events cannot be changed.")
+
+    def delete(self):
+        raise AppendOnlyError("Audit events cannot be deleted.")
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        raise AppendOnlyError("Audit events cannot be changed.")
+
+    update.queryset_only = True
+    delete.queryset_only = True
+
+
 class AuditEvent(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)  # UTC (USE_TZ)
-    tenant = models.ForeignKey("tenants.Tenant", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # No database constraint and DO_NOTHING: deleting a tenant or a user must not touch the
+    # trail (SET_NULL would be an UPDATE, which the trigger refuses); the ids stay as they were.
+    tenant = models.ForeignKey("tenants.Tenant", null=True, blank=True, on_delete=models.DO_NOTHING,
+                               db_constraint=False, related_name="+")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DO_NOTHING,
+                              db_constraint=False, related_name="+")
     # Kept as text too, so the trail still says who it was after the user is deleted.
     actor_repr = models.CharField(max_length=254, blank=True)
     action = models.CharField(max_length=64, db_index=True)
@@ -18,11 +45,21 @@ class AuditEvent(models.Model):
     ip = models.GenericIPAddressField(null=True, blank=True)
     details = models.JSONField(default=dict, blank=True)
 
-    objects = TenantScopedQuerySet.as_manager()
+    objects = AuditEventQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["tenant", "-created_at"])]
+        base_manager_name = "objects"
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_repr or '-'} {self.action}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError("Audit events cannot be changed.")
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("Audit events cannot be deleted.")
