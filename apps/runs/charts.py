@@ -33,11 +33,18 @@ def _layout(title: str, **extra) -> dict:
 
 
 def compact(values: np.ndarray, digits: int = 6) -> list:
-    """Floats rounded to ``digits`` significant digits, so the page's JSON stays small."""
+    """Floats rounded to ``digits`` significant digits of the array's largest value, so the
+    page's JSON stays small; NaN and infinities become None (JSON has no NaN)."""
     arr = np.asarray(values, dtype="float64")
-    out: list = []
-    for v in arr.tolist():
-        out.append(float(f"{v:.{digits}g}") if np.isfinite(v) else None)
+    finite = np.isfinite(arr)
+    if not finite.any():
+        return [None] * len(arr)
+    top = float(np.abs(arr[finite]).max())
+    decimals = digits - 1 - (int(np.floor(np.log10(top))) if top > 0 else 0)
+    out = np.round(np.where(finite, arr, 0.0), max(decimals, 0) if decimals >= 0 else decimals).tolist()
+    if not finite.all():
+        for i in np.flatnonzero(~finite).tolist():
+            out[i] = None
     return out
 
 

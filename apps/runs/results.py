@@ -180,6 +180,51 @@ def read_rows(f, positions: np.ndarray, columns: list[str]) -> pa.Table:
     return table.take(pa.array(positions - starts[groups] + base[groups]))
 
 
+MAX_CACHED_COLUMN_ROWS = 5_000_000  # fixed-width columns up to this length are kept in memory
+
+
+def _fixed_width(t: pa.DataType) -> bool:
+    return (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
+            or pa.types.is_timestamp(t) or pa.types.is_date(t))
+
+
+def values_at(f, positions: np.ndarray, columns: list[str]) -> dict[str, list]:
+    """Python values of ``columns`` at row ``positions``.
+
+    Fixed-width columns come from the per-file column cache (a slider drag re-reads
+    nothing); text columns are read from just the row groups holding those rows.
+    """
+    pf = parquet_file(f)
+    schema = pf.schema_arrow
+    small = pf.metadata.num_rows <= MAX_CACHED_COLUMN_ROWS
+    cached = [c for c in columns if small and _fixed_width(schema.field(c).type)]
+    rest = [c for c in columns if c not in cached]
+    out: dict[str, list] = {}
+    for c in cached:
+        out[c] = pa.array(read_column(f, c)[positions], from_pandas=True).to_pylist()
+    if rest:
+        table = read_rows(f, positions, rest)
+        out.update({c: table.column(c).to_pylist() for c in rest})
+    return out
+
+
+def _floats(values: np.ndarray) -> np.ndarray:
+    if values.dtype.kind in "fiub":
+        return values.astype("float64", copy=False)
+    # booleans or integers with missing values arrive as objects
+    return pa.array(values, from_pandas=True).cast(pa.float64()).to_numpy(zero_copy_only=False)
+
+
+def matrix_at(f, positions: np.ndarray, columns: list[str]) -> np.ndarray:
+    """(rows × columns) float matrix of numeric ``columns`` at ``positions``."""
+    if not columns:
+        return np.zeros((len(positions), 0))
+    if parquet_file(f).metadata.num_rows <= MAX_CACHED_COLUMN_ROWS:
+        return np.column_stack([_floats(read_column(f, c)[positions]) for c in columns])
+    table = read_rows(f, positions, columns)
+    return np.column_stack([table.column(c).cast(pa.float64()).to_numpy(zero_copy_only=False) for c in columns])
+
+
 # ---------------------------------------------------------------- result columns
 def scores(run: Run) -> np.ndarray:
     return read_column(run.results, "score").astype("float64", copy=False)
@@ -262,8 +307,12 @@ def column_stats(run: Run) -> dict[str, tuple[float, float]]:
     def compute():
         stats = {}
         pf = parquet_file(f)
+        small = pf.metadata.num_rows <= MAX_CACHED_COLUMN_ROWS
         for name in feature_columns(run):
-            col = pf.read(columns=[name]).column(name).cast(pa.float64())
+            if small:  # the table, heatmap and projection read these columns anyway
+                col = pa.array(_floats(read_column(f, name)))
+            else:
+                col = pf.read(columns=[name]).column(name).cast(pa.float64())
             mean = pc.mean(col).as_py()
             std = pc.stddev(col, ddof=0).as_py()
             stats[name] = (mean if mean is not None else 0.0, std if std else 0.0)
@@ -280,14 +329,6 @@ def zscores(values: np.ndarray, names: list[str], stats: dict) -> np.ndarray:
         z = (values - mean) / np.where(std > 0, std, np.nan)
     z[:, std <= 0] = 0.0
     return z
-
-
-def _as_matrix(table: pa.Table, names: list[str]) -> np.ndarray:
-    if not names:
-        return np.zeros((table.num_rows, 0))
-    return np.column_stack([
-        table.column(n).cast(pa.float64()).to_numpy(zero_copy_only=False) for n in names
-    ]).astype("float64")
 
 
 def time_values(run: Run) -> np.ndarray | None:
@@ -337,7 +378,7 @@ def heatmap_figure(run: Run) -> dict | None:
         names = feature_columns(run)
         if not names:
             return None
-        matrix = zscores(_as_matrix(read_rows(_version(run).parquet, ids, names), names), names, column_stats(run))
+        matrix = zscores(matrix_at(_version(run).parquet, ids, names), names, column_stats(run))
         kind = "z-score"
     if len(names) > MAX_HEATMAP_FEATURES:
         keep = np.sort(np.argsort(-np.nanmean(np.abs(matrix), axis=0))[:MAX_HEATMAP_FEATURES])
@@ -355,7 +396,7 @@ def _projection_coords(run: Run) -> dict | None:
         n = len(scores(run))
         pos = charts.sample_rows(n, PROJECTION_SAMPLE, seed=run.pk or 0, must=top_positions(run, PROJECTION_TOP))
         ids = row_ids(run)[pos]
-        values = _as_matrix(read_rows(_version(run).parquet, ids, names), names)
+        values = matrix_at(_version(run).parquet, ids, names)
         coords, variance = charts.pca_2d(zscores(values, names, column_stats(run)))
         return {"pos": pos, "coords": coords, "variance": variance}
 
@@ -408,14 +449,14 @@ def anomalies_table(run: Run, threshold: float | None = None, *, sort: str = "sc
     total = len(flagged)
     pages = max(1, -(-total // per_page))
     page = min(max(1, page), pages)
-    ordered = flagged[_sort_order(run, flagged, sort, direction)]
+    ordered = flagged[_sort_order(run, flagged, sort, direction, need=page * per_page)]
     pos = ordered[(page - 1) * per_page: page * per_page]
     ids = row_ids(run)[pos]
-    values = read_rows(_version(run).parquet, ids, columns).to_pylist() if len(pos) else []
+    values = values_at(_version(run).parquet, ids, columns)
     why, why_kind = _why(run, pos, ids)
     sc, sev = scores(run)[pos], severity(run)[pos]
     rows = [{"row_id": int(ids[i]), "score": float(sc[i]), "severity": _finite(sev[i]),
-             "values": [values[i][c] for c in columns], "why": why[i]} for i in range(len(pos))]
+             "values": [values[c][i] for c in columns], "why": why[i]} for i in range(len(pos))]
     return TablePage(rows, columns, len(all_columns) - len(columns), sort, direction, page, pages, total,
                      per_page, why_kind, sortable)
 
@@ -424,7 +465,12 @@ def _finite(v) -> float | None:
     return float(v) if v is not None and np.isfinite(v) else None
 
 
-def _sort_order(run: Run, positions: np.ndarray, sort: str, direction: str) -> np.ndarray:
+def _sort_order(run: Run, positions: np.ndarray, sort: str, direction: str, need: int) -> np.ndarray:
+    """Stable sort order of ``positions`` by the column ``sort``; missing values last.
+
+    Only the first ``need`` entries must be right: for numbers we sort just the rows that
+    can reach them (ties included, so every page agrees with a full stable sort).
+    """
     if sort == "score":
         key = scores(run)[positions]
     elif sort == "severity":
@@ -433,6 +479,14 @@ def _sort_order(run: Run, positions: np.ndarray, sort: str, direction: str) -> n
         key = row_ids(run)[positions]
     else:
         key = read_column(_version(run).parquet, sort)[row_ids(run)[positions]]
+    if key.dtype.kind in "fiu":
+        k = key.astype("float64")
+        k = np.where(np.isnan(k), np.inf, -k if direction == "desc" else k)
+        if 0 < need < len(k) // 4:
+            cut = np.partition(k, need - 1)[need - 1]
+            candidates = np.flatnonzero(k <= cut)
+            return candidates[np.argsort(k[candidates], kind="stable")]
+        return np.argsort(k, kind="stable")
     try:
         arr = pa.array(key, from_pandas=True)
     except (pa.ArrowException, TypeError):
@@ -455,8 +509,7 @@ def _why(run: Run, pos: np.ndarray, ids: np.ndarray) -> tuple[list[list[dict]], 
         names = feature_columns(run)
         if not names:
             return [[] for _ in pos], ""
-        values = _as_matrix(read_rows(_version(run).parquet, ids, names), names)
-        matrix = zscores(values, names, column_stats(run))
+        matrix = zscores(matrix_at(_version(run).parquet, ids, names), names, column_stats(run))
         rank, kind = np.nan_to_num(np.abs(matrix), nan=-np.inf), "z-score"
     top = np.argsort(-rank, axis=1, kind="stable")[:, :WHY_N]
     return [[{"feature": names[j], "value": _finite(matrix[i, j])} for j in top[i] if np.isfinite(rank[i, j])]
