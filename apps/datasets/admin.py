@@ -26,7 +26,16 @@ class DatasetAdmin(ReadOnlyAdmin):
 
 @admin.register(DatasetVersion)
 class DatasetVersionAdmin(ReadOnlyAdmin):
-    list_display = ["dataset", "number", "tenant", "rows", "columns", "format", "size", "created_at"]
+    list_display = [
+        "dataset",
+        "number",
+        "tenant",
+        "rows",
+        "columns",
+        "format",
+        "size",
+        "created_at",
+    ]
     list_filter = ["format", "tenant"]
     search_fields = ["dataset__name", "sha256", "original_name"]
     exclude = ["profile"]
@@ -34,6 +43,15 @@ class DatasetVersionAdmin(ReadOnlyAdmin):
 
 @admin.register(Upload)
 class UploadAdmin(ReadOnlyAdmin):
-    list_display = ["original_name", "dataset", "tenant", "status", "format", "size", "attempts", "created_at"]
+    list_display = [
+        "original_name",
+        "dataset",
+        "tenant",
+        "status",
+        "format",
+        "size",
+        "attempts",
+        "created_at",
+    ]
     list_filter = ["status", "format", "tenant"]
     search_fields = ["original_name", "dataset__name", "sha256"]

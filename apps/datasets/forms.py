@@ -8,16 +8,21 @@ ACCEPT = ".csv,.tsv,.tab,.txt,.json,.jsonl,.ndjson,.parquet,.pq,.feather,.arrow,
 
 
 class UploadForm(forms.Form):
-    name = forms.CharField(max_length=200, required=False,
-                           help_text="Defaults to the file name. An existing dataset's name adds a new version to it.")
+    name = forms.CharField(
+        max_length=200,
+        required=False,
+        help_text="Defaults to the file name. An existing dataset's name adds a new version to it.",
+    )
     file = forms.FileField(help_text="")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         limit = max_upload_bytes()
-        self.fields["file"].help_text = (
-            f"CSV, TSV, JSON, JSON Lines, Parquet, Feather, Excel (.xlsx) or HDF5; up to {human_bytes(limit)}.")
+        self.fields[
+            "file"
+        ].help_text = f"CSV, TSV, JSON, JSON Lines, Parquet, Feather, Excel (.xlsx) or HDF5; up to {human_bytes(limit)}."
         # The browser checks the size before sending; the server checks again regardless.
         self.fields["file"].widget.attrs.update({"accept": ACCEPT, "data-max-bytes": str(limit)})
-        self.fields["name"].widget.attrs.update({"placeholder": "Name (optional)", "autocomplete": "off"})
-
+        self.fields["name"].widget.attrs.update(
+            {"placeholder": "Name (optional)", "autocomplete": "off"}
+        )

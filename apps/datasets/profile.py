@@ -19,7 +19,9 @@ HIGH_MISSING_SHARE = 0.2
 # Below this many rows, "every value is unique" says nothing about an ID column.
 MIN_ROWS_FOR_ID = 20
 _TYPE_SAMPLE = 10_000
-_ID_NAME = re.compile(r"(^|[_\s.-])(id|uuid|guid|key|index)$|^(id|uuid|guid)([_\s.-]|$)", re.IGNORECASE)
+_ID_NAME = re.compile(
+    r"(^|[_\s.-])(id|uuid|guid|key|index)$|^(id|uuid|guid)([_\s.-]|$)", re.IGNORECASE
+)
 
 
 def _num(value: Any) -> float | int | None:
@@ -172,17 +174,33 @@ def profile_frame(df: pd.DataFrame, *, time_column: str | None = None) -> dict[s
         if rows and col["missing"] == rows:
             warn(name, "empty", f"{name!r} has no values at all.")
         elif col["distinct"] <= 1:
-            warn(name, "constant", f"{name!r} holds a single value; it carries no signal and is best dropped.")
+            warn(
+                name,
+                "constant",
+                f"{name!r} holds a single value; it carries no signal and is best dropped.",
+            )
         if col["missing_share"] > HIGH_MISSING_SHARE and col["missing"] < rows:
             warn(name, "missing", f"{name!r} is {col['missing_share']:.0%} missing.")
         types = col.get("types") or []
         if len(types) > 1:
-            warn(name, "mixed", f"{name!r} mixes value types ({', '.join(types)}); it is stored as text.")
+            warn(
+                name,
+                "mixed",
+                f"{name!r} mixes value types ({', '.join(types)}); it is stored as text.",
+            )
         else:
             share = _mostly_numbers(s)
             if 0.5 <= share < 1.0:
-                warn(name, "mixed", f"{name!r} is {share:.0%} numbers and the rest text; check for typos or markers like 'n/a'.")
+                warn(
+                    name,
+                    "mixed",
+                    f"{name!r} is {share:.0%} numbers and the rest text; check for typos or markers like 'n/a'.",
+                )
         if name != time_column and _likely_id(str(name), s, col, rows):
             col["likely_id"] = True
-            warn(name, "id", f"{name!r} is unique in every row; it looks like an ID and should not be a feature.")
+            warn(
+                name,
+                "id",
+                f"{name!r} is unique in every row; it looks like an ID and should not be a feature.",
+            )
     return {"rows": rows, "columns": columns, "warnings": warnings}

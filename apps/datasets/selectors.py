@@ -37,7 +37,9 @@ def dataset_delete_blocker(dataset: Dataset) -> str | None:
     if run is None:
         return None
     if run.status in (Run.Status.QUEUED, Run.Status.RUNNING):
-        return f"{dataset.name} cannot be deleted: it is used by run #{run.pk}, which is still active."
+        return (
+            f"{dataset.name} cannot be deleted: it is used by run #{run.pk}, which is still active."
+        )
     # Finished runs keep their results and must stay reproducible, so they protect it too.
     return f"{dataset.name} cannot be deleted: it is used by run #{run.pk}."
 
@@ -61,7 +63,9 @@ class PreviewPage:
         return self.number < self.num_pages
 
 
-def preview_page(version: DatasetVersion, page: int, page_size: int = PREVIEW_PAGE_SIZE) -> PreviewPage:
+def preview_page(
+    version: DatasetVersion, page: int, page_size: int = PREVIEW_PAGE_SIZE
+) -> PreviewPage:
     """One page of a version's Parquet, reading only the row groups that hold it."""
     import pyarrow.parquet as pq
 
@@ -74,8 +78,15 @@ def preview_page(version: DatasetVersion, page: int, page_size: int = PREVIEW_PA
         stop = min(start + page_size, total)
         rows = _read_rows(pf, start, stop)
         columns = pf.schema_arrow.names
-    return PreviewPage(columns=columns, rows=rows, number=number, num_pages=num_pages, total_rows=total,
-                       first_row=start + 1 if total else 0, last_row=stop)
+    return PreviewPage(
+        columns=columns,
+        rows=rows,
+        number=number,
+        num_pages=num_pages,
+        total_rows=total,
+        first_row=start + 1 if total else 0,
+        last_row=stop,
+    )
 
 
 def _read_rows(pf, start: int, stop: int) -> list[list[Any]]:
@@ -124,16 +135,23 @@ def profile_table(version: DatasetVersion) -> dict[str, Any]:
         hist = col.get("histogram") or {}
         counts = hist.get("counts") or []
         peak = max(counts) if counts else 0
-        columns.append({
-            **col,
-            "missing_pct": f"{col.get('missing_share', 0):.1%}",
-            "stats": {k: _fmt(col.get(k)) for k in ("min", "max", "mean", "std") if k in col},
-            "bars": [round(100 * c / peak) if peak else 0 for c in counts],
-            "hist_range": (_fmt(hist["edges"][0]), _fmt(hist["edges"][-1])) if hist.get("edges") else None,
-            "flags": flagged.get(col["name"], []),
-        })
-    return {"columns": columns, "warnings": profile.get("warnings", []),
-            "loader_warnings": profile.get("loader_warnings", [])}
+        columns.append(
+            {
+                **col,
+                "missing_pct": f"{col.get('missing_share', 0):.1%}",
+                "stats": {k: _fmt(col.get(k)) for k in ("min", "max", "mean", "std") if k in col},
+                "bars": [round(100 * c / peak) if peak else 0 for c in counts],
+                "hist_range": (_fmt(hist["edges"][0]), _fmt(hist["edges"][-1]))
+                if hist.get("edges")
+                else None,
+                "flags": flagged.get(col["name"], []),
+            }
+        )
+    return {
+        "columns": columns,
+        "warnings": profile.get("warnings", []),
+        "loader_warnings": profile.get("loader_warnings", []),
+    }
 
 
 def _fmt(value: Any) -> str:

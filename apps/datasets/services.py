@@ -32,24 +32,12 @@ from pynomaly.errors import DataError
 from .models import Dataset, DatasetVersion, Upload
 from .profile import profile_frame, value_types
 from .selectors import dataset_delete_blocker
-from .uploads import max_upload_bytes, too_large_message
+from .uploads import UploadRefused, check_content
 
 log = logging.getLogger(__name__)
 
-# Files up to this size are parsed whole while the user waits; larger text files have
-# their head parsed, larger binary files their container checked. Ingest parses all.
-FULL_CHECK_BYTES = 4 << 20
-SAMPLE_BYTES = 1 << 20
 MAX_INGEST_ATTEMPTS = 3
 _CHUNK = 1 << 20
-_NO_LIMIT = 1 << 62
-
-
-class UploadRefused(ValidationError):
-    """The file cannot become a dataset; ``message`` says why, ``code`` is the short reason."""
-
-    def __init__(self, message: str, *, reason: str):
-        super().__init__(message, code=reason)
 
 
 class DatasetInUse(ValidationError):
@@ -72,26 +60,48 @@ def dataset_upload(*, tenant, user, uploaded_file, name: str = "", request=None)
     A file whose name matches an existing dataset becomes that dataset's next version.
     Raises ``UploadRefused`` (after auditing the refusal) and then leaves nothing behind.
     """
-    return _upload(tenant=tenant, user=user, uploaded_file=uploaded_file, name=name, request=request, enqueue=True)
+    return _upload(
+        tenant=tenant,
+        user=user,
+        uploaded_file=uploaded_file,
+        name=name,
+        request=request,
+        enqueue=True,
+    )
 
 
-def dataset_create_from_path(*, tenant, user, path: str | os.PathLike, name: str, ingest_now: bool) -> Upload:
+def dataset_create_from_path(
+    *, tenant, user, path: str | os.PathLike, name: str, ingest_now: bool
+) -> Upload:
     """The same workflow for a file on the server's disk (demo seeder, management commands)."""
     path = Path(path)
     with open(path, "rb") as fh:
         local = _LocalFile(fh, name=path.name, path=path)
-        upload = _upload(tenant=tenant, user=user, uploaded_file=local, name=name, request=None,
-                         enqueue=not ingest_now)
+        upload = _upload(
+            tenant=tenant,
+            user=user,
+            uploaded_file=local,
+            name=name,
+            request=None,
+            enqueue=not ingest_now,
+        )
     if ingest_now:
         dataset_ingest(upload_id=upload.pk)
         upload.refresh_from_db()
     return upload
 
 
-def upload_refused(*, tenant, user, filename: str, name: str, message: str, reason: str, request=None) -> None:
+def upload_refused(
+    *, tenant, user, filename: str, name: str, message: str, reason: str, request=None
+) -> None:
     """Audit a refused upload (the view calls this for refusals made before the service runs)."""
-    audit_record(action="dataset.upload_refused", actor=user, tenant=tenant, request=request,
-                 details={"name": name, "file": filename, "reason": reason, "message": message})
+    audit_record(
+        action="dataset.upload_refused",
+        actor=user,
+        tenant=tenant,
+        request=request,
+        details={"name": name, "file": filename, "reason": reason, "message": message},
+    )
 
 
 def _upload(*, tenant, user, uploaded_file, name: str, request, enqueue: bool) -> Upload:
@@ -102,91 +112,32 @@ def _upload(*, tenant, user, uploaded_file, name: str, request, enqueue: bool) -
             raise UploadRefused("The name is too long (200 characters at most).", reason="name")
         with _local_path(uploaded_file) as path:
             fmt = check_content(path, original_name)
-            return _store_upload(tenant=tenant, user=user, path=path, original_name=original_name,
-                                 fmt=fmt, name=name, request=request, enqueue=enqueue)
+            return _store_upload(
+                tenant=tenant,
+                user=user,
+                path=path,
+                original_name=original_name,
+                fmt=fmt,
+                name=name,
+                request=request,
+                enqueue=enqueue,
+            )
     except UploadRefused as exc:
-        upload_refused(tenant=tenant, user=user, filename=original_name, name=name,
-                       message=exc.message, reason=exc.code or "refused", request=request)
+        upload_refused(
+            tenant=tenant,
+            user=user,
+            filename=original_name,
+            name=name,
+            message=exc.message,
+            reason=exc.code or "refused",
+            request=request,
+        )
         raise
 
 
-def check_content(path: Path, filename: str) -> str:
-    """The file's format, judged from its bytes and a parsed sample; ``UploadRefused`` otherwise."""
-    size = path.stat().st_size
-    if size == 0:
-        raise UploadRefused(f"{filename} is empty.", reason="empty")
-    if size > max_upload_bytes():
-        raise UploadRefused(too_large_message(size), reason="too_large")
-    try:
-        fmt = engine.sniff_format(path, filename=filename)
-    except DataError as exc:
-        raise UploadRefused(f"{filename} cannot be used: {exc}.", reason="format") from None
-    try:
-        _parse_sample(path, fmt, filename, size)
-    except DataError as exc:
-        raise UploadRefused(f"{filename} cannot be read: {exc}.", reason="malformed") from None
-    return fmt
-
-
-def _parse_sample(path: Path, fmt: str, filename: str, size: int) -> None:
-    limits = engine.Limits(max_bytes=_NO_LIMIT, max_rows=_NO_LIMIT, max_columns=settings.PYNOMALY_MAX_COLUMNS)
-    if size <= FULL_CHECK_BYTES:
-        engine.load(path, format=fmt, limits=limits, filename=filename, time_column=None)
-        return
-    if fmt in ("csv", "tsv", "jsonl"):
-        with open(path, "rb") as fh:
-            head = fh.read(SAMPLE_BYTES)
-        head = head[: head.rfind(b"\n") + 1] or head  # whole lines only
-        with tempfile.TemporaryDirectory(prefix="pynomaly-sample-") as tmp:
-            sample = Path(tmp) / "sample"
-            sample.write_bytes(head)
-            engine.load(sample, format=fmt, limits=limits, filename=filename, time_column=None)
-        return
-    # Binary containers: open them and read a first batch; a JSON document can only be
-    # parsed whole, so beyond FULL_CHECK_BYTES its parse happens at ingest.
-    try:
-        _open_container(path, fmt)
-    except DataError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any reader failure means "not readable"
-        first = (str(exc).strip() or type(exc).__name__).splitlines()[0][:300]
-        raise DataError(f"not a readable {fmt} file: {first}") from None
-
-
-def _open_container(path: Path, fmt: str) -> None:
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        next(pq.ParquetFile(path).iter_batches(batch_size=100), None)
-    elif fmt == "feather":
-        import pyarrow as pa
-        import pyarrow.ipc as ipc
-
-        try:
-            reader = ipc.open_file(path)
-            if reader.num_record_batches:
-                reader.get_batch(0)
-        except pa.ArrowInvalid:
-            with pa.OSFile(str(path)) as fh:
-                ipc.open_stream(fh).read_next_batch()
-    elif fmt == "xlsx":
-        import openpyxl
-
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-        try:
-            next(wb.worksheets[0].iter_rows(max_row=10, values_only=True), None)
-        finally:
-            wb.close()
-    elif fmt == "hdf5":
-        import h5py
-
-        with h5py.File(path, "r") as fh:
-            if not len(fh):
-                raise DataError("the HDF5 file holds no datasets")
-
-
-def _store_upload(*, tenant, user, path: Path, original_name: str, fmt: str, name: str, request,
-                  enqueue: bool) -> Upload:
+def _store_upload(
+    *, tenant, user, path: Path, original_name: str, fmt: str, name: str, request, enqueue: bool
+) -> Upload:
     size = path.stat().st_size
     stored = None
     try:
@@ -197,16 +148,38 @@ def _store_upload(*, tenant, user, path: Path, original_name: str, fmt: str, nam
         sha256 = content.hexdigest(path, size)
         with transaction.atomic():
             dataset, created = Dataset.objects.get_or_create(
-                tenant=tenant, name=name, defaults={"created_by": user, "status": Dataset.Status.INGESTING})
+                tenant=tenant,
+                name=name,
+                defaults={"created_by": user, "status": Dataset.Status.INGESTING},
+            )
             if not created:
                 dataset.status, dataset.error = Dataset.Status.INGESTING, ""
                 dataset.save(update_fields=["status", "error", "updated_at"])
             upload = Upload.objects.create(
-                tenant=tenant, dataset=dataset, file=stored, original_name=original_name, format=fmt,
-                size=size, sha256=sha256, created_by=user)
-            audit_record(action="dataset.uploaded", actor=user, tenant=tenant, target=dataset, request=request,
-                         details={"upload": upload.pk, "file": original_name, "format": fmt, "size": size,
-                                  "sha256": sha256, "new_dataset": created})
+                tenant=tenant,
+                dataset=dataset,
+                file=stored,
+                original_name=original_name,
+                format=fmt,
+                size=size,
+                sha256=sha256,
+                created_by=user,
+            )
+            audit_record(
+                action="dataset.uploaded",
+                actor=user,
+                tenant=tenant,
+                target=dataset,
+                request=request,
+                details={
+                    "upload": upload.pk,
+                    "file": original_name,
+                    "format": fmt,
+                    "size": size,
+                    "sha256": sha256,
+                    "new_dataset": created,
+                },
+            )
             if enqueue:
                 transaction.on_commit(partial(_enqueue_ingest, upload.pk))
     except BaseException:
@@ -263,7 +236,9 @@ def _local_path(uploaded_file) -> Iterator[Path]:
     # Keep the extension: openpyxl refuses a workbook whose path does not end in .xlsx.
     suffix = Path(uploaded_file.name or "").suffix.lower()
     suffix = suffix if suffix[1:].isalnum() and len(suffix) <= 10 else ""
-    fd, tmp = tempfile.mkstemp(prefix="pynomaly-upload-", suffix=suffix, dir=settings.FILE_UPLOAD_TEMP_DIR)
+    fd, tmp = tempfile.mkstemp(
+        prefix="pynomaly-upload-", suffix=suffix, dir=settings.FILE_UPLOAD_TEMP_DIR
+    )
     try:
         with os.fdopen(fd, "wb") as out:
             for chunk in uploaded_file.chunks():
@@ -277,8 +252,11 @@ def _local_path(uploaded_file) -> Iterator[Path]:
 
 
 def _limits() -> engine.Limits:
-    return engine.Limits(max_bytes=settings.PYNOMALY_MAX_UPLOAD_BYTES, max_rows=settings.PYNOMALY_MAX_ROWS,
-                         max_columns=settings.PYNOMALY_MAX_COLUMNS)
+    return engine.Limits(
+        max_bytes=settings.PYNOMALY_MAX_UPLOAD_BYTES,
+        max_rows=settings.PYNOMALY_MAX_ROWS,
+        max_columns=settings.PYNOMALY_MAX_COLUMNS,
+    )
 
 
 def dataset_ingest(*, upload_id: int) -> Upload | None:
@@ -291,9 +269,14 @@ def dataset_ingest(*, upload_id: int) -> Upload | None:
     if upload is None:
         return None
     if upload.attempts > MAX_INGEST_ATTEMPTS:
-        _fail(upload_id, "Ingestion was interrupted repeatedly (the worker may have run out of memory).")
+        _fail(
+            upload_id,
+            "Ingestion was interrupted repeatedly (the worker may have run out of memory).",
+        )
         return _reload(upload_id)
-    existing = DatasetVersion.objects.filter(dataset_id=upload.dataset_id, sha256=upload.sha256).first()
+    existing = DatasetVersion.objects.filter(
+        dataset_id=upload.dataset_id, sha256=upload.sha256
+    ).first()
     if existing is not None:
         _write_or_duplicate(upload_id, None)
         return _reload(upload_id)
@@ -302,7 +285,9 @@ def dataset_ingest(*, upload_id: int) -> Upload | None:
     try:
         with tempfile.TemporaryDirectory(prefix="pynomaly-ingest-") as tmp:
             with _storage_path(upload.file.name, Path(tmp)) as source:
-                loaded = engine.load(source, format=upload.format, limits=_limits(), filename=upload.original_name)
+                loaded = engine.load(
+                    source, format=upload.format, limits=_limits(), filename=upload.original_name
+                )
             frame = _arrow_safe(loaded.frame)
             profile = profile_frame(frame, time_column=loaded.time_column)
             profile["loader_warnings"] = list(loaded.warnings)
@@ -312,12 +297,16 @@ def dataset_ingest(*, upload_id: int) -> Upload | None:
             del loaded  # the frame is the big object: keep one reference only
             with open(local_parquet, "rb") as fh:
                 target = DatasetVersion._meta.get_field("parquet").generate_filename(
-                    None, default_name(upload.original_name) + ".parquet")
+                    None, default_name(upload.original_name) + ".parquet"
+                )
                 parquet_name = default_storage.save(target, File(fh))
         version_fields = {
-            "parquet": parquet_name, "rows": int(frame.shape[0]), "columns": int(frame.shape[1]),
+            "parquet": parquet_name,
+            "rows": int(frame.shape[0]),
+            "columns": int(frame.shape[1]),
             "schema": [{"name": str(c), "dtype": str(frame[c].dtype)} for c in frame.columns],
-            "profile": profile, "time_column": time_column,
+            "profile": profile,
+            "time_column": time_column,
         }
         del frame
         if not _write_or_duplicate(upload_id, version_fields):
@@ -373,16 +362,34 @@ def _write_or_duplicate(upload_id: int, version_fields: dict[str, Any] | None) -
             return False
         number = (dataset.versions.aggregate(n=Max("number"))["n"] or 0) + 1
         version = DatasetVersion.objects.create(
-            tenant_id=upload.tenant_id, dataset=dataset, number=number, sha256=upload.sha256,
-            original=upload.file.name, original_name=upload.original_name, format=upload.format,
-            size=upload.size, created_by=upload.created_by, **version_fields)
+            tenant_id=upload.tenant_id,
+            dataset=dataset,
+            number=number,
+            sha256=upload.sha256,
+            original=upload.file.name,
+            original_name=upload.original_name,
+            format=upload.format,
+            size=upload.size,
+            created_by=upload.created_by,
+            **version_fields,
+        )
         upload.status, upload.version, upload.error = Upload.Status.DONE, version, ""
         upload.save(update_fields=["status", "version", "error"])
         dataset.status, dataset.error = _settled_status(dataset, upload), ""
         dataset.save(update_fields=["status", "error", "updated_at"])
-        audit_record(action="dataset.version_created", actor=upload.created_by, tenant=dataset.tenant,
-                     target=version, details={"dataset": dataset.pk, "number": number, "rows": version.rows,
-                                              "columns": version.columns, "sha256": version.sha256})
+        audit_record(
+            action="dataset.version_created",
+            actor=upload.created_by,
+            tenant=dataset.tenant,
+            target=version,
+            details={
+                "dataset": dataset.pk,
+                "number": number,
+                "rows": version.rows,
+                "columns": version.columns,
+                "sha256": version.sha256,
+            },
+        )
     return True
 
 
@@ -394,8 +401,13 @@ def _mark_duplicate(upload: Upload, dataset: Dataset, same: DatasetVersion) -> N
     upload.save(update_fields=["status", "version", "error", "file"])
     dataset.status, dataset.error = _settled_status(dataset, upload), ""
     dataset.save(update_fields=["status", "error", "updated_at"])
-    audit_record(action="dataset.upload_duplicate", actor=upload.created_by, tenant=dataset.tenant,
-                 target=dataset, details={"upload": upload.pk, "version": same.number})
+    audit_record(
+        action="dataset.upload_duplicate",
+        actor=upload.created_by,
+        tenant=dataset.tenant,
+        target=dataset,
+        details={"upload": upload.pk, "version": same.number},
+    )
     if stored and stored != same.original.name:
         transaction.on_commit(partial(_delete_files, [stored]))
 
@@ -411,8 +423,13 @@ def _fail(upload_id: int, message: str) -> None:
         dataset = Dataset.objects.select_for_update().get(pk=upload.dataset_id)
         dataset.status, dataset.error = Dataset.Status.FAILED, message
         dataset.save(update_fields=["status", "error", "updated_at"])
-        audit_record(action="dataset.ingest_failed", actor=upload.created_by, tenant=dataset.tenant,
-                     target=dataset, details={"upload": upload.pk, "file": upload.original_name, "message": message})
+        audit_record(
+            action="dataset.ingest_failed",
+            actor=upload.created_by,
+            tenant=dataset.tenant,
+            target=dataset,
+            details={"upload": upload.pk, "file": upload.original_name, "message": message},
+        )
         if stored:
             transaction.on_commit(partial(_delete_files, [stored]))
 
@@ -467,8 +484,14 @@ def dataset_delete(*, dataset: Dataset, user, request=None) -> None:
         for original, parquet in dataset.versions.values_list("original", "parquet"):
             names.update((original, parquet))
         names.update(dataset.uploads.values_list("file", flat=True))
-        audit_record(action="dataset.deleted", actor=user, tenant=dataset.tenant, target=dataset, request=request,
-                     details={"name": dataset.name, "versions": dataset.versions.count()})
+        audit_record(
+            action="dataset.deleted",
+            actor=user,
+            tenant=dataset.tenant,
+            target=dataset,
+            request=request,
+            details={"name": dataset.name, "versions": dataset.versions.count()},
+        )
         dataset.delete()
         transaction.on_commit(partial(_delete_files, sorted(n for n in names if n)))
 

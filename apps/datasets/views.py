@@ -13,7 +13,13 @@ from apps.tenants.permissions import CREATE
 
 from .forms import UploadForm
 from .models import Dataset, DatasetVersion
-from .selectors import dataset_delete_blocker, datasets_for_list, latest_upload, preview_page, profile_table
+from .selectors import (
+    dataset_delete_blocker,
+    datasets_for_list,
+    latest_upload,
+    preview_page,
+    profile_table,
+)
 from .services import DatasetInUse, UploadRefused, dataset_delete, dataset_upload, upload_refused
 from .uploads import too_large_message
 
@@ -61,13 +67,23 @@ def list(request: HttpRequest) -> HttpResponse:  # noqa: A001 - "list" is the UR
 
 @tenant_view(perm=CREATE)
 def upload(request: HttpRequest) -> HttpResponse:
-    form = UploadForm(request.POST or None, request.FILES or None, initial={"name": request.GET.get("name", "")})
+    bound = request.method == "POST"
+    form = UploadForm(
+        request.POST if bound else None,
+        request.FILES if bound else None,
+        initial={"name": request.GET.get("name", "")},
+    )
     if getattr(request, "upload_too_large", False):  # set by LimitedUploadHandler while parsing
         return _too_large(request, form)
-    if request.method == "POST" and form.is_valid():
+    if bound and form.is_valid():
         try:
-            up = dataset_upload(tenant=request.tenant, user=request.user, uploaded_file=form.cleaned_data["file"],
-                                name=form.cleaned_data["name"], request=request)
+            up = dataset_upload(
+                tenant=request.tenant,
+                user=request.user,
+                uploaded_file=form.cleaned_data["file"],
+                name=form.cleaned_data["name"],
+                request=request,
+            )
         except UploadRefused as exc:
             form.add_error("file", exc.message)
         else:
@@ -82,8 +98,15 @@ def _too_large(request: HttpRequest, form: UploadForm) -> HttpResponse:
         for f in files[1]:
             f.close()
     message = too_large_message()
-    upload_refused(tenant=request.tenant, user=request.user, filename="", name=request.POST.get("name", ""),
-                   message=message, reason="too_large", request=request)
+    upload_refused(
+        tenant=request.tenant,
+        user=request.user,
+        filename="",
+        name=request.POST.get("name", ""),
+        message=message,
+        reason="too_large",
+        request=request,
+    )
     form = UploadForm(initial={"name": request.POST.get("name", "")})
     template = "datasets/upload.html" + ("#upload-form" if request.htmx else "")
     response = render(request, template, {"form": form, "upload_error": message}, status=413)
@@ -104,7 +127,11 @@ def preview(request: HttpRequest, pk: int, number: int) -> HttpResponse:
     template = "datasets/detail.html"
     if request.htmx:
         template += "#preview"
-        context = {"dataset": version.dataset, "version": version, "page": preview_page(version, _page_number(request))}
+        context = {
+            "dataset": version.dataset,
+            "version": version,
+            "page": preview_page(version, _page_number(request)),
+        }
     else:
         context = _detail_context(version.dataset, version, _page_number(request))
     return render(request, template, context)
@@ -117,13 +144,19 @@ def status(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect(_url(request, "detail", pk))
     if dataset.status != Dataset.Status.INGESTING:
         return HttpResponseClientRefresh()  # the whole page changes: profile, preview, versions
-    return render(request, "datasets/detail.html#dataset-status", {"dataset": dataset, "upload": latest_upload(dataset)})
+    return render(
+        request,
+        "datasets/detail.html#dataset-status",
+        {"dataset": dataset, "upload": latest_upload(dataset)},
+    )
 
 
 @tenant_view
 def download(request: HttpRequest, pk: int, number: int) -> FileResponse:
     version = get_version_for_member(request, pk, number)
-    return FileResponse(version.original.open("rb"), as_attachment=True, filename=version.original_name)
+    return FileResponse(
+        version.original.open("rb"), as_attachment=True, filename=version.original_name
+    )
 
 
 @tenant_view(perm=CREATE)
@@ -139,4 +172,9 @@ def delete(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, f"Deleted {dataset.name} and all its versions.")
             return _redirect(request, _url(request, "list"))
     status_code = 409 if request.method == "POST" else 200
-    return render(request, "datasets/delete.html", {"dataset": dataset, "blocker": blocker}, status=status_code)
+    return render(
+        request,
+        "datasets/delete.html",
+        {"dataset": dataset, "blocker": blocker},
+        status=status_code,
+    )
