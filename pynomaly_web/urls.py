@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from apps.tenants.urls_global import admin_login_urlpatterns
+
 from . import views
 
 urlpatterns = [
@@ -11,7 +13,10 @@ urlpatterns = [
     path("sw.js", views.service_worker, name="service_worker"),
     path("offline/", views.offline, name="offline"),
     path("accounts/", include("allauth.urls")),
+    *admin_login_urlpatterns,
     path("admin/", admin.site.urls),
+    path("", include("apps.tenants.urls_global")),
+    path("", include("apps.audit.urls")),
     path("t/<slug:tenant_slug>/", include("apps.tenants.urls")),
     path("t/<slug:tenant_slug>/datasets/", include("apps.datasets.urls")),
     path("t/<slug:tenant_slug>/detectors/", include("apps.detectors.urls")),
