@@ -97,7 +97,8 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Tests share one file-backed database with the live server, Celery and Channels threads.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+    # (PYNOMALY_TEST_DB lets two suites run side by side without sharing one file.)
+    DATABASES["default"]["TEST"] = {"NAME": env.str("PYNOMALY_TEST_DB", default=str(VAR_DIR / "test.sqlite3"))}
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
