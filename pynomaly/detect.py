@@ -267,6 +267,7 @@ def _fit(df, config, progress, should_stop, chunk_size):
     _report(progress, "preparing", 1, 1)
     started = time.perf_counter()
     detectors = []
+    notes: list[str] = []
     total = len(config.detectors)
     _report(progress, "fitting", 0, total)
     for done, (key, params) in enumerate(config.detectors, start=1):
@@ -278,6 +279,7 @@ def _fit(df, config, progress, should_stop, chunk_size):
                 f"this table has {X.shape[1]}: exclude the others"
             )
         contamination = config.threshold.value if config.threshold.kind == "contamination" else 0.1
+        params = _repair_params(key, params, X, notes)
         estimator = catalogue.build_detector(
             key, params, seed=config.seed, contamination=contamination
         )
@@ -291,12 +293,34 @@ def _fit(df, config, progress, should_stop, chunk_size):
         detectors.append(estimator)
         _report(progress, "fitting", done, total)
     fitted = FittedPipeline(config, preparer, detectors)
+    fitted.notes = notes
     raw, contributions = fitted._raw_scores(X, chunk_size, progress, should_stop)
     fitted._set_training_scores(raw)
     fitted.fit_seconds = time.perf_counter() - started
     combined = fitted._combine(raw)
     train_result = fitted._result(combined, contributions)
     return fitted, train_result
+
+
+def _repair_params(key: str, params: dict, X: np.ndarray, notes: list[str]) -> dict:
+    """Adjust params that would make a detector produce garbage on this data.
+
+    PCA keeps every component by default; when features are linearly dependent
+    (one column a multiple or sum of others) the last components have zero
+    variance and PyOD divides by it: every score becomes infinite, silently. We keep
+    only as many components as the data has independent directions.
+    """
+    if key != "pca" or params.get("n_components") is not None:
+        return params
+    sample = X[:100_000]
+    rank = int(np.linalg.matrix_rank(sample - sample.mean(axis=0)))
+    if 0 < rank < X.shape[1]:
+        notes.append(
+            f"PCA: the {X.shape[1]} features have only {rank} independent directions "
+            f"(some columns are combinations of others); using {rank} components"
+        )
+        return {**params, "n_components": rank}
+    return params
 
 
 def _drop_caches(estimator) -> None:
@@ -339,6 +363,7 @@ class FittedPipeline:
         self.train_scores_: np.ndarray | None = None  # not saved; for threshold_for
         self.fit_seconds = 0.0
         self.n_train = 0
+        self.notes: list[str] = []  # repairs made while fitting, to show the user
 
     @property
     def keys(self) -> list[str]:

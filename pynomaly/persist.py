@@ -126,6 +126,7 @@ def save(fitted: FittedPipeline, path) -> str:
             "feature_names": list(fitted.feature_names),
             "fit_seconds": float(fitted.fit_seconds),
             "n_train": int(fitted.n_train),
+            "notes": list(fitted.notes),
         },
     }
     try:
@@ -234,6 +235,7 @@ def _pipeline_from_payload(payload) -> FittedPipeline:
     fitted.feature_names = list(state["feature_names"])
     fitted.fit_seconds = float(state["fit_seconds"])
     fitted.n_train = int(state["n_train"])
+    fitted.notes = list(state.get("notes", []))
     return fitted
 
 

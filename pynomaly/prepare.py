@@ -311,7 +311,8 @@ class Preparer:
         codes = np.full(len(series), -1, dtype=np.int64)
         if present.any():
             values = series[present].astype(str)
-            codes[present] = pd.Categorical(values, categories=categories).codes
+            # get_indexer gives -1 for values not seen in training
+            codes[present] = pd.Index(categories).get_indexer(values)
         return codes
 
     # -- persistence -----------------------------------------------------------------
