@@ -22,7 +22,7 @@ def server_metrics(*, seed: int = 7, minutes: int = 7 * 24 * 60) -> pd.DataFrame
     t = pd.date_range("2026-11-02", periods=minutes, freq="min", tz="UTC")
     minute_of_day = np.asarray(t.hour * 60 + t.minute)
     daily = np.sin((minute_of_day - 6 * 60) / 1440 * 2 * np.pi)  # peak mid-afternoon
-    weekend = np.asarray(t.dayofweek >= 5)
+    weekend = np.asarray(t.day_of_week >= 5)
 
     requests = 800 + 500 * daily - 250 * weekend + rng.normal(0, 40, minutes)
     cpu = 20 + requests / 25 + rng.normal(0, 3, minutes)
