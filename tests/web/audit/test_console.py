@@ -39,7 +39,7 @@ def test_the_console_filters_by_actor_action_target_and_time(alice_client, alice
 
 
 def test_an_htmx_request_gets_only_the_table_and_its_links_keep_hrefs(alice_client, alice, tenant_a):
-    for i in range(PAGE_SIZE + 1):
+    for _ in range(PAGE_SIZE + 1):
         audit_record(action="test.bulk", tenant=tenant_a, actor=alice)
     response = alice_client.get(_console(tenant_a), {"action": "test"}, HTTP_HX_REQUEST="true")
     html = response.content.decode()

@@ -6,7 +6,15 @@ from django.test import RequestFactory
 
 from apps.tenants.access import tenant_actions
 from apps.tenants.models import Membership, Role
-from apps.tenants.permissions import CREATE, MANAGE, OWN, ROLE_PERMISSIONS, VIEW, perm_name, role_matrix
+from apps.tenants.permissions import (
+    CREATE,
+    MANAGE,
+    OWN,
+    ROLE_PERMISSIONS,
+    VIEW,
+    perm_name,
+    role_matrix,
+)
 from apps.tenants.services import (
     TenantRuleError,
     membership_remove,

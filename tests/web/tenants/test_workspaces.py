@@ -130,3 +130,38 @@ def bob_client_for(user):
     c = Client()
     c.force_login(user)
     return c
+
+
+def test_deleting_a_workspace_with_runs_removes_versions_runs_and_their_files(alice, tenant_a, settings, tmp_path,
+                                                                             django_capture_on_commit_callbacks):
+    from apps.datasets.models import DatasetVersion
+    from apps.runs.models import Run
+    from apps.tenants.services import tenant_delete
+    from tests.web.runs.factories import blobs, make_config, make_run, make_version
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    version = make_version(tenant_a, blobs(50), user=alice)
+    make_run(tenant_a, alice, version, make_config(tenant_a, alice))
+    parquet = tmp_path / version.parquet.name
+    assert parquet.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        tenant_delete(tenant=tenant_a, actor=alice, confirm_name="Acme")
+    assert not Run.objects.filter(tenant_id=tenant_a.pk).exists()
+    assert not DatasetVersion.objects.filter(tenant_id=tenant_a.pk).exists()
+    assert not parquet.exists()
+
+
+def test_a_rolled_back_deletion_keeps_the_files(alice, tenant_a, settings, tmp_path, django_capture_on_commit_callbacks):
+    from django.db import transaction
+
+    from apps.tenants.services import tenant_delete
+    from tests.web.runs.factories import blobs, make_version
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    version = make_version(tenant_a, blobs(50), user=alice)
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError):
+        with transaction.atomic():
+            tenant_delete(tenant=tenant_a, actor=alice, confirm_name="Acme")
+            raise RuntimeError("something later failed")
+    assert (tmp_path / version.parquet.name).exists()
+    assert Tenant.objects.filter(pk=tenant_a.pk).exists()
