@@ -186,7 +186,8 @@ def heatmap(matrix: np.ndarray, row_ids: Sequence[int], features: Sequence[str],
     trace = {
         "type": "heatmap", "z": [compact(r, 4) for r in z], "x": list(features),
         "y": [f"row {r}" for r in row_ids],
-        "colorscale": "RdBu" if diverging else "Reds", "reversescale": diverging,
+        # Plotly's RdBu runs blue (low) to red (high): large positive deviations show red.
+        "colorscale": "RdBu" if diverging else "Reds",
         "colorbar": {"title": {"text": kind}},
         "hovertemplate": "%{y}<br>%{x}: %{z}<extra></extra>",
     }

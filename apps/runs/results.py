@@ -456,9 +456,14 @@ def anomalies_table(run: Run, threshold: float | None = None, *, sort: str = "sc
     why, why_kind = _why(run, pos, ids)
     sc, sev = scores(run)[pos], severity(run)[pos]
     rows = [{"row_id": int(ids[i]), "score": float(sc[i]), "severity": _finite(sev[i]),
-             "values": [values[c][i] for c in columns], "why": why[i]} for i in range(len(pos))]
+             "values": [_short(values[c][i]) for c in columns], "why": why[i]} for i in range(len(pos))]
     return TablePage(rows, columns, len(all_columns) - len(columns), sort, direction, page, pages, total,
                      per_page, why_kind, sortable)
+
+
+def _short(v):
+    """Floats at 6 significant digits for the table; the downloads keep full precision."""
+    return float(f"{v:.6g}") if isinstance(v, float) and np.isfinite(v) else v
 
 
 def _finite(v) -> float | None:

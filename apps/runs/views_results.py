@@ -122,9 +122,7 @@ def threshold_preview(request: HttpRequest, run_id: int) -> HttpResponse:
     run = get_run_for_member(request, run_id)
     if not request.htmx:
         return _render(request, run)
-    # Swap in the input the user did not touch, so range and number stay in step.
-    other = "range" if request.htmx.trigger == "threshold-number" else "number"
-    return _render(request, run, "runs/results_preview.html", oob=True, sync_input=other)
+    return _render(request, run, "runs/results_preview.html", oob=True)
 
 
 @tenant_view(perm=CREATE)
