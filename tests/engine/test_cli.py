@@ -192,3 +192,15 @@ def test_the_bench_smoke_run_prints_its_table():
     lines = result.stdout.splitlines()
     assert any(line.startswith("job") and "pynomaly peak MB" in line for line in lines)
     assert any(line.startswith("csv 20kx10 iforest") for line in lines)
+
+
+def test_the_cli_and_the_loader_import_no_web_framework():
+    code = (
+        "import sys, pynomaly.cli, pynomaly.data; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('django', 'celery', 'channels')]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+
+    assert result.returncode == 0, result.stdout + result.stderr
