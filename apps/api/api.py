@@ -1,0 +1,29 @@
+"""The REST API: /api/v1/, bearer tokens, problem+json errors, OpenAPI at /api/v1/openapi.json."""
+
+from __future__ import annotations
+
+from ninja import NinjaAPI
+
+from . import errors
+from .auth import read_auth
+from .routers import configs, datasets, detectors, me, models, runs
+
+api = NinjaAPI(
+    title="Pynomaly API",
+    version="1.0.0",
+    description=(
+        "Anomaly detection over HTTP. Authenticate with `Authorization: Bearer pyn_…` (create a token in "
+        "your workspace's settings); a token acts for one user in one workspace. Errors are "
+        "application/problem+json (RFC 9457). Lists page with `limit` and `next_cursor`."
+    ),
+    auth=read_auth,
+    urls_namespace="api-v1",
+)
+errors.install(api)
+
+api.add_router("", me.router)
+api.add_router("/datasets", datasets.router)
+api.add_router("/detectors", detectors.router)
+api.add_router("/detector-configs", configs.router)
+api.add_router("/runs", runs.router)
+api.add_router("/models", models.router)
