@@ -55,6 +55,8 @@ INSTALLED_APPS = [
     "apps.datasets",
     "apps.detectors",
     "apps.runs",
+    "ninja",
+    "apps.api",
 ]
 
 MIDDLEWARE = [
@@ -282,3 +284,9 @@ RUN_CHUNK_ROWS = env.int("RUN_CHUNK_ROWS", default=100_000)
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-runs": {"task": "runs.reap_stale", "schedule": 60.0},
 }
+
+# REST API rate limits (apps.api.throttling), counted in Redis: per token, per client IP, and
+# for requests without a valid token. Written like "600/min"; "off" disables one.
+API_RATE_PER_TOKEN = env.str("API_RATE_PER_TOKEN", default="600/min")
+API_RATE_PER_IP = env.str("API_RATE_PER_IP", default="1200/min")
+API_RATE_ANON = env.str("API_RATE_ANON", default="60/min")
