@@ -90,3 +90,24 @@ def detector_config_update(
             details={"name": name, "version": current.number, "changed": changed},
         )
     return current
+
+
+class ConfigInUse(Exception):
+    """The configuration cannot be deleted; the message names the run that uses it."""
+
+
+@transaction.atomic
+def detector_config_delete(*, config: DetectorConfig, user, request: HttpRequest | None = None) -> None:
+    """Delete a configuration with its versions; refused while any run (finished or not) used it."""
+    from apps.runs.models import Run
+
+    config = DetectorConfig.objects.select_for_update().get(pk=config.pk)
+    run = Run.objects.filter(detector_version__config=config).order_by("-id").first()
+    if run is not None:
+        # Finished runs must stay reproducible, so they protect their configuration too.
+        raise ConfigInUse(f"{config.name} cannot be deleted: it is used by run #{run.pk}.")
+    audit_record(
+        action="detector.deleted", actor=user, tenant=config.tenant, target=config, request=request,
+        details={"name": config.name, "versions": config.versions.count()},
+    )
+    config.delete()
