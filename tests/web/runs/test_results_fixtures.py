@@ -15,48 +15,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from django.conf import settings as django_settings
-from django.urls import NoReverseMatch, include, path, reverse
+from django.urls import reverse
 from django.utils import timezone
-
-
-# ---------------------------------------------------------------- urls
-def _runs_include_has_results() -> bool:
-    try:
-        reverse("runs:results", kwargs={"tenant_slug": "x", "run_id": 1}, urlconf="pynomaly_web.urls")
-        return True
-    except NoReverseMatch:
-        return False
-
-
-def _urlpatterns():
-    """The project's URLs, with the results URLs added to the runs namespace if the runs
-    app does not include them yet (its urls.py belongs to the run-execution work)."""
-    from apps.runs import urls as runs_urls
-    from pynomaly_web import urls as root
-
-    patterns = []
-    for p in root.urlpatterns:
-        if getattr(p, "app_name", None) == "runs":
-            p = path("t/<slug:tenant_slug>/runs/",
-                     include(([*runs_urls.urlpatterns, path("", include("apps.runs.urls_results"))], "runs")))
-        patterns.append(p)
-    return patterns
-
-
-urlpatterns = _urlpatterns()
-handler403 = "pynomaly_web.errors.permission_denied"
-handler404 = "pynomaly_web.errors.page_not_found"
-handler500 = "pynomaly_web.errors.server_error"
 
 
 @pytest.fixture(autouse=True)
 def results_env(settings, tmp_path):
-    """Media in a temporary folder; our URL conf only while runs/urls.py lacks the include."""
+    """Media in a temporary folder, a fast password hasher, an empty results cache."""
     settings.MEDIA_ROOT = str(tmp_path / "media")
     # Personas are created after this fixture; a fast hasher saves ~0.5 s per user.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    if not _runs_include_has_results():
-        settings.ROOT_URLCONF = __name__
     from apps.runs import results
 
     results._cache.clear()
