@@ -261,12 +261,13 @@ class Progress:
     def __call__(self, stage: str, done: int, total: int) -> None:
         if not self.enabled:
             return
-        if stage != self.stage:
+        if stage != self.stage or done == 0:  # a stage can run twice (sample, then all)
             self.close()
             from tqdm import tqdm
 
             self.stage = stage
-            self.bar = tqdm(total=total, desc=stage, unit="row", delay=1.0, file=sys.stderr)
+            unit = {"fitting": "detector", "scoring": "chunk"}.get(stage, "step")
+            self.bar = tqdm(total=total, desc=stage, unit=unit, delay=1.0, file=sys.stderr)
         if self.bar is not None:
             self.bar.total = total
             self.bar.update(done - self.bar.n)
