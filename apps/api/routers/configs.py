@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import IntegrityError
 from django.http import HttpRequest
-from ninja import Query, Router
+from ninja import Query, Router, Status
 
 from apps.detectors.models import DetectorConfig
 from apps.detectors.services import detector_config_create, detector_config_update, pipeline_build
@@ -111,7 +111,7 @@ def create_config(request: HttpRequest, body: ConfigIn):
     except IntegrityError:  # a concurrent create took the name
         _name_taken(request, body.name)
         raise
-    return 201, config_out(config)
+    return Status(201, config_out(config))
 
 
 @router.get("/{int:config_id}", response=ConfigOut, summary="One configuration with its versions")
@@ -145,4 +145,4 @@ def delete_config(request: HttpRequest, config_id: int):
         detector_config_delete(config=config, user=request.user, request=request)
     except ConfigInUse as exc:
         raise ApiProblem(409, str(exc), title="Configuration in use") from None
-    return 204, None
+    return Status(204, None)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.http import HttpRequest, HttpResponse
-from ninja import File, Form, Query, Router
+from ninja import File, Form, Query, Router, Status
 from ninja.files import UploadedFile
 
 from apps.datasets.models import Dataset, DatasetVersion
@@ -67,17 +67,17 @@ def _upload(request: HttpRequest, uploaded_file, name: str) -> Dataset:
     return up.dataset
 
 
-@router.post("", auth=write_auth, response={202: DatasetOut}, summary="Upload a file (multipart); ingestion runs in the background")
+@router.post("", auth=write_auth, response={202: DatasetOut}, by_alias=True, summary="Upload a file (multipart); ingestion runs in the background")
 def upload(request: HttpRequest, file: File[UploadedFile], name: Form[str] = ""):
     if getattr(request, "upload_too_large", False):
         return too_large(request)
     if "\x00" in name:
         raise field_error(["form", "name"], "must not contain NUL characters")
-    return 202, dataset_out(_upload(request, file, name))
+    return Status(202, dataset_out(_upload(request, file, name)))
 
 
 @router.put(
-    "/stream", auth=write_auth, response={202: DatasetOut},
+    "/stream", auth=write_auth, response={202: DatasetOut}, by_alias=True,
     summary="Upload a file as the raw request body (streamed to disk; for large files)",
     openapi_extra={"requestBody": {"required": True, "content": {
         "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
@@ -101,12 +101,12 @@ def upload_stream(request: HttpRequest, name: str = "", filename: str = Query("u
         upload.flush()
         upload.size = received
         upload.seek(0)
-        return 202, dataset_out(_upload(request, upload, name))
+        return Status(202, dataset_out(_upload(request, upload, name)))
     finally:
         upload.close()  # deletes the temporary file; the service keeps its own stored copy
 
 
-@router.get("", response=DatasetPage, summary="Datasets, newest first")
+@router.get("", response=DatasetPage, by_alias=True, summary="Datasets, newest first")
 def list_datasets(request: HttpRequest, limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=LIMIT_DESCRIPTION),
                   cursor: str | None = Query(None, max_length=2000), status: str | None = None):
     qs = Dataset.objects.for_tenant(request.tenant)
@@ -115,12 +115,12 @@ def list_datasets(request: HttpRequest, limit: int = Query(DEFAULT_LIMIT, ge=1, 
     return page(qs, limit=limit, cursor=cursor, serialize=dataset_out)
 
 
-@router.get("/{int:dataset_id}", response=DatasetOut, summary="One dataset with its latest version and uploads")
+@router.get("/{int:dataset_id}", response=DatasetOut, by_alias=True, summary="One dataset with its latest version and uploads")
 def get_dataset(request: HttpRequest, dataset_id: int):
     return dataset_out(scoped_or_404(Dataset.objects, request, dataset_id, "dataset"))
 
 
-@router.get("/{int:dataset_id}/versions", response=VersionList, summary="Every version, newest first")
+@router.get("/{int:dataset_id}/versions", response=VersionList, by_alias=True, summary="Every version, newest first")
 def versions(request: HttpRequest, dataset_id: int):
     dataset = scoped_or_404(Dataset.objects, request, dataset_id, "dataset")
     return {"items": [version_out(v) for v in dataset.versions.order_by("-number")]}
@@ -144,4 +144,4 @@ def delete_dataset(request: HttpRequest, dataset_id: int):
         dataset_delete(dataset=dataset, user=request.user, request=request)
     except DatasetInUse as exc:
         raise ApiProblem(409, exc.message, title="Dataset in use") from None
-    return 204, None
+    return Status(204, None)

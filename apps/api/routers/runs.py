@@ -6,7 +6,7 @@ from typing import Literal
 
 import numpy as np
 from django.http import FileResponse, HttpRequest, StreamingHttpResponse
-from ninja import Query, Router
+from ninja import Query, Router, Status
 
 from apps.datasets.models import Dataset, DatasetVersion
 from apps.detectors.models import DetectorConfig, TrainedModel
@@ -82,7 +82,7 @@ def start_run(request: HttpRequest, body: RunIn):
                         max_fit_rows=body.max_fit_rows, request=request)
     except RunStateError as exc:
         raise _unprocessable(["body"], str(exc)) from None
-    return 202, run_out(_runs(request).get(pk=run.pk))
+    return Status(202, run_out(_runs(request).get(pk=run.pk)))
 
 
 @router.get("", response=RunPage, summary="Runs, newest first, optionally filtered")

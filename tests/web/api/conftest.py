@@ -7,6 +7,14 @@ from django.test import Client
 
 
 @pytest.fixture(autouse=True)
+def _fast_and_isolated(settings, tmp_path):
+    # Personas are created after this fixture: a fast hasher saves ~0.5 s per user.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.RUN_HEARTBEAT_SECONDS = 3600
+
+
+@pytest.fixture(autouse=True)
 def _fresh_rate_limits(settings):
     """Counters live in Redis across tests: start each test with none, and with room to spare."""
     from apps.api import throttling
