@@ -15,6 +15,14 @@ from tests.web.runs.factories import blobs, make_config, make_version
 pytestmark = pytest.mark.integration
 
 
+def _run(coro):
+    """asyncio.run in a fresh thread: Playwright's sync API may hold this thread's loop."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 @pytest.fixture
 def live_media(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path / "media")
@@ -73,7 +81,7 @@ def test_a_run_started_in_the_browser_reports_live_over_its_socket(
                 await ws.close()
         raise AssertionError(f"no final state after {connects} connections: {[m[:120] for m in messages]}")
 
-    messages = asyncio.run(watch())
+    messages = _run(watch())
     assert 'id="run-progress"' in messages[0]  # the current state, sent on connect
     assert all('hx-swap-oob="true"' in m for m in messages)
     assert any('data-status="running"' in m for m in messages), [m[:200] for m in messages]
@@ -99,7 +107,7 @@ def test_a_reconnect_shows_the_current_state(live_media, asgi_server, alice, ten
         finally:
             await ws.close()
 
-    html = asyncio.run(first_message())
+    html = _run(first_message())
     assert 'data-status="failed"' in html and "KNN failed: out of memory" in html
 
 
@@ -110,10 +118,10 @@ def test_a_non_members_run_socket_is_refused(live_media, asgi_server, alice, ten
     run = Run.objects.create(tenant=tenant_a, dataset_version=version,
                              detector_version=make_config(tenant_a, alice).current)
     cookie = _session_cookie(asgi_server, charlie.email)
-    assert asyncio.run(_refused(asgi_server, f"/ws/t/{tenant_a.slug}/runs/{run.pk}/", cookie=cookie))
+    assert _run(_refused(asgi_server, f"/ws/t/{tenant_a.slug}/runs/{run.pk}/", cookie=cookie))
     # Under his own slug, A's run is not found either.
-    assert asyncio.run(_refused(asgi_server, f"/ws/t/{tenant_b.slug}/runs/{run.pk}/", cookie=cookie))
-    assert asyncio.run(_refused(asgi_server, f"/ws/t/{tenant_a.slug}/runs/{run.pk}/"))
+    assert _run(_refused(asgi_server, f"/ws/t/{tenant_b.slug}/runs/{run.pk}/", cookie=cookie))
+    assert _run(_refused(asgi_server, f"/ws/t/{tenant_a.slug}/runs/{run.pk}/"))
 
 
 @pytest.mark.xfail(strict=True, reason=(
@@ -138,4 +146,4 @@ def test_a_quiet_run_socket_stays_open(live_media, asgi_server, alice, tenant_a)
         finally:
             await ws.close()
 
-    assert asyncio.run(quiet_then_ping()) == "pong"
+    assert _run(quiet_then_ping()) == "pong"
