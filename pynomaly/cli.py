@@ -31,6 +31,13 @@ examples:
   pynomaly train normal.parquet -d ecod -o model.skops
   pynomaly score model.skops today.csv -o today-scores.csv
 
+remote (a Pynomaly server; see `pynomaly login --help`):
+  pynomaly login https://pynomaly.example.com
+  pynomaly datasets upload payments.parquet --wait
+  pynomaly runs start --dataset 4 --detector-config 2 --watch
+  pynomaly runs results 17 -o scores.parquet
+  pynomaly score 12 records.jsonl -o scores.jsonl    MODEL a number, not a file: on the server
+
 Data files: CSV, TSV, JSON, JSON Lines, Parquet, Feather/Arrow, Excel .xlsx, HDF5.
 Exit codes: 0 ok, 1 detection failed, 2 bad input or usage, 130 interrupted.
 """
@@ -59,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     # can be added as further _add_* calls without touching the local ones.
     for add in (_add_detectors, _add_detect, _add_train, _add_score):
         add(commands)
+    from pynomaly.cli_remote import add_remote_commands  # imports no HTTP library yet
+
+    add_remote_commands(commands)
     return parser
 
 
@@ -219,18 +229,22 @@ def _add_train(commands) -> None:
 
 
 def _add_score(commands) -> None:
+    from pynomaly.cli_remote import SCORE_HELP
+
     p = _command(
         commands,
         "score",
-        "score a file with a saved model",
-        "Score every row of DATA with a model saved by `pynomaly train`.",
-        """\
-        example:
-          pynomaly score model.skops today.csv -o today-scores.parquet
-        """,
+        "score a file with a saved model (local file, or a model id on the server)",
+        "Score every row of DATA with a model saved by `pynomaly train`, or with a "
+        "trained model on the server you are logged in to.",
+        SCORE_HELP,
     )
-    p.add_argument("model", metavar="MODEL", help="model file from `pynomaly train`")
-    p.add_argument("data", metavar="DATA", help="data file with the training columns")
+    p.add_argument(
+        "model", metavar="MODEL", help="model file from `pynomaly train`, or a server model id"
+    )
+    p.add_argument(
+        "data", metavar="DATA", help="data file with the training columns (remote: JSON Lines)"
+    )
     p.add_argument("--sha256", help="refuse the model unless its SHA-256 matches")
     _add_data_options(p)
     _add_output_options(p)
@@ -606,7 +620,11 @@ def cmd_train(args) -> int:
 
 
 def cmd_score(args) -> int:
+    from pynomaly.cli_remote import cmd_remote_score, is_remote_model
     from pynomaly.persist import load as load_model
+
+    if is_remote_model(args.model):
+        return cmd_remote_score(args)
 
     _check_output_path(args.output)
     seconds: dict[str, float] = {}
@@ -656,6 +674,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()
         return EXIT_OK
     except Exception as exc:
+        from pynomaly.cli_remote import remote_exit_code
+
+        code = remote_exit_code(exc)  # server refusals and failed jobs: no traceback
+        if code is not None:
+            return code
         if args.debug:
             raise
         print(

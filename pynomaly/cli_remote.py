@@ -1,0 +1,430 @@
+"""Remote commands of ``pynomaly``: talk to a Pynomaly server through :mod:`pynomaly.client`.
+
+``login`` stores the server and token (see :mod:`pynomaly.config`); every other remote
+command uses them. Exit codes as for local commands: 2 when the request is refused as
+bad input (4xx), 1 when the server or the job fails (5xx, unreachable, run failed).
+
+``pynomaly score MODEL DATA`` serves both worlds: MODEL naming an existing file scores
+locally (as always); MODEL being a number that is not a file scores on the server with
+that trained model id (``pynomaly score 12 records.jsonl``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+from pynomaly.cli import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    UsageError,
+    _command,
+    _positive_int,
+    _table,
+)
+
+RESULT_SUFFIXES = (".csv", ".parquet", ".pq")
+RECORD_SUFFIXES = (".jsonl", ".ndjson", ".json")
+
+
+def add_remote_commands(commands) -> None:
+    for add in (_add_login, _add_logout, _add_whoami, _add_datasets, _add_runs):
+        add(commands)
+
+
+# ----------------------------------------------------------------------------- parsers
+
+
+def _add_login(commands) -> None:
+    p = _command(
+        commands,
+        "login",
+        "connect to a Pynomaly server (remote commands use it)",
+        "Check an API token against a server and remember both for the remote commands.",
+        """\
+        The token (pyn_...) comes from the server's API tokens page; without --token it is
+        asked for without echo. It is stored in ~/.config/pynomaly/config.json (or
+        $XDG_CONFIG_HOME/pynomaly, or the file $PYNOMALY_CONFIG names), readable by you only.
+
+        example:
+          pynomaly login https://pynomaly.example.com
+        """,
+    )
+    p.add_argument("url", metavar="URL", help="server address, e.g. https://pynomaly.example.com")
+    p.add_argument("--token", help="API token (default: prompt for it)")
+    p.set_defaults(func=cmd_login)
+
+
+def _add_logout(commands) -> None:
+    p = _command(commands, "logout", "forget the stored server and token",
+                 "Delete the stored login (the token stays valid on the server: revoke it there).")  # fmt: skip
+    p.set_defaults(func=cmd_logout)
+
+
+def _add_whoami(commands) -> None:
+    p = _command(commands, "whoami", "show the server, user and workspace of the login",
+                 "Show who the stored token acts as, and in which workspace.")  # fmt: skip
+    p.set_defaults(func=cmd_whoami)
+
+
+def _add_datasets(commands) -> None:
+    p = _command(
+        commands,
+        "datasets",
+        "upload and list datasets on the server",
+        "Datasets on the server you are logged in to.",
+        """\
+        examples:
+          pynomaly datasets upload payments.parquet --name payments --wait
+          pynomaly datasets list
+        """,
+    )
+    sub = p.add_subparsers(dest="datasets_command", metavar="SUBCOMMAND", required=True)
+    up = sub.add_parser("upload", help="upload a data file (streamed, with progress)")
+    up.add_argument("file", metavar="FILE", help="CSV, Parquet, JSON Lines, Excel, ... file")
+    up.add_argument("--name", help="dataset name (default: the file name without suffix)")
+    up.add_argument("--wait", action="store_true", help="wait until the server has ingested it")
+    up.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    up.set_defaults(func=cmd_datasets_upload)
+    ls = sub.add_parser("list", help="list datasets, newest first")
+    ls.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    ls.set_defaults(func=cmd_datasets_list)
+
+
+def _add_runs(commands) -> None:
+    p = _command(
+        commands,
+        "runs",
+        "start, watch and fetch detection runs on the server",
+        "Detection runs on the server you are logged in to.",
+        """\
+        examples:
+          pynomaly runs start --dataset 4 --detector-config 2 --watch
+          pynomaly runs watch 17
+          pynomaly runs results 17 -o scores.parquet
+          pynomaly runs results 17 --only-anomalies -o anomalies.csv
+        """,
+    )
+    sub = p.add_subparsers(dest="runs_command", metavar="SUBCOMMAND", required=True)
+    start = sub.add_parser("start", help="start a run (a worker executes it)")
+    which = start.add_mutually_exclusive_group(required=True)
+    which.add_argument(
+        "--dataset", type=_positive_int, metavar="ID", help="latest version of dataset ID"
+    )
+    which.add_argument(
+        "--dataset-version", type=_positive_int, metavar="ID", help="this exact version"
+    )
+    start.add_argument("--detector-config", type=_positive_int, required=True, metavar="ID")
+    start.add_argument("--label-column", metavar="C", help="ground-truth column (1 = anomaly)")
+    start.add_argument("--max-fit-rows", type=_positive_int, metavar="N", help="fit on a sample")
+    start.add_argument("--accept-cost", action="store_true", help="start even if estimated heavy")
+    start.add_argument("--watch", action="store_true", help="follow progress until it ends")
+    start.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    start.set_defaults(func=cmd_runs_start)
+    watch = sub.add_parser("watch", help="follow a run's progress until it ends")
+    watch.add_argument("run", type=_positive_int, metavar="ID")
+    watch.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    watch.set_defaults(func=cmd_runs_watch)
+    ls = sub.add_parser("list", help="list runs, newest first")
+    ls.add_argument("--status", choices=("queued", "running", "succeeded", "failed", "cancelled"))
+    ls.add_argument("--dataset", type=_positive_int, metavar="ID")
+    ls.set_defaults(func=cmd_runs_list)
+    res = sub.add_parser("results", help="fetch a finished run's scored rows")
+    res.add_argument("run", type=_positive_int, metavar="ID")
+    res.add_argument(
+        "-o", "--output", metavar="FILE", help="write .csv or .parquet (default: CSV to stdout)"
+    )
+    res.add_argument("--only-anomalies", action="store_true", help="only rows labelled anomalous")
+    res.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    res.set_defaults(func=cmd_runs_results)
+
+
+SCORE_HELP = """\
+MODEL decides where scoring happens:
+  an existing file        scored here, with the saved model (pynomaly train)
+  a number, not a file    scored on the server you are logged in to, with the
+                          trained model of that id; DATA is JSON Lines (one record
+                          per line), a JSON array, or - for JSON Lines on stdin;
+                          -o writes one JSON line per record (default: stdout)
+
+examples:
+  pynomaly score model.skops today.csv -o today-scores.parquet
+  pynomaly score 12 records.jsonl -o scores.jsonl
+"""
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def _client():
+    from pynomaly.client import Client
+    from pynomaly.config import config_path, is_private, load_login
+
+    try:
+        login = load_login()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if login is None:
+        raise UsageError("not logged in: run `pynomaly login URL` first")
+    if not is_private():
+        print(f"warning: {config_path()} is readable by other users; chmod 600 it",
+              file=sys.stderr)  # fmt: skip
+    return Client(login["url"], login["token"])
+
+
+def _progress(args) -> bool:
+    return not getattr(args, "quiet", False) and sys.stderr.isatty()
+
+
+def remote_exit_code(exc: BaseException) -> int | None:
+    """Exit code and message for SDK errors; None for anything else."""
+    client = sys.modules.get("pynomaly.client")
+    if client is None:
+        return None
+    if isinstance(exc, client.ApiError):
+        print(f"error: {exc.detail}", file=sys.stderr)
+        for item in exc.errors[:10]:
+            loc = ".".join(str(x) for x in item.get("loc", []) if x not in ("body", "query"))
+            if item.get("msg") and item.get("msg") != exc.detail:
+                print(f"  {loc}: {item['msg']}" if loc else f"  {item['msg']}", file=sys.stderr)
+        if isinstance(exc, client.RateLimited) and exc.retry_after is not None:
+            print(f"  try again in {exc.retry_after:g} s", file=sys.stderr)
+        refused = 400 <= exc.status < 500 and exc.status != 429
+        return EXIT_USAGE if refused else EXIT_FAILED
+    if isinstance(exc, client.JobFailed):
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    return None
+
+
+def _run_line(run) -> str:
+    summary = run.summary or {}
+    parts = [f"run {run.id} {run.status}"]
+    if summary.get("rows") is not None:
+        parts.append(f"rows {summary['rows']:,}")
+    if summary.get("anomalies") is not None:
+        rate = summary.get("anomaly_rate")
+        parts.append(
+            f"anomalies {summary['anomalies']:,}" + (f" ({rate:.2%})" if rate is not None else "")
+        )
+    if run.threshold is not None:
+        parts.append(f"threshold {run.threshold:.4g}")
+    if run.metrics and run.metrics.get("roc_auc") is not None:
+        parts.append(f"ROC-AUC {run.metrics['roc_auc']:.4g}")
+    if run.trained_model_id:
+        parts.append(f"model {run.trained_model_id}")
+    return "   ".join(parts)
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def cmd_login(args) -> int:
+    import getpass
+
+    from pynomaly.client import Client
+    from pynomaly.config import save_login
+
+    url = args.url.rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise UsageError(f"URL must start with http:// or https://, not {args.url!r}")
+    token = args.token or getpass.getpass("API token: ")
+    token = token.strip()
+    if not token:
+        raise UsageError("no token given")
+    with Client(url, token) as client:
+        me = client.me()
+    path = save_login(url, token)
+    tenant = (me.tenant or {}).get("slug") or (me.tenant or {}).get("name")
+    print(f"logged in to {url} as {me.email} (workspace {tenant}, {me.role}, {me.scope} scope)")
+    print(f"login stored in {path}")
+    return EXIT_OK
+
+
+def cmd_logout(args) -> int:
+    from pynomaly.config import config_path, delete_login
+
+    if delete_login():
+        print(f"logged out ({config_path()} removed)")
+    else:
+        print("not logged in")
+    return EXIT_OK
+
+
+def cmd_whoami(args) -> int:
+    with _client() as client:
+        me = client.me()
+        tenant = me.tenant or {}
+        print(f"{me.email} in {tenant.get('name')} ({tenant.get('slug')}) as {me.role}, "
+              f"{me.scope} scope, on {client.url}")  # fmt: skip
+    return EXIT_OK
+
+
+def cmd_datasets_upload(args) -> int:
+    path = Path(args.file)
+    if not path.is_file():
+        raise UsageError(f"{args.file}: no such file")
+    with _client() as client:
+        dataset = client.datasets.upload(path, name=args.name, progress=_progress(args))
+        print(f"dataset {dataset.id} ({dataset.name}) uploaded; {dataset.status}")
+        if args.wait and dataset.status == "ingesting":
+            dataset.wait()
+            v = dataset.latest_version
+            shape = f": {v.rows:,} rows × {v.columns} columns" if v and v.rows is not None else ""
+            print(f"dataset {dataset.id} {dataset.status}{shape}")
+    return EXIT_OK
+
+
+def cmd_datasets_list(args) -> int:
+    with _client() as client:
+        datasets = client.datasets.list()
+    if args.json:
+        print(json.dumps([d.raw for d in datasets], indent=2))
+        return EXIT_OK
+    rows = []
+    for d in datasets:
+        v = d.latest_version
+        rows.append((str(d.id), d.name or "", d.status or "",
+                     f"{v.rows:,}" if v and v.rows is not None else "",
+                     str(v.columns) if v and v.columns is not None else "",
+                     (d.created_at or "")[:19].replace("T", " ")))  # fmt: skip
+    _table(("ID", "NAME", "STATUS", "ROWS", "COLUMNS", "CREATED"), rows)
+    print(f"\n{len(datasets)} datasets")
+    return EXIT_OK
+
+
+def cmd_runs_start(args) -> int:
+    with _client() as client:
+        run = client.runs.start(
+            dataset_id=args.dataset, dataset_version_id=args.dataset_version,
+            detector_config_id=args.detector_config, label_column=args.label_column,
+            max_fit_rows=args.max_fit_rows, accept_cost=args.accept_cost,
+        )  # fmt: skip
+        print(f"run {run.id} {run.status}")
+        if args.watch:
+            return _watch(run, args)
+    return EXIT_OK
+
+
+def cmd_runs_watch(args) -> int:
+    with _client() as client:
+        return _watch(client.runs.get(args.run), args)
+
+
+def _watch(run, args) -> int:
+    from pynomaly.client import RunFailed
+
+    try:
+        run.wait(progress=_progress(args))
+    except RunFailed:
+        print(_run_line(run))
+        raise
+    print(_run_line(run))
+    return EXIT_OK
+
+
+def cmd_runs_list(args) -> int:
+    with _client() as client:
+        runs = client.runs.list(status=args.status, dataset_id=args.dataset)
+    rows = [(str(r.id), r.status or "", r.stage or "", f"{r.percent or 0:.0f}%", str(r.dataset_id),
+             str(r.detector_config_id), (r.created_at or "")[:19].replace("T", " "))
+            for r in runs]  # fmt: skip
+    _table(("ID", "STATUS", "STAGE", "DONE", "DATASET", "CONFIG", "CREATED"), rows)
+    print(f"\n{len(runs)} runs")
+    return EXIT_OK
+
+
+def cmd_runs_results(args) -> int:
+    from pynomaly.cli import _check_output_path
+
+    _check_output_path(args.output, RESULT_SUFFIXES)
+    with _client() as client:
+        if args.output and not args.only_anomalies:
+            client.runs.download(args.run, args.output, progress=_progress(args))
+            print(f"results of run {args.run} written to {args.output}", file=sys.stderr)
+            return EXIT_OK
+        frame = client.runs.results(args.run, only_anomalies=args.only_anomalies, order="row_id")
+    if args.output is None:
+        frame.to_csv(sys.stdout, index=False)
+        return EXIT_OK
+    target = Path(args.output)
+    tmp = target.with_name(f".{target.name}.part")
+    if target.suffix.lower() in (".parquet", ".pq"):
+        frame.to_parquet(tmp, index=False)
+    else:
+        frame.to_csv(tmp, index=False)
+    tmp.replace(target)
+    print(f"{len(frame):,} rows of run {args.run} written to {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
+# -------------------------------------------------------------------------- remote score
+
+
+def is_remote_model(model: str) -> bool:
+    """A number that names no local file means a trained model on the server."""
+    return model.isdigit() and not Path(model).exists()
+
+
+def cmd_remote_score(args) -> int:
+    if args.sha256:
+        raise UsageError("--sha256 checks a local model file; MODEL here is a server model id")
+    if args.output and Path(args.output).suffix.lower() not in RECORD_SUFFIXES:
+        raise UsageError(f"output {args.output!r} must end in .jsonl (one JSON line per record)")
+    records = _read_records(args.data)
+    if not records:
+        raise UsageError(f"{args.data}: no records")
+    with _client() as client:
+        result = client.models.score(
+            int(args.model), records, batch_size=1000, progress=_progress(args)
+        )
+    lines = (
+        json.dumps({"row": i, "score": s, "label": lab, "severity": sev})
+        for i, (s, lab, sev) in enumerate(zip(result.scores, result.labels, result.severity, strict=True))
+    )  # fmt: skip
+    if args.output:
+        target = Path(args.output)
+        tmp = target.with_name(f".{target.name}.part")
+        with open(tmp, "w", encoding="utf-8") as out:
+            for line in lines:
+                out.write(line + "\n")
+        tmp.replace(target)
+    else:
+        for line in lines:
+            print(line)
+    flagged = sum(result.labels)
+    print(f"scored {len(result.scores):,} records with model {args.model}: {flagged:,} anomalies "
+          f"(threshold {result.threshold:.4g})" + (f"; written to {args.output}" if args.output else ""),
+          file=sys.stderr)  # fmt: skip
+    return EXIT_OK
+
+
+def _read_records(source: str) -> list[dict]:
+    from pynomaly.client import iter_jsonl
+
+    try:
+        if source == "-":
+            return list(iter_jsonl(sys.stdin))
+        path = Path(source)
+        if not path.is_file():
+            raise UsageError(f"{source}: no such file")
+        with open(path, encoding="utf-8") as fh:
+            if path.suffix.lower() == ".json":
+                data = json.load(fh)
+                if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+                    raise UsageError(f"{source}: expected a JSON array of objects")
+                return data
+            return list(iter_jsonl(fh))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{source}: {exc}") from None
+
+
+def score_epilog() -> str:
+    return textwrap.dedent(SCORE_HELP)
+
+
+__all__ = ["add_remote_commands", "cmd_remote_score", "is_remote_model", "remote_exit_code",
+           "score_epilog"]  # fmt: skip
