@@ -4,20 +4,7 @@ A pipeline is: prepare the features (:mod:`pynomaly.prepare`), fit one detector 
 several (an ensemble), combine their scores, and cut at a threshold. Scores are
 always "higher = more anomalous".
 
-Ensembles: each detector's scores are standardised with the mean and standard
-deviation of its *training* scores, then combined (average, maximum, AOM or MOA, as
-in PyOD's ``pyod.models.combination``; that module needs the ``combo`` package, which
-we do not install, so the four functions are written out below). A single detector's
-scores are left as they are, so they match PyOD exactly.
-
-Automatic threshold ('auto'): pythresh's ZSCORE thresholder (flag scores more than
-one standard deviation above the mean). We measured 21 pythresh thresholders on 20
-ADBench datasets x 3 detectors (IForest, ECOD, KNN on standardised features; mean F1
-of the flags against the labels): the best, DECOMP, reached 0.317, but takes 4 minutes
-on a million scores; FILTER (0.310) flags *nothing* on obvious synthetic outliers;
-ZSCORE reached 0.304 (median 0.283), takes 0.14 s on a million scores, catches every
-outlier of the easy synthetic set, and beats a fixed 10 % cut (0.277).
-``tests/engine/test_detect.py`` keeps checks of both facts.
+Ensembles and thresholds: see :mod:`pynomaly.scores`.
 
 Chunked scoring and ECOD/COPOD: these two detectors compute a new row's score from
 the empirical distribution of the training rows *plus the rows being scored*, so a
@@ -44,11 +31,24 @@ import pandas as pd
 from . import catalogue
 from .errors import Cancelled, DataError, DetectionFailed, EngineError, ParamError
 from .prepare import PrepareOptions, Preparer
+from .scores import AUTO_THRESHOLDER, COMBINERS, Threshold, threshold_from_scores
+
+__all__ = [
+    "AUTO_THRESHOLDER",
+    "FittedPipeline",
+    "PipelineConfig",
+    "ScoreResult",
+    "Threshold",
+    "detect",
+    "fit",
+    "summarize",
+    "threshold_from_scores",
+    "warm_up",
+]
 
 Progress = Callable[[str, int, int], None]
 ShouldStop = Callable[[], bool]
 
-AUTO_THRESHOLDER = "ZSCORE"
 # Tree ensembles whose scoring we split over 2 threads: measured on 400k rows,
 # IForest 11.7 s sequential, 8.3 s under joblib's threading backend, 6.7 s with
 # row blocks in threads (see _decision).
@@ -60,54 +60,6 @@ _THREADED_MIN_ROWS = 20_000
 # seed and its chunk.
 _RESEED_BEFORE_SCORING = frozenset({"lscp"})
 _SEVERITY_GRID = 1001
-
-
-@dataclass(frozen=True)
-class Threshold:
-    """Where to cut the combined score.
-
-    Parameters
-    ----------
-    kind : {'contamination', 'score', 'top_k', 'auto'}
-        contamination: flag this fraction of the training rows; score: flag scores
-        above ``value``; top_k: flag the ``value`` highest rows; auto: let a
-        thresholder pick (``value`` ignored).
-    value : float or None
-    """
-
-    kind: Literal["contamination", "score", "top_k", "auto"] = "contamination"
-    value: float | None = 0.1
-
-    def __post_init__(self):
-        kind, value = self.kind, self.value
-        if kind not in ("contamination", "score", "top_k", "auto"):
-            raise ParamError("threshold", f"unknown kind {kind!r}")
-        if kind == "auto":
-            object.__setattr__(self, "value", None)
-            return
-        if value is None or isinstance(value, bool):
-            raise ParamError("threshold", f"{kind} needs a value")
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            raise ParamError("threshold", f"{value!r} is not a number") from None
-        if not math.isfinite(value):
-            raise ParamError("threshold", "must be a finite number")
-        if kind == "contamination" and not 0 < value <= 0.5:
-            raise ParamError("threshold", "contamination must be in (0, 0.5]")
-        if kind == "top_k":
-            if value < 1 or not value.is_integer():
-                raise ParamError("threshold", "top_k must be a whole number of at least 1")
-            value = int(value)
-        object.__setattr__(self, "value", value)
-
-    def to_dict(self) -> dict:
-        return {"kind": self.kind, "value": self.value}
-
-    @classmethod
-    def from_dict(cls, data: dict | None) -> Threshold:
-        data = dict(data or {})
-        return cls(kind=data.get("kind", "contamination"), value=data.get("value", 0.1))
 
 
 @dataclass(frozen=True)
@@ -128,8 +80,8 @@ class PipelineConfig:
             raise ParamError("detectors", "choose at least one detector")
         object.__setattr__(self, "detectors", pairs)
         object.__setattr__(self, "exclude_columns", tuple(str(c) for c in self.exclude_columns))
-        if self.combine not in _COMBINERS:
-            raise ParamError("combine", f"must be one of {', '.join(_COMBINERS)}")
+        if self.combine not in COMBINERS:
+            raise ParamError("combine", f"must be one of {', '.join(COMBINERS)}")
         if self.max_fit_rows is not None and int(self.max_fit_rows) < 2:
             raise ParamError("max_fit_rows", "must be at least 2")
 
@@ -192,32 +144,6 @@ class ScoreResult:
     threshold: float
     contributions: np.ndarray | None
     feature_names: list[str]
-
-
-# --- score combination (the four of pyod.models.combination) -------------------------
-
-
-def _buckets(n_detectors: int) -> list[np.ndarray]:
-    # combo's static buckets: consecutive groups. With 2-3 detectors any grouping is
-    # degenerate; two groups keep AOM close to averaging and MOA close to maximum.
-    n_buckets = min(n_detectors, max(2, n_detectors // 2))
-    return np.array_split(np.arange(n_detectors), n_buckets)
-
-
-def _aom(scores: np.ndarray) -> np.ndarray:
-    return np.mean([scores[:, b].max(axis=1) for b in _buckets(scores.shape[1])], axis=0)
-
-
-def _moa(scores: np.ndarray) -> np.ndarray:
-    return np.max([scores[:, b].mean(axis=1) for b in _buckets(scores.shape[1])], axis=0)
-
-
-_COMBINERS = {
-    "average": lambda s: s.mean(axis=1),
-    "maximum": lambda s: s.max(axis=1),
-    "aom": _aom,
-    "moa": _moa,
-}
 
 
 # --- fitting ---------------------------------------------------------------------------
@@ -376,20 +302,28 @@ class FittedPipeline:
 
     # -- scoring ---------------------------------------------------------------------
 
-    def _raw_scores(self, X, chunk_size, progress, should_stop):
-        """Per-detector scores (n x n_detectors), chunk by chunk, checked finite."""
+    def _raw_scores(self, X, chunk_size, progress, should_stop, *, frame=None):
+        """Per-detector scores (n x n_detectors), chunk by chunk, checked finite.
+
+        With ``frame`` given, ``X`` is ignored and each chunk of the frame is
+        prepared just before it is scored, so memory holds one prepared chunk.
+        """
         chunk_size = max(1, int(chunk_size))
-        n = X.shape[0]
+        n = len(frame) if frame is not None else X.shape[0]
+        n_features = len(self.feature_names)
         total = max(1, math.ceil(n / chunk_size))
         raw = np.empty((n, len(self.detectors_)), dtype=np.float64)
         want_contrib = (
             len(self.detectors_) == 1 and catalogue.get_detector(self.keys[0]).contributions
         )
-        contributions = np.empty((n, X.shape[1])) if want_contrib else None
+        contributions = np.empty((n, n_features)) if want_contrib else None
         _report(progress, "scoring", 0, total)
         for done, start in enumerate(range(0, n, chunk_size), start=1):
             _check_stop(should_stop)
-            chunk = np.ascontiguousarray(X[start : start + chunk_size], dtype=np.float64)
+            if frame is not None:
+                chunk = self.preparer.transform(frame.iloc[start : start + chunk_size])
+            else:
+                chunk = np.ascontiguousarray(X[start : start + chunk_size], dtype=np.float64)
             for j, (key, estimator) in enumerate(zip(self.keys, self.detectors_, strict=True)):
                 if key in _RESEED_BEFORE_SCORING:
                     estimator.random_state = np.random.RandomState(self.config.seed)
@@ -414,7 +348,7 @@ class FittedPipeline:
         if raw.shape[1] == 1:
             return raw[:, 0].copy()
         standardised = (raw - self.score_mean_) / self.score_std_
-        return _COMBINERS[self.config.combine](standardised)
+        return COMBINERS[self.config.combine](standardised)
 
     def _set_training_scores(self, raw: np.ndarray) -> None:
         self.n_train = raw.shape[0]
@@ -450,10 +384,11 @@ class FittedPipeline:
         should_stop: ShouldStop | None = None,
     ) -> ScoreResult:
         """Prepare and score ``df`` chunk by chunk (see the module note on ECOD/COPOD)."""
-        X = self.preparer.transform(df)
-        return self.score_array(
-            X, chunk_size=chunk_size, progress=progress, should_stop=should_stop
-        )
+        missing = [c for c in self.preparer.input_columns if c not in set(map(str, df.columns))]
+        if missing:  # fail before any work, not at the chunk that first needs it
+            raise DataError(f"column '{missing[0]}' used in training is missing", column=missing[0])
+        raw, contributions = self._raw_scores(None, chunk_size, progress, should_stop, frame=df)
+        return self._result(self._combine(raw), contributions)
 
     def score_array(
         self,
@@ -502,35 +437,6 @@ class FittedPipeline:
         )
         clone.threshold_ = value
         return clone
-
-
-def threshold_from_scores(scores: np.ndarray, threshold: Threshold) -> float:
-    """Cut such that ``scores > cut`` flags what ``threshold`` asks for.
-
-    Ties at the cut are all flagged or all not, so top_k may flag fewer than k rows
-    when several rows share the k-th score.
-    """
-    scores = np.asarray(scores, dtype=np.float64)
-    if threshold.kind == "score":
-        return float(threshold.value)
-    if threshold.kind == "contamination":
-        return float(np.quantile(scores, 1.0 - threshold.value))
-    if threshold.kind == "top_k":
-        k = int(threshold.value)
-        if k >= len(scores):
-            return float(np.nextafter(scores.min(), -np.inf))
-        return float(np.partition(scores, len(scores) - k - 1)[len(scores) - k - 1])
-    return _auto_threshold(scores)
-
-
-def _auto_threshold(scores: np.ndarray) -> float:
-    from pythresh.thresholds.zscore import ZSCORE
-
-    labels = np.asarray(ZSCORE().eval(scores)).astype(bool)
-    if labels.all():
-        return float(np.nextafter(scores.min(), -np.inf))
-    # pythresh cuts on min-max normalised scores; map its labels back to our scale
-    return float(scores[~labels].max())
 
 
 def detect(
