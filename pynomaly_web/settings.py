@@ -125,7 +125,10 @@ CACHES = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": "pynomaly:asgi", "capacity": 500, "expiry": 60},
+        # No read timeout: redis-py's default (5 s) equals channels-redis' own 5 s blocking pop,
+        # so a quiet socket would be torn down with 1011 every few seconds.
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}], "prefix": "pynomaly:asgi",
+                   "capacity": 500, "expiry": 60},
     }
 }
 

@@ -124,10 +124,6 @@ def test_a_non_members_run_socket_is_refused(live_media, asgi_server, alice, ten
     assert _run(_refused(asgi_server, f"/ws/t/{tenant_a.slug}/runs/{run.pk}/"))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "redis-py 8 reads with a 5 s socket timeout, the same as channels-redis' 5 s BZPOPMIN, so "
-    "Daphne closes every socket quiet for ~5 s with 1011. Fix in settings.CHANNEL_LAYERS: "
-    "hosts=[{'address': REDIS_URL, 'socket_timeout': None}] (or > brpop_timeout)."))
 def test_a_quiet_run_socket_stays_open(live_media, asgi_server, alice, tenant_a):
     from apps.runs.models import Run
 
