@@ -660,13 +660,13 @@ class Runs(_Section):
         )
 
     def iter_results(self, run_id: int, *, only_anomalies: bool = False, order: str | None = None,
-                     page_size: int = 1000) -> Iterator[dict]:  # fmt: skip
+                     page_size: int = 500) -> Iterator[dict]:  # fmt: skip
         """Result rows ``{row_id, score, label, severity}``, page after page."""
         return self.client.pages(f"/runs/{int(run_id)}/results", limit=page_size,
                                  only_anomalies=only_anomalies or None, order=order)  # fmt: skip
 
     def results(self, run_id: int, *, as_dataframe: bool = True, only_anomalies: bool = False,
-                order: str | None = None, page_size: int = 1000):  # fmt: skip
+                order: str | None = None, page_size: int = 500):  # fmt: skip
         """Every result row (following cursors): a pandas DataFrame, or a list of dicts."""
         rows = list(self.iter_results(run_id, only_anomalies=only_anomalies, order=order,
                                       page_size=page_size))  # fmt: skip
