@@ -71,6 +71,8 @@ class Run(TenantOwned):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["tenant", "status"])]
+        # Granted per user on one run by apps.runs.sharing (django-guardian); see RunShare.
+        permissions = [("view_shared_run", "View this run's results through a share")]
 
     def __str__(self) -> str:
         return f"Run #{self.pk}"
@@ -85,3 +87,37 @@ class Run(TenantOwned):
             return None
         return ((self.finished_at or timezone.now()) - self.started_at).total_seconds()
 
+
+
+class RunShareQuerySet(models.QuerySet):
+    def live(self):
+        """Shares not revoked and not past their expiry (checked on every request)."""
+        now = timezone.now()
+        return self.filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now))
+
+
+class RunShare(models.Model):
+    """Read-only access to one run's results for a user outside its tenant.
+
+    The grant itself is the guardian permission ``runs.view_shared_run`` on the run; this row
+    holds what pages and the audit trail show (who shared, until when). Revoking deletes both.
+    """
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="shares")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="run_shares")
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = RunShareQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["run", "user"], name="one_share_per_run_and_user")]
+
+    def __str__(self) -> str:
+        return f"{self.run} shared with {self.user}"
+
+    @property
+    def is_live(self) -> bool:
+        return self.expires_at is None or self.expires_at > timezone.now()
