@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.http import FileResponse, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
 
-from apps.tenants.access import tenant_view
+from apps.tenants.access import get_scoped_or_404, tenant_view
 from apps.tenants.permissions import CREATE
 
 from .forms import UploadForm
@@ -26,12 +26,12 @@ from .uploads import too_large_message
 
 def get_dataset_for_member(request: HttpRequest, pk: int) -> Dataset:
     """The dataset if it belongs to the request's tenant; 404 otherwise (never 403)."""
-    return get_object_or_404(Dataset.objects.for_tenant(request.tenant), pk=pk)
+    return get_scoped_or_404(request, Dataset.objects, pk=pk)
 
 
 def get_version_for_member(request: HttpRequest, pk: int, number: int) -> DatasetVersion:
-    qs = DatasetVersion.objects.for_tenant(request.tenant).select_related("dataset", "created_by")
-    return get_object_or_404(qs, dataset_id=pk, number=number)
+    qs = DatasetVersion.objects.select_related("dataset", "created_by")
+    return get_scoped_or_404(request, qs, dataset_id=pk, number=number)
 
 
 def _url(request: HttpRequest, name: str, *args) -> str:

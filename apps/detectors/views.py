@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 
-from apps.tenants.access import tenant_view
+from apps.tenants.access import get_scoped_or_404, tenant_view
 from apps.tenants.permissions import CREATE
 from pynomaly import catalogue
 from pynomaly.errors import UnknownDetector
@@ -18,7 +18,7 @@ from .services import detector_config_create, detector_config_update
 
 def get_config_for_member(request: HttpRequest, config_id: int) -> DetectorConfig:
     """The configuration if it belongs to the request's tenant; 404 otherwise."""
-    return get_object_or_404(DetectorConfig.objects.for_tenant(request.tenant), pk=config_id)
+    return get_scoped_or_404(request, DetectorConfig.objects, pk=config_id)
 
 
 def _filtered_detectors(request: HttpRequest) -> tuple[list, dict]:

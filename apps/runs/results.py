@@ -26,10 +26,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from django.db import transaction
 from django.http import Http404, HttpRequest
-from django.shortcuts import get_object_or_404
 
 from apps.audit.services import audit_record
-from apps.tenants.access import require
+from apps.tenants.access import get_scoped_or_404, require
 from apps.tenants.permissions import CREATE
 
 from . import charts
@@ -52,12 +51,15 @@ class ResultsUnavailable(Exception):
 
 # ---------------------------------------------------------------- access
 def get_run_for_member(request: HttpRequest, run_id: int, *, write: bool = False) -> Run:
-    """The tenant's run or 404; ``write`` also demands the CREATE permission (else 403)."""
-    run = get_object_or_404(
-        Run.objects.for_tenant(request.tenant).select_related(
-            "dataset_version__dataset", "detector_version__config"),
-        pk=run_id,
-    )
+    """The tenant's run or 404; ``write`` also demands the CREATE permission (else 403).
+
+    A user admitted by a share (``request.run_share``, see apps.runs.sharing) gets that one run, read-only.
+    """
+    share = getattr(request, "run_share", None)
+    if share is not None and (write or share.run_id != run_id):
+        raise Http404("No such run.")
+    run = get_scoped_or_404(request, Run.objects.select_related("dataset_version__dataset", "detector_version__config"),
+                            pk=run_id)
     if write:
         require(request, CREATE)
     return run

@@ -5,11 +5,11 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from apps.tenants.access import tenant_view
+from apps.tenants.access import get_scoped_or_404, tenant_view
 from apps.tenants.permissions import CREATE
 
 from .forms import RunFilterForm, StartRunForm
@@ -21,9 +21,8 @@ PAGE_SIZE = 25
 
 def get_run_for_member(request: HttpRequest, run_id: int) -> Run:
     """The run if it belongs to the request's tenant; 404 otherwise (never 403)."""
-    qs = Run.objects.for_tenant(request.tenant).select_related(
-        "tenant", "dataset_version__dataset", "detector_version__config", "created_by")
-    return get_object_or_404(qs, pk=run_id)
+    qs = Run.objects.select_related("tenant", "dataset_version__dataset", "detector_version__config", "created_by")
+    return get_scoped_or_404(request, qs, pk=run_id)
 
 
 def _to_run(request: HttpRequest, run: Run) -> HttpResponse:

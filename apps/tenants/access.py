@@ -91,6 +91,25 @@ def audit_access_denied(request: HttpRequest, *, tenant: Tenant | None, target=N
                  request=request, details={"path": request.path[:300], "method": request.method})
 
 
+def get_scoped_or_404(request: HttpRequest, queryset, **lookup):
+    """The request tenant's object matching ``lookup``; else 404, audited when the object is another tenant's.
+
+    The response is the same 404 either way: only the trail learns that a member reached across.
+    """
+    obj = queryset.filter(tenant=request.tenant, **lookup).first()
+    if obj is not None:
+        return obj
+    if request.user.is_authenticated:
+        try:
+            foreign = queryset.model._base_manager.filter(**lookup).exclude(tenant=request.tenant) \
+                .select_related("tenant").first()
+        except (ValueError, OverflowError):  # an id the database cannot hold points at nothing
+            foreign = None
+        if foreign is not None:
+            audit_access_denied(request, tenant=foreign.tenant, target=foreign)
+    raise Http404(f"No such {queryset.model._meta.verbose_name}.")
+
+
 def _record_foreign_tenant_probe(request: HttpRequest, slug: str) -> None:
     # Unknown slugs are not recorded: anyone can type them, and they point at nothing.
     if not request.user.is_authenticated:
