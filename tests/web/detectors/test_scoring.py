@@ -298,3 +298,39 @@ def test_hbos_compilation_is_paid_at_load_not_on_the_first_request(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     first_request = float(done.stdout.strip().splitlines()[-1])
     assert first_request < 0.3  # numba's compile alone takes 1.4-5 s
+
+
+def numeric_frame(rows: int = 600, seed: int = 0) -> pd.DataFrame:
+    return training_frame(rows, seed).drop(columns=["kind"])
+
+
+@pytest.fixture
+def numeric_forest(tenant_a, alice, media):
+    fitted = train("iforest", df=numeric_frame())
+    return fitted, register(tenant_a, alice, fitted, media, name="numeric")
+
+
+def test_plain_numbers_take_the_fast_path_with_the_engines_scores(numeric_forest):
+    fitted, model = numeric_forest
+    batch = numeric_frame(40, seed=3).to_dict("records")
+    batch[0]["a"] = 3  # an int is a number too
+
+    out = scoring.score_records(model=model, records=batch)
+
+    assert scoring.cache.get(model).numeric_columns == ["a", "b", "c"]
+    assert scoring.numeric_matrix(scoring.cache.get(model), batch) is not None
+    assert out["scores"] == fitted.score(pd.DataFrame(batch)).scores.tolist()
+
+
+def test_missing_values_and_text_go_through_the_engines_preparation(numeric_forest):
+    fitted, model = numeric_forest
+    batch = numeric_frame(3, seed=4).to_dict("records")
+    batch[1]["b"] = None  # imputed with the training median
+
+    out = scoring.score_records(model=model, records=batch)
+
+    assert scoring.numeric_matrix(scoring.cache.get(model), batch) is None
+    assert out["scores"] == fitted.score(pd.DataFrame(batch)).scores.tolist()
+    batch[2]["c"] = "lots"
+    with pytest.raises(DataError, match="non-numeric"):
+        scoring.score_records(model=model, records=batch)
