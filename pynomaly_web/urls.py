@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from apps.runs.views_sharing import shared_with_me
 from apps.tenants.urls_global import admin_login_urlpatterns
 
 from . import views
@@ -12,6 +13,7 @@ urlpatterns = [
     path("manifest.webmanifest", views.manifest, name="manifest"),
     path("sw.js", views.service_worker, name="service_worker"),
     path("offline/", views.offline, name="offline"),
+    path("shared/", shared_with_me, name="shared_with_me"),
     path("accounts/", include("allauth.urls")),
     *admin_login_urlpatterns,
     path("admin/", admin.site.urls),

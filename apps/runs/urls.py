@@ -11,4 +11,5 @@ urlpatterns = [
     path("<int:run_id>/cancel/", views.cancel, name="cancel"),
     path("<int:run_id>/rerun/", views.rerun, name="rerun"),
     path("", include("apps.runs.urls_results")),
+    path("", include("apps.runs.urls_sharing")),
 ]

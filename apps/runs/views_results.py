@@ -17,6 +17,7 @@ from apps.tenants.permissions import CREATE
 from . import results
 from .models import Run
 from .results import ResultsUnavailable, get_run_for_member, get_succeeded_run
+from .sharing import tenant_or_share_view
 
 
 # ---------------------------------------------------------------- helpers
@@ -103,20 +104,20 @@ def _render(request: HttpRequest, run: Run, partial: str | None = None, **extra)
 
 
 # ---------------------------------------------------------------- views
-@tenant_view
+@tenant_or_share_view  # members, or a user this run is shared with (read-only)
 @require_GET
 def results_page(request: HttpRequest, run_id: int) -> HttpResponse:
     return _render(request, get_run_for_member(request, run_id))
 
 
-@tenant_view
+@tenant_or_share_view  # members, or a user this run is shared with (read-only)
 @require_GET
 def results_table(request: HttpRequest, run_id: int) -> HttpResponse:
     run = get_run_for_member(request, run_id)
     return _render(request, run, "runs/results.html#anomalies-table" if request.htmx else None)
 
 
-@tenant_view
+@tenant_or_share_view  # members, or a user this run is shared with (read-only)
 @require_GET
 def threshold_preview(request: HttpRequest, run_id: int) -> HttpResponse:
     run = get_run_for_member(request, run_id)
@@ -138,7 +139,7 @@ def threshold_save(request: HttpRequest, run_id: int) -> HttpResponse:
     return redirect(_url("results", run))
 
 
-@tenant_view
+@tenant_or_share_view  # members, or a user this run is shared with (read-only)
 @require_GET
 def download_csv(request: HttpRequest, run_id: int) -> StreamingHttpResponse:
     run = get_succeeded_run(request, run_id)
@@ -147,7 +148,7 @@ def download_csv(request: HttpRequest, run_id: int) -> StreamingHttpResponse:
     return response
 
 
-@tenant_view
+@tenant_or_share_view  # members, or a user this run is shared with (read-only)
 @require_GET
 def download_parquet(request: HttpRequest, run_id: int) -> FileResponse:
     run = get_succeeded_run(request, run_id)
