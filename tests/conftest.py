@@ -6,6 +6,7 @@ vera views it, and charlie owns tenant B and must be refused everything of A's.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -102,6 +103,14 @@ def vera_client(vera):
 @pytest.fixture
 def charlie_client(charlie, tenant_b):
     return _client_for(charlie)
+
+
+def run_async(coro):
+    """``asyncio.run`` in a fresh thread: Playwright's sync API may hold this thread's loop."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 # ---------------------------------------------------------------- real services

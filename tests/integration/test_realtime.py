@@ -7,7 +7,7 @@ import pytest
 import websockets
 from django.conf import settings as dj_settings
 
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, run_async
 
 pytestmark = pytest.mark.integration
 
@@ -63,26 +63,26 @@ def test_celery_worker_runs_a_task_that_reaches_a_members_websocket(asgi_server,
         await ws.close()
         return html
 
-    html = asyncio.run(scenario())
+    html = run_async(scenario())
     assert "Run 7 finished" in html
     assert 'hx-swap-oob="beforeend"' in html
 
 
 def test_websocket_refuses_anonymous_visitors(asgi_server, tenant_a):
-    assert asyncio.run(_refused(asgi_server, f"/ws/t/{tenant_a.slug}/notifications/"))
+    assert run_async(_refused(asgi_server, f"/ws/t/{tenant_a.slug}/notifications/"))
 
 
 def test_websocket_refuses_a_foreign_origin(asgi_server, alice, tenant_a):
     cookie = _session_cookie(asgi_server, alice.email)
-    assert asyncio.run(_refused(asgi_server, f"/ws/t/{tenant_a.slug}/notifications/", cookie=cookie,
+    assert run_async(_refused(asgi_server, f"/ws/t/{tenant_a.slug}/notifications/", cookie=cookie,
                                 origin="http://evil.example.com"))
 
 
 def test_websocket_refuses_a_signed_in_non_member(asgi_server, charlie, tenant_b, tenant_a):
     cookie = _session_cookie(asgi_server, charlie.email)
-    assert asyncio.run(_refused(asgi_server, f"/ws/t/{tenant_a.slug}/notifications/", cookie=cookie))
+    assert run_async(_refused(asgi_server, f"/ws/t/{tenant_a.slug}/notifications/", cookie=cookie))
     # ...while his own workspace's socket opens.
-    assert not asyncio.run(_connected_and_pong(asgi_server, f"/ws/t/{tenant_b.slug}/notifications/", cookie))
+    assert not run_async(_connected_and_pong(asgi_server, f"/ws/t/{tenant_b.slug}/notifications/", cookie))
 
 
 async def _connected_and_pong(server, path, cookie) -> bool:

@@ -9,18 +9,14 @@ import pytest
 import requests
 import websockets
 
+from tests.conftest import run_async
 from tests.integration.test_realtime import _connect, _refused, _session_cookie
 from tests.web.runs.factories import blobs, make_config, make_version
 
 pytestmark = pytest.mark.integration
 
 
-def _run(coro):
-    """asyncio.run in a fresh thread: Playwright's sync API may hold this thread's loop."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()
+_run = run_async
 
 
 @pytest.fixture
