@@ -59,6 +59,13 @@ _THREADED_MIN_ROWS = 20_000
 # from the pipeline seed before each chunk, so a row's score depends only on the
 # seed and its chunk.
 _RESEED_BEFORE_SCORING = frozenset({"lscp"})
+# Detectors whose decision_function scores each row on its own, bitwise the same
+# whichever rows share its batch (IForest: per-row tree walks, summed in tree order;
+# HBOS: per-row histogram look-ups). Not ECOD/COPOD (they rank a batch together with
+# the training rows) nor LSCP (random draws per call). With max_fit_rows, detect()
+# scores all rows once and reads the sample's training scores from that pass; a test
+# checks the result is identical to scoring the sample separately.
+_ROW_WISE_SCORING = frozenset({"iforest", "hbos"})
 _SEVERITY_GRID = 1001
 
 
@@ -159,13 +166,13 @@ def _report(progress: Progress | None, stage: str, done: int, total: int) -> Non
         progress(stage, done, total)
 
 
-def _fit_rows(df: pd.DataFrame, config: PipelineConfig) -> pd.DataFrame:
+def _fit_rows(n: int, config: PipelineConfig) -> np.ndarray | None:
+    """Positions (sorted) of the seeded training sample among ``n`` rows; None for all."""
     limit = config.max_fit_rows
-    if limit is None or len(df) <= limit:
-        return df
+    if limit is None or n <= limit:
+        return None
     rng = np.random.default_rng(config.seed)
-    rows = np.sort(rng.choice(len(df), size=int(limit), replace=False))
-    return df.iloc[rows]
+    return np.sort(rng.choice(n, size=int(limit), replace=False))
 
 
 def fit(
@@ -182,17 +189,21 @@ def fit(
     ------
     DataError, ParamError, UnknownDetector, DetectorUnavailable, DetectionFailed, Cancelled
     """
-    fitted, _ = _fit(df, config, progress, should_stop, chunk_size)
+    fitted, _, _ = _fit(df, config, progress, should_stop, chunk_size)
     return fitted
 
 
-def _fit(df, config, progress, should_stop, chunk_size):
+def _fit(df, config, progress, should_stop, chunk_size, *, score_training=True):
+    """Fit; unless ``score_training`` is False, also score the training rows and set
+    the threshold. Returns (fitted, training result or None, sample positions or None).
+    """
     config = config.validated()
     if len(df) < 2:
         raise DataError("need at least 2 rows to fit a detector")
     _check_stop(should_stop)
     _report(progress, "preparing", 0, 1)
-    train_df = _fit_rows(df, config)
+    rows = _fit_rows(len(df), config)
+    train_df = df if rows is None else df.iloc[rows]
     preparer = Preparer().fit(train_df, config.prepare, exclude=config.exclude_columns)
     X = preparer.transform(train_df)
     _report(progress, "preparing", 1, 1)
@@ -225,12 +236,16 @@ def _fit(df, config, progress, should_stop, chunk_size):
         _report(progress, "fitting", done, total)
     fitted = FittedPipeline(config, preparer, detectors)
     fitted.notes = notes
+    if not score_training:
+        fitted.fit_seconds = time.perf_counter() - started
+        return fitted, None, rows
     raw, contributions = fitted._raw_scores(X, chunk_size, progress, should_stop)
+    del X
     fitted._set_training_scores(raw)
     fitted.fit_seconds = time.perf_counter() - started
     combined = fitted._combine(raw)
     train_result = fitted._result(combined, contributions)
-    return fitted, train_result
+    return fitted, train_result, rows
 
 
 def _repair_params(key: str, params: dict, X: np.ndarray, notes: list[str]) -> dict:
@@ -448,17 +463,31 @@ def detect(
     chunk_size: int = 100_000,
 ) -> tuple[FittedPipeline, ScoreResult]:
     """Fit on ``df`` (or a sample of it) and score every row."""
-    fitted, train_result = _fit(df, config, progress, should_stop, chunk_size)
-    if fitted.n_train == len(df):
-        # The training rows are all the rows, scored with the same chunks: reuse.
-        result = train_result
+    rowwise = all(
+        catalogue.get_detector(key).key in _ROW_WISE_SCORING for key, _ in config.detectors
+    )
+    if rowwise and _fit_rows(len(df), config) is not None:
+        # Fitted on a sample of the rows, with detectors whose score of a row does not
+        # depend on the other rows scored with it: score every row once and take the
+        # sample's training scores from that pass (bitwise the scores a separate pass
+        # over the sample gives), instead of scoring the sample twice.
+        fitted, _, rows = _fit(df, config, progress, should_stop, chunk_size, score_training=False)
+        raw, contributions = fitted._raw_scores(None, chunk_size, progress, should_stop, frame=df)
+        fitted._set_training_scores(raw[rows])
+        result = fitted._result(fitted._combine(raw), contributions)
     else:
-        result = fitted.score(df, chunk_size=chunk_size, progress=progress, should_stop=should_stop)
-        if fitted.config.threshold.kind == "top_k":
-            # top_k means the k highest of the rows in front of the user, not of a sample
-            cut = threshold_from_scores(result.scores, fitted.config.threshold)
-            fitted.threshold_ = cut
-            result = fitted._result(result.scores, result.contributions)
+        fitted, train_result, _ = _fit(df, config, progress, should_stop, chunk_size)
+        if fitted.n_train == len(df):
+            # The training rows are all the rows, scored with the same chunks: reuse.
+            result = train_result
+        else:
+            result = fitted.score(
+                df, chunk_size=chunk_size, progress=progress, should_stop=should_stop
+            )
+    if fitted.n_train != len(df) and fitted.config.threshold.kind == "top_k":
+        # top_k means the k highest of the rows in front of the user, not of a sample
+        fitted.threshold_ = threshold_from_scores(result.scores, fitted.config.threshold)
+        result = fitted._result(result.scores, result.contributions)
     return fitted, result
 
 

@@ -338,3 +338,59 @@ def test_warm_up_compiles_hbos_without_error():
 def test_a_one_row_table_is_refused():
     with pytest.raises(DataError, match="at least 2 rows"):
         detect(pd.DataFrame({"x": [1.0]}), _config())
+
+
+def _fit_then_score(frame, config, chunk_size):
+    """What detect() computed before it reused the full pass: fit (scoring the sample
+    on its own for the threshold and severity grid), then score every row again."""
+    fitted = fit(frame, config, chunk_size=chunk_size)
+    return fitted, fitted.score(frame, chunk_size=chunk_size)
+
+
+@pytest.mark.parametrize(
+    ("detectors", "threshold", "chunk_size", "n_rows", "mixed"),
+    [
+        (IFOREST, Threshold("contamination", 0.05), 70, 600, True),
+        ((("hbos", {}),), Threshold("auto"), 70, 600, True),
+        ((("hbos", {}), ("iforest", {"n_estimators": 30})), Threshold(), 128, 600, True),
+        # chunks large enough for threaded IForest scoring, split differently than
+        # the sample's rows were
+        (IFOREST, Threshold(), 30_000, 45_000, False),
+    ],
+)
+def test_sampled_fit_reuses_the_full_pass_with_identical_results(
+    detectors, threshold, chunk_size, n_rows, mixed
+):
+    X, _ = make_easy(n_inliers=n_rows, n_outliers=n_rows // 50, n_features=5)
+    frame = frame_of(X)
+    if mixed:  # encoding and imputation run per chunk too
+        frame["kind"] = np.where(X[:, 0] > 0, "a", "b")
+        frame.loc[::17, "x1"] = np.nan
+    config = _config(detectors=detectors, threshold=threshold, max_fit_rows=len(frame) // 3)
+    assert all(key in engine._ROW_WISE_SCORING for key, _ in detectors)
+
+    fitted, result = detect(frame, config, chunk_size=chunk_size)
+    before, expected = _fit_then_score(frame, config, chunk_size)
+
+    assert fitted.n_train == before.n_train == len(frame) // 3
+    np.testing.assert_array_equal(result.scores, expected.scores)
+    np.testing.assert_array_equal(result.labels, expected.labels)
+    np.testing.assert_array_equal(result.severity, expected.severity)
+    assert result.threshold == expected.threshold == before.threshold_
+    np.testing.assert_array_equal(fitted.train_scores_, before.train_scores_)
+    np.testing.assert_array_equal(fitted.severity_grid_, before.severity_grid_)
+    np.testing.assert_array_equal(fitted.score_mean_, before.score_mean_)
+    np.testing.assert_array_equal(fitted.score_std_, before.score_std_)
+
+
+def test_batch_dependent_detectors_still_score_the_sample_on_its_own(easy_frame):
+    frame, _ = easy_frame
+    config = _config(detectors=(("ecod", {}),), max_fit_rows=100)
+    assert "ecod" not in engine._ROW_WISE_SCORING
+
+    fitted, result = detect(frame, config, chunk_size=50)
+    before, expected = _fit_then_score(frame, config, 50)
+
+    np.testing.assert_array_equal(result.scores, expected.scores)
+    np.testing.assert_array_equal(fitted.severity_grid_, before.severity_grid_)
+    assert result.threshold == expected.threshold
