@@ -180,9 +180,8 @@ def _add_output_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--chunk-size",
         type=_positive_int,
-        default=100_000,
         metavar="N",
-        help="score N rows at a time (default: 100000)",
+        help="score N rows at a time (default: 100000; more for ECOD/COPOD, see pynomaly.detect)",
     )
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
 

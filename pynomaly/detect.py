@@ -12,6 +12,16 @@ row's score depends slightly on which chunk it arrives in, and memory grows with
 ``n_train + chunk_size``. We keep chunks bounded (``chunk_size``) and score training
 rows with the same chunking at fit and at score time, so the threshold and the
 scores of the training rows agree.
+
+Chunk size: ``chunk_size=None`` (the default) means 100,000 rows, except for pipelines
+with ECOD or COPOD, which take larger chunks as long as training rows plus chunk rows
+stay within 3.5 million cells (rows x features): every chunk re-ranks the training
+rows, so 100k-row chunks after a 100k-row sample did twice the ranking work of one
+pass. Measured on 1M x 10 floats after a 100k sample: ECOD scoring CPU 6.8 s with
+100k-row chunks, 5.2 s with 250k (what the bound gives), 5.3 s in one pass; peak
+memory of the scoring +85 MB, +165 MB, +570 MB. A bigger chunk also brings scores
+closer to PyOD's one-pass scores (identical while the rows fit in one chunk). When the
+training rows alone exceed the bound, chunks stay at 100,000 rows.
 """
 
 from __future__ import annotations
@@ -67,6 +77,11 @@ _RESEED_BEFORE_SCORING = frozenset({"lscp"})
 # checks the result is identical to scoring the sample separately.
 _ROW_WISE_SCORING = frozenset({"iforest", "hbos"})
 _SEVERITY_GRID = 1001
+DEFAULT_CHUNK_ROWS = 100_000
+# Batch-ranked detectors (module note): larger chunks while train + chunk rows fit
+# in this many cells.
+_BATCH_RANKED = frozenset({"ecod", "copod"})
+_BATCH_RANKED_CELLS = 3_500_000
 
 
 @dataclass(frozen=True)
@@ -181,7 +196,7 @@ def fit(
     *,
     progress: Progress | None = None,
     should_stop: ShouldStop | None = None,
-    chunk_size: int = 100_000,
+    chunk_size: int | None = None,
 ) -> FittedPipeline:
     """Prepare ``df``, fit every detector, and set the threshold from training scores.
 
@@ -236,6 +251,7 @@ def _fit(df, config, progress, should_stop, chunk_size, *, score_training=True):
         _report(progress, "fitting", done, total)
     fitted = FittedPipeline(config, preparer, detectors)
     fitted.notes = notes
+    fitted.n_train = len(train_df)  # chunk_rows() needs it before the training scores
     if not score_training:
         fitted.fit_seconds = time.perf_counter() - started
         return fitted, None, rows
@@ -323,7 +339,7 @@ class FittedPipeline:
         With ``frame`` given, ``X`` is ignored and each chunk of the frame is
         prepared just before it is scored, so memory holds one prepared chunk.
         """
-        chunk_size = max(1, int(chunk_size))
+        chunk_size = self.chunk_rows(chunk_size)
         n = len(frame) if frame is not None else X.shape[0]
         n_features = len(self.feature_names)
         total = max(1, math.ceil(n / chunk_size))
@@ -358,6 +374,15 @@ class FittedPipeline:
                     "'drop constant columns' on, or remove redundant columns"
                 )
         return raw, contributions
+
+    def chunk_rows(self, chunk_size: int | None = None) -> int:
+        """Rows scored per chunk: ``chunk_size``, or the default (see the module note)."""
+        if chunk_size is not None:
+            return max(1, int(chunk_size))
+        if not any(key in _BATCH_RANKED for key in self.keys):
+            return DEFAULT_CHUNK_ROWS
+        room = _BATCH_RANKED_CELLS // max(1, len(self.feature_names)) - self.n_train
+        return max(DEFAULT_CHUNK_ROWS, room)
 
     def _combine(self, raw: np.ndarray) -> np.ndarray:
         if raw.shape[1] == 1:
@@ -394,7 +419,7 @@ class FittedPipeline:
         self,
         df: pd.DataFrame,
         *,
-        chunk_size: int = 100_000,
+        chunk_size: int | None = None,
         progress: Progress | None = None,
         should_stop: ShouldStop | None = None,
     ) -> ScoreResult:
@@ -409,7 +434,7 @@ class FittedPipeline:
         self,
         X: np.ndarray,
         *,
-        chunk_size: int = 100_000,
+        chunk_size: int | None = None,
         progress: Progress | None = None,
         should_stop: ShouldStop | None = None,
     ) -> ScoreResult:
@@ -460,7 +485,7 @@ def detect(
     *,
     progress: Progress | None = None,
     should_stop: ShouldStop | None = None,
-    chunk_size: int = 100_000,
+    chunk_size: int | None = None,
 ) -> tuple[FittedPipeline, ScoreResult]:
     """Fit on ``df`` (or a sample of it) and score every row."""
     rowwise = all(

@@ -394,3 +394,27 @@ def test_batch_dependent_detectors_still_score_the_sample_on_its_own(easy_frame)
     np.testing.assert_array_equal(result.scores, expected.scores)
     np.testing.assert_array_equal(fitted.severity_grid_, before.severity_grid_)
     assert result.threshold == expected.threshold
+
+
+def test_default_chunks_are_larger_for_batch_ranked_detectors_within_a_cell_bound():
+    X, _ = make_easy(n_inliers=2000, n_outliers=0, n_features=10)
+    ecod = fit(frame_of(X), _config(detectors=(("ecod", {}),)))
+    iforest = fit(frame_of(X), _config())
+
+    assert iforest.chunk_rows() == engine.DEFAULT_CHUNK_ROWS
+    assert ecod.chunk_rows() == engine._BATCH_RANKED_CELLS // 10 - 2000
+    assert ecod.chunk_rows(500) == 500  # an explicit size is kept
+    ecod.n_train = 1_000_000  # training rows alone over the bound: the plain default
+    assert ecod.chunk_rows() == engine.DEFAULT_CHUNK_ROWS
+
+
+def test_ecod_scores_like_pyod_when_the_rows_fit_in_one_default_chunk():
+    from pyod.models.ecod import ECOD
+
+    X, _ = make_easy(n_inliers=150_000, n_outliers=300, n_features=3)
+    config = PipelineConfig(detectors=(("ecod", {}),), prepare=PrepareOptions.none())
+
+    _, result = detect(frame_of(X), config)
+
+    assert len(X) > engine.DEFAULT_CHUNK_ROWS  # one pass only thanks to the larger chunk
+    np.testing.assert_allclose(result.scores, ECOD().fit(X).decision_function(X), rtol=0, atol=1e-9)
