@@ -15,6 +15,8 @@ import pytest
 
 from tests.conftest import login
 
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
 ROWS, OUTLIERS = 3_000, 30
 FEATURES = ["temperature", "pressure", "vibration", "current"]
 
