@@ -155,7 +155,7 @@ class Platform:
         port = _free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.daphne = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "pynomaly_web.asgi:application"],
+            [sys.executable, "-m", "pynomaly_web.serve", "--port", str(port), "--no-access-log"],
             cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=self._log("daphne"),
         )
         self.procs.append(self.daphne)
@@ -400,14 +400,14 @@ def main(argv: list[str] | None = None) -> int:
     pt = statistics.median(r.total for r in results)
     print()
     _table(["job", "raw s", "engine s", "platform s", "engine/raw", "platform/raw", "platform/engine",
-            "raw MB", "engine MB", "worker MB", "daphne MB"],
+            "raw MB", "engine MB", "worker MB", "web MB"],
            [[name, f"{rt:.2f}", f"{et:.2f}", f"{pt:.2f}", f"{et / rt:.2f}x", f"{pt / rt:.2f}x", f"{pt / et:.2f}x",
              _mb(statistics.median(m.peak_mb for m in raws)), _mb(statistics.median(m.peak_mb for m in engines)),
              _mb(worker_peak), _mb(daphne_peak)]],
            numeric=set(range(1, 11)))
     print("raw = python -m bench.raw, engine = pynomaly detect (fresh processes: import, read, fit, score, "
           "write scores as CSV); platform = upload → ingest → run → finished (results stay as Parquet); "
-          "worker MB = peak RSS of the pool process over every ingest and run, daphne MB = the server's.")
+          "worker MB = peak RSS of the pool process over every ingest and run, web MB = the web server's.")
 
     print()
     keys = list(results[len(results) // 2].stages)

@@ -152,8 +152,8 @@ def _test_database_url() -> str:
 
 
 @pytest.fixture
-def asgi_server(transactional_db, settings):
-    """Daphne serving the real ASGI app (HTTP + WebSocket) against the test database."""
+def asgi_server(transactional_db, settings, tmp_path_factory):
+    """The real ASGI app (HTTP + WebSocket, served as in production) against the test database."""
     port = _free_port()
     env = {
         **os.environ,
@@ -162,10 +162,12 @@ def asgi_server(transactional_db, settings):
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "DJANGO_SETTINGS_MODULE": "pynomaly_web.settings",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "pynomaly_web.asgi:application"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
+    log = tmp_path_factory.mktemp("web") / "server.log"
+    with open(log, "wb") as err:  # a file, not a pipe: a full pipe would block the server
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pynomaly_web.serve", "--port", str(port), "--no-access-log"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err,
+        )
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -174,7 +176,7 @@ def asgi_server(transactional_db, settings):
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
-                raise RuntimeError("daphne did not start: " + proc.stderr.read().decode()[-2000:]) from None
+                raise RuntimeError("the web server did not start: " + log.read_text()[-2000:]) from None
             time.sleep(0.1)
     yield AsgiServer(f"http://127.0.0.1:{port}", proc)
     proc.terminate()
