@@ -36,7 +36,8 @@ lint: $(STAMP)
 
 # Rebuild the committed Tailwind CSS (needs Node + npm; running the app does not).
 css: $(STAMP)
-	$(PY) manage.py tailwind install  # npm install, then builds static/css/dist/styles.css
+	$(PY) manage.py tailwind install
+	$(PY) manage.py tailwind build
 
 clean:
 	rm -rf var/test.sqlite3* var/redis
