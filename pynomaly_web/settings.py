@@ -293,3 +293,6 @@ CELERY_BEAT_SCHEDULE = {
 API_RATE_PER_TOKEN = env.str("API_RATE_PER_TOKEN", default="600/min")
 API_RATE_PER_IP = env.str("API_RATE_PER_IP", default="1200/min")
 API_RATE_ANON = env.str("API_RATE_ANON", default="60/min")
+
+# Online scoring: trained models kept loaded (and warm) per web process.
+SCORING_CACHE_SIZE = env.int("SCORING_CACHE_SIZE", default=8)
