@@ -7,6 +7,7 @@ import secrets
 from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from apps.audit.services import audit_record
@@ -75,6 +76,34 @@ def token_authenticate(raw: str) -> ApiToken | None:
         return None
     token = ApiToken.objects.usable().select_related("user", "tenant").filter(token_hash=token_hash(raw)).first()
     return token
+
+
+def token_membership(raw: str) -> tuple[ApiToken, Membership] | None:
+    """The usable token for a raw value and its user's membership in its tenant, as of now, in ONE query.
+
+    None when the token is unknown, revoked or expired, its user is inactive, or the user is
+    no longer a member of the token's tenant. The token comes with ``user`` and ``tenant``
+    loaded; the membership shares them, with its role read in the same statement.
+    """
+    if not raw.startswith(TOKEN_PREFIX) or len(raw) > 100:
+        return None
+    token = (
+        ApiToken.objects.usable()
+        .filter(token_hash=token_hash(raw), user__is_active=True, user__memberships__tenant=F("tenant"))
+        .select_related("user", "tenant")
+        .annotate(m_id=F("user__memberships__id"), m_role=F("user__memberships__role"),
+                  m_created_at=F("user__memberships__created_at"))
+        .order_by()
+        .first()
+    )  # fmt: skip
+    if token is None:
+        return None
+    membership = Membership(id=token.m_id, user_id=token.user_id, tenant_id=token.tenant_id, role=token.m_role,
+                            created_at=token.m_created_at)
+    membership._state.adding = False
+    membership._state.db = token._state.db
+    membership.user, membership.tenant = token.user, token.tenant
+    return token, membership
 
 
 def token_touch(token: ApiToken) -> None:

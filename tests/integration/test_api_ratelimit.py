@@ -76,3 +76,31 @@ def test_guessing_tokens_is_limited_by_the_anonymous_rate(limited_server, db):
     responses = _burst(f"{limited_server.url}/api/v1/me", {"Authorization": "Bearer pyn_" + "g" * 40})
     codes = sorted(r.status_code for r in responses)
     assert codes.count(401) == LIMIT and codes.count(429) == N - LIMIT, codes
+
+
+def test_both_limits_are_counted_in_one_round_trip_and_a_refused_request_leaves_later_counters_alone(settings):
+    settings.API_RATE_PER_IP = "2/min"
+    settings.API_RATE_PER_TOKEN = "100/min"
+    throttling.reset_all()
+    client = throttling._redis()
+    checks = [("ip", "198.51.100.7", "API_RATE_PER_IP"), ("token", "77", "API_RATE_PER_TOKEN")]
+    calls = []
+    script = client._pyn_script
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs["keys"])
+        return script(*args, **kwargs)
+
+    client._pyn_script = counting
+    try:
+        throttling.hit_many(checks)
+        throttling.hit_many(checks)
+        with pytest.raises(throttling.RateLimited) as exc:
+            throttling.hit_many(checks)
+    finally:
+        client._pyn_script = script
+    assert len(calls) == 3 and all(len(keys) == 2 for keys in calls)  # one script call per request
+    assert exc.value.what == "ip" and 1 <= exc.value.retry_after <= 60
+    assert int(client.get(throttling.KEY_PREFIX + "ip:198.51.100.7")) == 3
+    assert int(client.get(throttling.KEY_PREFIX + "token:77")) == 2  # the refused request was not charged
+    throttling.reset_all()

@@ -136,3 +136,48 @@ def test_the_openapi_schema_describes_the_endpoints_and_bearer_auth(client):
     for p in ("/api/v1/me", "/api/v1/datasets", "/api/v1/runs/{run_id}/results", "/api/v1/models/{model_id}/score"):
         assert p in schema["paths"], p
     assert schema["components"]["securitySchemes"]["TokenAuth"]["scheme"] == "bearer"
+
+
+def test_api_role_checks_agree_with_guardian_for_every_role(alice, tenant_a):
+    """The API reads the role from the membership row through ROLE_PERMISSIONS; guardian's groups
+    are built from the same table, so both answer alike for every role and action."""
+    from apps.tenants.access import user_can
+    from apps.tenants.models import Membership, Role
+    from apps.tenants.permissions import ACTIONS, role_allows
+    from apps.tenants.services import membership_add, membership_set_role
+
+    from tests.conftest import _user
+
+    user = _user("rolf@example.com")
+    membership_add(tenant=tenant_a, user=user, role="viewer")
+    api = Api(make_token(user, tenant_a, scope="write")[1])
+    for role in (Role.VIEWER, Role.ANALYST, Role.ADMIN, Role.OWNER):
+        if Membership.objects.get(user=user, tenant=tenant_a).role != role:
+            membership_set_role(membership=Membership.objects.get(user=user, tenant=tenant_a), role=role, actor=alice)
+        fresh = type(user).objects.get(pk=user.pk)  # guardian caches permissions on the user object
+        assert [role_allows(role, a) for a in ACTIONS] == [user_can(fresh, tenant_a, a) for a in ACTIONS], role
+        assert api.get("/me").json()["role"] == role
+        may_create = api.post("/detector-configs", json={}).status_code == 422  # past auth: validation answers
+        assert may_create == user_can(fresh, tenant_a, "create"), role
+
+
+def test_an_authenticated_request_costs_one_query_for_token_user_membership_and_role(alice_api, django_assert_num_queries):
+    assert alice_api.get("/me").status_code == 200  # the first use also records last_used_at
+    with django_assert_num_queries(1):
+        assert alice_api.get("/me").status_code == 200
+
+
+def test_last_used_at_is_written_at_most_once_a_minute(alice, tenant_a, django_assert_num_queries):
+    token, raw = make_token(alice, tenant_a)
+    api = Api(raw)
+    api.get("/me")
+    token.refresh_from_db()
+    first = token.last_used_at
+    api.get("/me")
+    token.refresh_from_db()
+    assert token.last_used_at == first
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=first - timedelta(seconds=61))
+    with django_assert_num_queries(2):  # the lookup and the write
+        api.get("/me")
+    token.refresh_from_db()
+    assert token.last_used_at > first
