@@ -145,7 +145,6 @@ def test_api_role_checks_agree_with_guardian_for_every_role(alice, tenant_a):
     from apps.tenants.models import Membership, Role
     from apps.tenants.permissions import ACTIONS, role_allows
     from apps.tenants.services import membership_add, membership_set_role
-
     from tests.conftest import _user
 
     user = _user("rolf@example.com")
