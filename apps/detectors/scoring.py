@@ -13,7 +13,9 @@ belong together in one request, or pick another detector for online use.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import operator
 import os
 import tempfile
 import threading
@@ -170,8 +172,13 @@ def numeric_matrix(warm: WarmModel, records: list[dict]) -> np.ndarray | None:
     columns = warm.numeric_columns
     if columns is None:
         return None
-    rows = [[r[c] for c in columns] for r in records]
-    if not all(type(v) is float or type(v) is int for row in rows for v in row):
+    if len(columns) == 1:
+        (column,) = columns
+        rows = [(r[column],) for r in records]
+    else:
+        rows = list(map(operator.itemgetter(*columns), records))
+    # bool is not int here (type, not isinstance): True must not score as 1.0
+    if not _PLAIN_NUMBERS.issuperset(map(type, itertools.chain.from_iterable(rows))):
         return None
     try:
         matrix = np.array(rows, dtype=np.float64)
@@ -180,6 +187,9 @@ def numeric_matrix(warm: WarmModel, records: list[dict]) -> np.ndarray | None:
     if not np.isfinite(matrix).all():
         return None
     return _scaled(warm.fitted.preparer, matrix)
+
+
+_PLAIN_NUMBERS = frozenset({float, int})
 
 
 def _scaled(preparer, matrix: np.ndarray) -> np.ndarray:

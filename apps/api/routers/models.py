@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest
+import json
+import math
+
+import pydantic
+from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router
 
 from apps.detectors.models import TrainedModel
@@ -37,23 +41,57 @@ def get_model(request: HttpRequest, model_id: int):
     return model_out(scoped_or_404(_models(request), request, model_id, "model"))
 
 
-# Scoring changes nothing, so a read-scope token may score (VIEW is checked for every request).
-@router.post("/{int:model_id}/score", response=ScoreOut,
-             summary="Score up to 10,000 records synchronously with a trained model")
-def score(request: HttpRequest, model_id: int, body: ScoreIn):
-    model = scoped_or_404(_models(request), request, model_id, "model")
-    for i, record in enumerate(body.records):
-        missing = [c for c in model.input_columns if c not in record]
-        if missing:
-            msg = f"record {i} has no value for column '{missing[0]}' (the model reads: {', '.join(model.input_columns)})"
+# The body is read straight from bytes by pydantic's JSON parser (``model_validate_json``):
+# ~4x faster than json.loads and validated in the same pass, where ninja's body parameter
+# would parse with json.loads and then validate the Python objects again. The OpenAPI
+# schema still documents ScoreIn as the body, and bad input still answers problem+json
+# with field paths.
+_SCORE_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": ScoreIn.model_json_schema()}}}}
+
+
+def _score_body(request: HttpRequest) -> ScoreIn:
+    try:
+        return ScoreIn.model_validate_json(request.body or b"")
+    except pydantic.ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        if any(e["type"] == "json_invalid" for e in errors):
+            raise ApiProblem(400, "The request body is not valid JSON.") from None
+        raise ApiProblem(422, "The request is not valid; see errors.", title="Validation failed",
+                         errors=[{"loc": ["body", *e["loc"]], "msg": e["msg"]} for e in errors]) from None
+
+
+def _missing_columns(records: list[dict], columns: list[str]) -> None:
+    wanted = set(columns)
+    for i, record in enumerate(records):
+        if not wanted.issubset(record.keys()):
+            missing = [c for c in columns if c not in record]
+            msg = f"record {i} has no value for column '{missing[0]}' (the model reads: {', '.join(columns)})"
             raise ApiProblem(422, msg, errors=[{"loc": ["body", "records", i, c], "msg": "required column missing"}
                                                for c in missing], title="Validation failed")
+
+
+def _json_response(result: dict) -> HttpResponse:
+    try:
+        text = json.dumps(result, allow_nan=False)
+    except ValueError:  # a NaN or infinite score: null, as the schema says
+        text = json.dumps({k: [None if isinstance(v, float) and not math.isfinite(v) else v for v in val]
+                              if isinstance(val, list) else val for k, val in result.items()})
+    return HttpResponse(text, content_type="application/json")
+
+
+# Scoring changes nothing, so a read-scope token may score (VIEW is checked for every request).
+@router.post("/{int:model_id}/score", response=ScoreOut, openapi_extra=_SCORE_BODY,
+             summary="Score up to 10,000 records synchronously with a trained model")
+def score(request: HttpRequest, model_id: int):
+    body = _score_body(request)  # as before, a bad body answers 422 whatever the model
+    model = scoped_or_404(_models(request), request, model_id, "model")
+    _missing_columns(body.records, model.input_columns)
     try:
         from apps.detectors.scoring import score_records
     except ImportError:
         raise ApiProblem(503, "Online scoring is not available on this server yet.") from None
     try:
-        return score_records(model=model, records=body.records)
+        return _json_response(score_records(model=model, records=body.records))
     except DataError as exc:
         loc = ["body", "records"] + ([exc.column] if getattr(exc, "column", None) is not None else [])
         raise ApiProblem(422, str(exc), errors=[{"loc": loc, "msg": str(exc)}], title="Validation failed") from None

@@ -195,3 +195,36 @@ def test_records_are_scored_synchronously_like_the_run_scored_them(alice_api, al
     assert body["threshold"] == pytest.approx(model.threshold)
     bad = alice_api.post(f"/models/{model.pk}/score", json={"records": [{"a": "text", "b": 1, "c": 2}]})
     assert bad.status_code == 422
+
+
+def test_a_bad_score_body_answers_a_problem_with_the_field_path(alice_api, finished):
+    model = TrainedModel.objects.get(run=finished)
+    url = f"/api/v1/models/{model.pk}/score"
+    auth = {"Authorization": f"Bearer {alice_api.raw}"}
+    body = assert_problem(alice_api.post(f"/models/{model.pk}/score", json={"records": [{"a": 1, "b": 2, "c": 3}, 7]}), 422)
+    assert body["errors"][0]["loc"] == ["body", "records", 1]
+    body = assert_problem(alice_api.post(f"/models/{model.pk}/score", json={"rows": []}), 422)
+    assert body["errors"][0]["loc"] == ["body", "records"]
+    assert_problem(alice_api.post(f"/models/{model.pk}/score", json=[{"a": 1}]), 422)
+    body = assert_problem(alice_api.client.post(url, b"{not json", content_type="application/json", headers=auth), 400)
+    assert "JSON" in body["detail"]
+    assert_problem(alice_api.client.post(url, b"", content_type="application/json", headers=auth), 400)
+
+
+def test_the_openapi_schema_documents_the_score_body(client):
+    op = client.get("/api/v1/openapi.json").json()["paths"]["/api/v1/models/{model_id}/score"]["post"]
+    body = op["requestBody"]["content"]["application/json"]["schema"]
+    assert op["requestBody"]["required"] and body["required"] == ["records"]
+    assert body["properties"]["records"]["maxItems"] == 10_000 and body["properties"]["records"]["minItems"] == 1
+    assert "200" in op["responses"]
+
+
+def test_non_finite_scores_are_sent_as_null_never_as_invalid_json():
+    import json
+
+    from apps.api.routers.models import _json_response
+
+    r = _json_response({"scores": [1.5, float("nan")], "labels": [0, 1], "severity": [float("inf"), 0.5],
+                        "threshold": 0.5})
+    assert r["Content-Type"] == "application/json"
+    assert json.loads(r.content) == {"scores": [1.5, None], "labels": [0, 1], "severity": [None, 0.5], "threshold": 0.5}
