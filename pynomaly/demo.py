@@ -98,7 +98,6 @@ def payments(*, seed: int = 11, rows: int = 5000) -> pd.DataFrame:
             category[i] = "grocery"
             amount[i] = rng.uniform(1500, 4000)
     return pd.DataFrame({
-        "payment_id": np.arange(1, rows + 1),
         "amount": np.round(amount, 2),
         "merchant_category": category,
         "hour": hour,

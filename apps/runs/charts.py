@@ -197,8 +197,10 @@ def heatmap(matrix: np.ndarray, row_ids: Sequence[int], features: Sequence[str],
         "data": [trace],
         "layout": _layout(f"Top {len(row_ids)} anomalies × features ({kind})",
                           yaxis={"autorange": "reversed", "type": "category"},
-                          xaxis={"type": "category", "tickangle": -30},
-                          height=max(320, 18 * len(row_ids) + 140)),
+                          xaxis={"type": "category", "tickangle": -30, "automargin": True},
+                          height=max(320, 18 * len(row_ids) + 140),
+                          # Row labels ("row 123456") need more room than a numeric axis.
+                          margin={**_BASE_LAYOUT["margin"], "l": 84, "b": 72}),
     }
 
 

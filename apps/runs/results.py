@@ -530,9 +530,18 @@ METRIC_NAMES = [("roc_auc", "ROC-AUC"), ("average_precision", "Average precision
                 ("fn", "False negatives")]
 
 
+def _shown(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and abs(value) >= 1000):
+        return f"{int(value):,}"  # counts read as counts, not 4.8e+03
+    return f"{value:.3g}"
+
+
 def metric_rows(*metrics: dict) -> list[dict]:
-    """[{name, values:[…]}] for the metrics any of the given dicts holds."""
-    return [{"key": key, "name": label, "values": [m.get(key) for m in metrics]}
+    """[{name, values:[…], shown:[…]}] for the metrics any of the given dicts holds."""
+    return [{"key": key, "name": label, "values": [m.get(key) for m in metrics],
+             "shown": [_shown(m.get(key)) for m in metrics]}
             for key, label in METRIC_NAMES if any(m.get(key) is not None for m in metrics)]
 
 
