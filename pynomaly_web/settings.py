@@ -283,7 +283,9 @@ PYNOMALY_MAX_COLUMNS = env.int("PYNOMALY_MAX_COLUMNS", default=10_000)
 RUN_HEARTBEAT_SECONDS = env.float("RUN_HEARTBEAT_SECONDS", default=5.0)
 RUN_STALE_AFTER_SECONDS = env.int("RUN_STALE_AFTER_SECONDS", default=120)
 RUN_MAX_ATTEMPTS = env.int("RUN_MAX_ATTEMPTS", default=2)
-RUN_CHUNK_ROWS = env.int("RUN_CHUNK_ROWS", default=100_000)
+# Unset: the engine's own chunking, so a run scores exactly as `pynomaly detect` does
+# (ECOD/COPOD scores depend a little on the chunk they are scored in).
+RUN_CHUNK_ROWS = env.int("RUN_CHUNK_ROWS", default=None)
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-runs": {"task": "runs.reap_stale", "schedule": 60.0},
 }
