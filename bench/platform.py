@@ -1,7 +1,7 @@
 """The bench's CSV × IForest job through the whole platform, beside the engine and the raw script.
 
 ``python -m bench --only platform`` (``--quick``: 100k rows). The platform side is what a
-user of the web app waits for: a real Daphne (HTTP) and a real Celery worker (prefork,
+user of the web app waits for: a real web server (uvicorn, as `make run` serves) and a real Celery worker (prefork,
 concurrency 1) as subprocesses, against a fresh SQLite database (migrated first) and an
 embedded Redis, all under a temporary directory. A signed-in ``requests`` session uploads
 the generated CSV as a multipart form (with its CSRF token), the worker ingests it (parse,
@@ -87,7 +87,7 @@ def _peak_mb(pid: int) -> float | None:
 
 
 class Platform:
-    """Redis, a migrated SQLite database, Daphne and a Celery worker under one temp dir."""
+    """Redis, a migrated SQLite database, the web server and a Celery worker under one temp dir."""
 
     def __init__(self, workdir: Path, fit_rows: int):
         self.workdir, self.fit_rows = workdir, fit_rows
@@ -115,7 +115,7 @@ class Platform:
             self._call(["manage.py", "migrate", "--noinput", "-v", "0"])
             out = self._call(["-c", SETUP, EMAIL, PASSWORD, str(self.fit_rows), str(engine.SEED)])
             self.setup = json.loads(out.strip().splitlines()[-1])
-            self._start_daphne()
+            self._start_web()
             self._start_worker()
         except BaseException:
             self.__exit__(None, None, None)
@@ -151,15 +151,15 @@ class Platform:
     def _log(self, name: str):
         return open(self.workdir / f"{name}.log", "wb")
 
-    def _start_daphne(self) -> None:
+    def _start_web(self) -> None:
         port = _free_port()
         self.url = f"http://127.0.0.1:{port}"
-        self.daphne = subprocess.Popen(
+        self.web = subprocess.Popen(
             [sys.executable, "-m", "pynomaly_web.serve", "--port", str(port), "--no-access-log"],
-            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=self._log("daphne"),
+            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=self._log("web"),
         )
-        self.procs.append(self.daphne)
-        self._wait(lambda: self._answers(port), "daphne")
+        self.procs.append(self.web)
+        self._wait(lambda: self._answers(port), "web server")
 
     def _start_worker(self) -> None:
         celery = Path(sys.executable).with_name("celery")
@@ -185,7 +185,7 @@ class Platform:
         while not ready():
             if any(p.poll() is not None for p in self.procs) or time.monotonic() > deadline:
                 logs = "".join((self.workdir / f"{n}.log").read_text(errors="replace")[-1500:]
-                               for n in ("daphne", "worker") if (self.workdir / f"{n}.log").exists())
+                               for n in ("web", "worker") if (self.workdir / f"{n}.log").exists())
                 raise RuntimeError(f"{what} did not start:\n{logs}")
             time.sleep(0.05)
 
@@ -365,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"pynomaly platform bench: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}; {name}: "
         f"{csv.stat().st_size / 1e6:,.0f} MB CSV, IForest fit on a seeded {fit_rows:,}-row sample, "
-        f"scaling none; median of {repeat}. Platform = Daphne + Celery worker (prefork, 1 process) + "
+        f"scaling none; median of {repeat}. Platform = uvicorn + Celery worker (prefork, 1 process) + "
         f"SQLite + embedded Redis, timed from the upload request to the run's finished state.",
         flush=True,
     )

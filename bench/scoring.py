@@ -113,7 +113,7 @@ class Stack:
     def __init__(self):
         self.tmp = tempfile.TemporaryDirectory(prefix="pynomaly-bench-scoring-")
         self.redis = None
-        self.daphne: subprocess.Popen | None = None
+        self.web: subprocess.Popen | None = None
         self.url = ""
         self.seed: dict = {}
 
@@ -152,9 +152,8 @@ class Stack:
             raise RuntimeError("setup failed: " + done.stderr.strip()[-1500:])
         self.seed = json.loads(done.stdout.strip().splitlines()[-1])
         port = _free_port()
-        self.daphne = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-             "pynomaly_web.asgi:application"],
+        self.web = subprocess.Popen(
+            [sys.executable, "-m", "pynomaly_web.serve", "--port", str(port), "--no-access-log"],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         deadline = time.monotonic() + 60
@@ -163,18 +162,18 @@ class Stack:
                 with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                     break
             except OSError:
-                if self.daphne.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("daphne did not start") from None
+                if self.web.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the web server did not start") from None
                 time.sleep(0.1)
         self.url = f"http://127.0.0.1:{port}"
 
     def __exit__(self, *exc) -> None:
-        if self.daphne is not None and self.daphne.poll() is None:
-            self.daphne.terminate()
+        if self.web is not None and self.web.poll() is None:
+            self.web.terminate()
             try:
-                self.daphne.wait(timeout=10)
+                self.web.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self.daphne.kill()
+                self.web.kill()
         if self.redis is not None:
             from pynomaly_web import embedded_redis
 
@@ -284,7 +283,7 @@ def print_table(table: list[list[str]]) -> None:
 def main(argv: list[str] | None = None, *, quick: bool = False) -> int:
     singles, batches = (100, 20) if quick else (300, 50)
     print(
-        "\nonline scoring: Daphne + Django API on SQLite, one keep-alive session, round trips "
+        "\nonline scoring: the web server (uvicorn) + Django API on SQLite, one keep-alive session, round trips "
         "timed by the client; raw = PyOD IForest.decision_function in this process",
         flush=True,
     )
