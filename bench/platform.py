@@ -393,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
                     _keep_logs(tmp / "platform")
                     return 1
                 results.append(res)
-            worker_peak, daphne_peak = platform.worker_peak_mb(), _peak_mb(platform.daphne.pid)
+            worker_peak, web_peak = platform.worker_peak_mb(), _peak_mb(platform.web.pid)
 
     rt = statistics.median(m.seconds for m in raws)
     et = statistics.median(m.seconds for m in engines)
@@ -403,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
             "raw MB", "engine MB", "worker MB", "web MB"],
            [[name, f"{rt:.2f}", f"{et:.2f}", f"{pt:.2f}", f"{et / rt:.2f}x", f"{pt / rt:.2f}x", f"{pt / et:.2f}x",
              _mb(statistics.median(m.peak_mb for m in raws)), _mb(statistics.median(m.peak_mb for m in engines)),
-             _mb(worker_peak), _mb(daphne_peak)]],
+             _mb(worker_peak), _mb(web_peak)]],
            numeric=set(range(1, 11)))
     print("raw = python -m bench.raw, engine = pynomaly detect (fresh processes: import, read, fit, score, "
           "write scores as CSV); platform = upload → ingest → run → finished (results stay as Parquet); "
