@@ -162,3 +162,15 @@ def test_a_removed_member_cannot_read_datasets(alice, bob, tenant_a):
     assert api.get("/datasets").status_code == 200
     membership_remove(membership=Membership.objects.get(user=bob, tenant=tenant_a), actor=alice)
     assert_problem(api.get("/datasets"), 401)
+
+
+def test_a_strangers_reach_for_another_workspaces_dataset_is_audited_once(charlie_api, charlie, alice, tenant_a):
+    from apps.audit.models import AuditEvent
+
+    version = make_version(tenant_a, blobs(40), user=alice)
+    assert_problem(charlie_api.get(f"/datasets/{version.dataset_id}"), 404)
+    event = AuditEvent.objects.get(action="access.denied")
+    assert (event.actor, event.tenant, event.target_id) == (charlie, tenant_a, str(version.dataset_id))
+    # An id that exists nowhere is only a 404, with nothing to record.
+    assert_problem(charlie_api.get("/datasets/987654"), 404)
+    assert AuditEvent.objects.filter(action="access.denied").count() == 1
