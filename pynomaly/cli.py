@@ -585,6 +585,11 @@ def cmd_detect(args) -> int:
     finally:
         progress.close()
     seconds["fit+score"] = time.perf_counter() - t0
+    return _write_and_report(args, result, labels, seconds)
+
+
+def _write_and_report(args, result, labels, seconds: dict[str, float]) -> int:
+    """Write the scores when asked, then print the summary (shared by detect and score)."""
     if args.output:
         t0 = time.perf_counter()
         write_scores(result, args.output)
@@ -638,14 +643,7 @@ def cmd_score(args) -> int:
     finally:
         progress.close()
     seconds["score"] = time.perf_counter() - t0
-    if args.output:
-        t0 = time.perf_counter()
-        write_scores(result, args.output)
-        seconds["write"] = time.perf_counter() - t0
-    _report(args, result, labels, seconds=seconds)
-    if args.output:
-        _say(args, f"scores written to {args.output}")
-    return EXIT_OK
+    return _write_and_report(args, result, labels, seconds)
 
 
 # ------------------------------------------------------------------------------ main
