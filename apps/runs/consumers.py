@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
 
+from apps.tenants.consumers import MemberGroupConsumer
 from apps.tenants.models import Membership
 
 from .models import Run
@@ -25,31 +25,19 @@ def _current_state(run_id: int) -> str | None:
     return render_run_progress(run) if run is not None else None
 
 
-class RunConsumer(AsyncWebsocketConsumer):
-    group: str | None = None
+class RunConsumer(MemberGroupConsumer):
+    """A run's progress: its tenant's members only; the current state is sent on every connect."""
 
-    async def connect(self) -> None:
-        user = self.scope.get("user")
-        kwargs = self.scope["url_route"]["kwargs"]
-        run = await _run_for_member(user, kwargs["tenant_slug"], kwargs["run_id"]) if user is not None else None
+    async def group_for(self, user, kwargs: dict) -> str | None:
+        run = await _run_for_member(user, kwargs["tenant_slug"], kwargs["run_id"])
         if run is None:
-            await self.close(code=4403)
-            return
-        self.group = run_group(run.pk)
-        # Join before reading the state, so nothing that happens in between is missed.
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.accept()
-        html = await _current_state(run.pk)
+            return None
+        self.run_id = run.pk
+        return run_group(run.pk)
+
+    async def joined(self) -> None:
+        html = await _current_state(self.run_id)
         if html:
             await self.send(text_data=html)
 
-    async def disconnect(self, code: int) -> None:
-        if self.group:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-
-    async def receive(self, text_data=None, bytes_data=None) -> None:
-        if text_data == "ping":
-            await self.send(text_data="pong")
-
-    async def run_progress(self, event: dict) -> None:
-        await self.send(text_data=event["html"])
+    run_progress = MemberGroupConsumer.forward

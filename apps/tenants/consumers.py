@@ -1,4 +1,4 @@
-"""Tenant notifications over a WebSocket: members only, server pushes rendered HTML."""
+"""WebSockets: members only; the server pushes rendered HTML into a group, nothing else."""
 
 from __future__ import annotations
 
@@ -17,19 +17,28 @@ def _membership(user, slug: str):
     return Membership.objects.for_user(user).filter(tenant__slug=slug).first()
 
 
-class NotificationsConsumer(AsyncWebsocketConsumer):
+class MemberGroupConsumer(AsyncWebsocketConsumer):
+    """Authorise, join one group, forward its HTML. Subclasses say which group (or None: refuse)."""
+
     group: str | None = None
+
+    async def group_for(self, user, kwargs: dict) -> str | None:
+        return None  # refuse unless a subclass names a group this user may join
+
+    async def joined(self) -> None:
+        """Called once the socket is open and in its group (e.g. to send the current state)."""
 
     async def connect(self) -> None:
         user = self.scope.get("user")
-        slug = self.scope["url_route"]["kwargs"]["tenant_slug"]
-        membership = await _membership(user, slug) if user is not None else None
-        if membership is None:
+        group = await self.group_for(user, self.scope["url_route"]["kwargs"]) if user is not None else None
+        if group is None:
             await self.close(code=4403)
             return
-        self.group = tenant_group(membership.tenant_id)
+        self.group = group
+        # Join before anything is read, so nothing that happens in between is missed.
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        await self.joined()
 
     async def disconnect(self, code: int) -> None:
         if self.group:
@@ -40,5 +49,13 @@ class NotificationsConsumer(AsyncWebsocketConsumer):
         if text_data == "ping":
             await self.send(text_data="pong")
 
-    async def notify(self, event: dict) -> None:
+    async def forward(self, event: dict) -> None:
         await self.send(text_data=event["html"])
+
+
+class NotificationsConsumer(MemberGroupConsumer):
+    async def group_for(self, user, kwargs: dict) -> str | None:
+        membership = await _membership(user, kwargs["tenant_slug"])
+        return tenant_group(membership.tenant_id) if membership is not None else None
+
+    notify = MemberGroupConsumer.forward
