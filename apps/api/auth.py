@@ -67,7 +67,9 @@ class TokenAuth(HttpBearer):
         return token
 
     def authenticate(self, request: HttpRequest, token: str):  # pragma: no cover - __call__ does it all
-        raise NotImplementedError
+        # ninja's HttpBearer requires this hook; our __call__ replaces the whole flow, so a
+        # direct call authenticates nobody.
+        return None
 
 
 def api_require(request: HttpRequest, perm: str) -> None:
