@@ -58,8 +58,8 @@ def get_run_for_member(request: HttpRequest, run_id: int, *, write: bool = False
     share = getattr(request, "run_share", None)
     if share is not None and (write or share.run_id != run_id):
         raise Http404("No such run.")
-    run = get_scoped_or_404(request, Run.objects.select_related("dataset_version__dataset", "detector_version__config"),
-                            pk=run_id)
+    related = ("tenant", "dataset_version__dataset", "detector_version__config", "created_by")
+    run = get_scoped_or_404(request, Run.objects.select_related(*related), pk=run_id)
     if write:
         require(request, CREATE)
     return run

@@ -9,20 +9,15 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from apps.tenants.access import get_scoped_or_404, tenant_view
+from apps.tenants.access import tenant_view
 from apps.tenants.permissions import CREATE
 
 from .forms import RunFilterForm, StartRunForm
 from .models import Run
+from .results import get_run_for_member
 from .services import RunStateError, results_url, run_cancel, run_rerun, run_start
 
 PAGE_SIZE = 25
-
-
-def get_run_for_member(request: HttpRequest, run_id: int) -> Run:
-    """The run if it belongs to the request's tenant; 404 otherwise (never 403)."""
-    qs = Run.objects.select_related("tenant", "dataset_version__dataset", "detector_version__config", "created_by")
-    return get_scoped_or_404(request, qs, pk=run_id)
 
 
 def _to_run(request: HttpRequest, run: Run) -> HttpResponse:

@@ -17,8 +17,8 @@ from apps.tenants.access import tenant_view
 from apps.tenants.permissions import CREATE
 
 from .models import RunShare
+from .results import get_run_for_member
 from .sharing import ShareError, run_share, run_share_revoke, shares_for_user, shares_of_run
-from .views import get_run_for_member
 
 
 class ShareForm(forms.Form):
