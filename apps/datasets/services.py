@@ -28,6 +28,7 @@ from django.db.models import Max
 from apps.audit.services import audit_record
 from pynomaly import data as engine
 from pynomaly.errors import DataError
+from pynomaly_web.storage import local_path
 
 from .models import Dataset, DatasetVersion, Upload
 from .profile import profile_frame, value_types
@@ -110,7 +111,7 @@ def _upload(*, tenant, user, uploaded_file, name: str, request, enqueue: bool) -
     try:
         if len(name) > 200:
             raise UploadRefused("The name is too long (200 characters at most).", reason="name")
-        with _local_path(uploaded_file) as path:
+        with _upload_on_disk(uploaded_file) as path:
             fmt = check_content(path, original_name)
             return _store_upload(
                 tenant=tenant,
@@ -228,7 +229,7 @@ class _LocalFile(File):
 
 
 @contextmanager
-def _local_path(uploaded_file) -> Iterator[Path]:
+def _upload_on_disk(uploaded_file) -> Iterator[Path]:
     """The upload's bytes as a file on local disk (Django already spooled large ones)."""
     if hasattr(uploaded_file, "temporary_file_path"):
         yield Path(uploaded_file.temporary_file_path())
@@ -284,7 +285,7 @@ def dataset_ingest(*, upload_id: int) -> Upload | None:
     parquet_name = None
     try:
         with tempfile.TemporaryDirectory(prefix="pynomaly-ingest-") as tmp:
-            with _storage_path(upload.file.name, Path(tmp)) as source:
+            with local_path(upload.file) as source:
                 loaded = engine.load(
                     source, format=upload.format, limits=_limits(), filename=upload.original_name
                 )
@@ -432,21 +433,6 @@ def _fail(upload_id: int, message: str) -> None:
         )
         if stored:
             transaction.on_commit(partial(_delete_files, [stored]))
-
-
-@contextmanager
-def _storage_path(name: str, tmpdir: Path) -> Iterator[Path]:
-    """A local path for a stored file: the file itself on disk storage, else a chunked copy."""
-    try:
-        yield Path(default_storage.path(name))
-        return
-    except NotImplementedError:
-        pass
-    local = tmpdir / "original"
-    with default_storage.open(name, "rb") as src, open(local, "wb") as dst:
-        for chunk in src.chunks(_CHUNK):
-            dst.write(chunk)
-    yield local
 
 
 def _is_missing(v: Any) -> bool:

@@ -16,8 +16,6 @@ from __future__ import annotations
 import itertools
 import logging
 import operator
-import os
-import tempfile
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -27,6 +25,7 @@ import pandas as pd
 from django.conf import settings
 
 from pynomaly.errors import DataError, LimitExceeded
+from pynomaly_web.storage import local_path
 
 from .models import TrainedModel
 
@@ -220,35 +219,13 @@ def _numeric_columns(fitted) -> list[str] | None:
 def _load_warm(model: TrainedModel) -> WarmModel:
     from pynomaly import persist
 
-    with _local_path(model) as path:
+    with local_path(model.artifact) as path:
         fitted = persist.load(path, sha256=model.sha256)
     _use_direct_forests(fitted)
     _warm(fitted)
     columns = list(model.input_columns or fitted.preparer.input_columns)
     logger.info("model %s loaded for scoring (%s)", model.pk, ", ".join(fitted.keys))
     return WarmModel(fitted=fitted, input_columns=columns, numeric_columns=_numeric_columns(fitted))
-
-
-class _local_path:  # noqa: N801 - used as a context manager, reads like a function
-    """The artifact as a local file: its own path, or a temporary copy for remote storage."""
-
-    def __init__(self, model: TrainedModel):
-        self.model = model
-        self.tmp: str | None = None
-
-    def __enter__(self) -> str:
-        try:
-            return self.model.artifact.path
-        except NotImplementedError:
-            fd, self.tmp = tempfile.mkstemp(suffix=".skops")
-            with os.fdopen(fd, "wb") as out, self.model.artifact.open("rb") as src:
-                for chunk in iter(lambda: src.read(1 << 20), b""):
-                    out.write(chunk)
-            return self.tmp
-
-    def __exit__(self, *exc) -> None:
-        if self.tmp:
-            os.unlink(self.tmp)
 
 
 def _warm(fitted) -> None:

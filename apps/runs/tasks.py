@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
-import shutil
 import tempfile
 import threading
 import time
@@ -17,6 +15,8 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files import File
 from django.db import connection
+
+from pynomaly_web.storage import local_path
 
 from . import services
 from .models import Run
@@ -37,21 +37,6 @@ def execute_run(self, run_id: int) -> None:
 @shared_task(name="runs.reap_stale", ignore_result=True, time_limit=120, soft_time_limit=100)
 def reap_stale_runs() -> dict:
     return services.run_reap_stale()
-
-
-@contextlib.contextmanager
-def _local_path(field_file):
-    """A local filesystem path for a stored file (copied out of remote storage if needed)."""
-    try:
-        yield Path(field_file.path)
-        return
-    except NotImplementedError:
-        pass
-    with tempfile.TemporaryDirectory(prefix="pynomaly-") as tmp:
-        target = Path(tmp) / Path(field_file.name).name
-        with field_file.open("rb") as src, open(target, "wb") as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
-        yield target
 
 
 class _Heartbeat(threading.Thread):
@@ -132,7 +117,7 @@ class _Execution:
         time_column = version.time_column or None
 
         self.progress(Run.Stage.LOADING, 0, 1)
-        with _local_path(version.parquet) as path:
+        with local_path(version.parquet) as path:
             df = data.read_parquet(path)
         run.rows_total = len(df)
         _, y_true, _ = data.split_features(df, label_column=label_column, time_column=time_column)
