@@ -33,6 +33,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # Rebuild the committed Tailwind CSS (needs Node + npm; running the app does not).
 css: $(STAMP)

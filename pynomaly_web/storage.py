@@ -20,7 +20,9 @@ def local_path(field_file) -> Iterator[Path]:
         yield Path(path)
         return
     with tempfile.TemporaryDirectory(prefix="pynomaly-") as tmp:
-        target = Path(tmp) / Path(field_file.name).name  # keep the name: some readers check the suffix
+        target = (
+            Path(tmp) / Path(field_file.name).name
+        )  # keep the name: some readers check the suffix
         with field_file.open("rb") as src, open(target, "wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
         yield target

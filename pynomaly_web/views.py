@@ -61,7 +61,11 @@ def _check_celery() -> int:
 def readyz(request: HttpRequest) -> JsonResponse:
     """Ready when the database answers, Redis answers and a Celery worker answers a ping."""
     checks: dict[str, dict] = {}
-    for name, check in (("database", _check_database), ("redis", _check_redis), ("celery", _check_celery)):
+    for name, check in (
+        ("database", _check_database),
+        ("redis", _check_redis),
+        ("celery", _check_celery),
+    ):
         try:
             result = check()
         except Exception as exc:  # any failure makes the probe fail, with its reason
@@ -70,8 +74,10 @@ def readyz(request: HttpRequest) -> JsonResponse:
             checks[name] = {"ok": True} if result is None else {"ok": True, "workers": result}
     ok = all(c["ok"] for c in checks.values())
     failed = [name for name, c in checks.items() if not c["ok"]]
-    return JsonResponse({"status": "ok" if ok else "unavailable", "failed": failed, "checks": checks},
-                        status=200 if ok else 503)
+    return JsonResponse(
+        {"status": "ok" if ok else "unavailable", "failed": failed, "checks": checks},
+        status=200 if ok else 503,
+    )
 
 
 @require_GET
@@ -87,10 +93,30 @@ def manifest(request: HttpRequest) -> JsonResponse:
         "background_color": "#0f172a",
         "theme_color": "#4f46e5",
         "icons": [
-            {"src": static("icons/icon-192.png"), "sizes": "192x192", "type": "image/png", "purpose": "any"},
-            {"src": static("icons/icon-512.png"), "sizes": "512x512", "type": "image/png", "purpose": "any"},
-            {"src": static("icons/maskable-192.png"), "sizes": "192x192", "type": "image/png", "purpose": "maskable"},
-            {"src": static("icons/maskable-512.png"), "sizes": "512x512", "type": "image/png", "purpose": "maskable"},
+            {
+                "src": static("icons/icon-192.png"),
+                "sizes": "192x192",
+                "type": "image/png",
+                "purpose": "any",
+            },
+            {
+                "src": static("icons/icon-512.png"),
+                "sizes": "512x512",
+                "type": "image/png",
+                "purpose": "any",
+            },
+            {
+                "src": static("icons/maskable-192.png"),
+                "sizes": "192x192",
+                "type": "image/png",
+                "purpose": "maskable",
+            },
+            {
+                "src": static("icons/maskable-512.png"),
+                "sizes": "512x512",
+                "type": "image/png",
+                "purpose": "maskable",
+            },
         ],
     }
     return JsonResponse(data, content_type="application/manifest+json")
@@ -99,8 +125,12 @@ def manifest(request: HttpRequest) -> JsonResponse:
 @require_GET
 def service_worker(request: HttpRequest) -> HttpResponse:
     """Served from the site root so its scope covers every page."""
-    response = render(request, "pwa/sw.js", {"shell": settings.PWA_SHELL_ASSETS},
-                      content_type="application/javascript")
+    response = render(
+        request,
+        "pwa/sw.js",
+        {"shell": settings.PWA_SHELL_ASSETS},
+        content_type="application/javascript",
+    )
     response["Service-Worker-Allowed"] = "/"
     response["Cache-Control"] = "no-cache"
     return response

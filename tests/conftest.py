@@ -30,7 +30,9 @@ def _user(email: str):
     from allauth.account.models import EmailAddress
     from django.contrib.auth import get_user_model
 
-    user = get_user_model().objects.create_user(username=email.split("@")[0], email=email, password=PASSWORD)
+    user = get_user_model().objects.create_user(
+        username=email.split("@")[0], email=email, password=PASSWORD
+    )
     EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
     return user
 
@@ -166,7 +168,10 @@ def asgi_server(transactional_db, settings, tmp_path_factory):
     with open(log, "wb") as err:  # a file, not a pipe: a full pipe would block the server
         proc = subprocess.Popen(
             [sys.executable, "-m", "pynomaly_web.serve", "--port", str(port), "--no-access-log"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
         )
     deadline = time.monotonic() + 30
     while True:
@@ -176,7 +181,9 @@ def asgi_server(transactional_db, settings, tmp_path_factory):
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
-                raise RuntimeError("the web server did not start: " + log.read_text()[-2000:]) from None
+                raise RuntimeError(
+                    "the web server did not start: " + log.read_text()[-2000:]
+                ) from None
             time.sleep(0.1)
     yield AsgiServer(f"http://127.0.0.1:{port}", proc)
     proc.terminate()
@@ -188,8 +195,16 @@ def asgi_server(transactional_db, settings, tmp_path_factory):
 
 # ---------------------------------------------------------------- browser
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _browser_required() -> bool:
@@ -201,7 +216,9 @@ def playwright_instance():
     if not Path(CHROMIUM).exists():
         if _browser_required():
             pytest.fail(f"PYNOMALY_REQUIRE_BROWSER is set but {CHROMIUM} is missing")
-        pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium)")
+        pytest.skip(
+            f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium)"
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

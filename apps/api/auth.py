@@ -30,8 +30,11 @@ def _throttle(checks: list[tuple[str, str, str]]) -> None:
     try:
         throttling.hit_many(checks)
     except throttling.RateLimited as exc:
-        raise ApiProblem(429, f"Too many requests; try again in {exc.retry_after} s.",
-                         headers={"Retry-After": str(exc.retry_after)}) from None
+        raise ApiProblem(
+            429,
+            f"Too many requests; try again in {exc.retry_after} s.",
+            headers={"Retry-After": str(exc.retry_after)},
+        ) from None
 
 
 class TokenAuth(HttpBearer):
@@ -66,7 +69,9 @@ class TokenAuth(HttpBearer):
         token_touch(token)
         return token
 
-    def authenticate(self, request: HttpRequest, token: str):  # pragma: no cover - __call__ does it all
+    def authenticate(
+        self, request: HttpRequest, token: str
+    ):  # pragma: no cover - __call__ does it all
         # ninja's HttpBearer requires this hook; our __call__ replaces the whole flow, so a
         # direct call authenticates nobody.
         return None

@@ -19,8 +19,15 @@ PROBLEM = "application/problem+json"
 class ApiProblem(Exception):
     """Raise anywhere in an endpoint to answer with a problem document."""
 
-    def __init__(self, status: int, detail: str, *, errors: list[dict] | None = None, title: str | None = None,
-                 headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        errors: list[dict] | None = None,
+        title: str | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(detail)
         self.status, self.detail, self.errors, self.title = status, detail, errors, title
         self.headers = headers or {}
@@ -31,8 +38,14 @@ def field_error(loc: list, msg: str) -> ApiProblem:
     return ApiProblem(422, msg, errors=[{"loc": list(loc), "msg": msg}])
 
 
-def problem(status: int, detail: str, *, errors: list[dict] | None = None, title: str | None = None,
-            headers: dict[str, str] | None = None) -> HttpResponse:
+def problem(
+    status: int,
+    detail: str,
+    *,
+    errors: list[dict] | None = None,
+    title: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> HttpResponse:
     body: dict[str, Any] = {
         "type": "about:blank",
         "title": title or HTTPStatus(status).phrase,
@@ -62,7 +75,9 @@ def install(api) -> None:
 
     @api.exception_handler(ApiProblem)
     def _api_problem(request: HttpRequest, exc: ApiProblem):
-        return problem(exc.status, exc.detail, errors=exc.errors, title=exc.title, headers=exc.headers)
+        return problem(
+            exc.status, exc.detail, errors=exc.errors, title=exc.title, headers=exc.headers
+        )
 
     @api.exception_handler(ValidationError)
     def _validation(request: HttpRequest, exc: ValidationError):
@@ -70,14 +85,21 @@ def install(api) -> None:
             from .routers.datasets import too_large
 
             return too_large(request)
-        return problem(422, "The request is not valid; see errors.", errors=_validation_errors(exc),
-                       title="Validation failed")
+        return problem(
+            422,
+            "The request is not valid; see errors.",
+            errors=_validation_errors(exc),
+            title="Validation failed",
+        )
 
     @api.exception_handler(AuthenticationError)
     def _unauthenticated(request: HttpRequest, exc: AuthenticationError):
-        return problem(401, "A valid API token is required: send `Authorization: Bearer pyn_…`. "
-                            "The token may be unknown, revoked or expired, or no longer grant access.",
-                       headers={"WWW-Authenticate": 'Bearer realm="pynomaly"'})
+        return problem(
+            401,
+            "A valid API token is required: send `Authorization: Bearer pyn_…`. "
+            "The token may be unknown, revoked or expired, or no longer grant access.",
+            headers={"WWW-Authenticate": 'Bearer realm="pynomaly"'},
+        )
 
     @api.exception_handler(HttpError)
     def _http_error(request: HttpRequest, exc: HttpError):

@@ -17,18 +17,24 @@ class Scope(models.TextChoices):
 class ApiTokenQuerySet(models.QuerySet):
     def usable(self) -> ApiTokenQuerySet:
         now = timezone.now()
-        return self.filter(revoked_at__isnull=True).filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now))
+        return self.filter(revoked_at__isnull=True).filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
+        )
 
 
 class ApiToken(models.Model):
     """A bearer token; the raw value is shown once at creation and never stored."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(max_length=100)
     # sha256 of the whole token: a copy of the database does not let anyone call the API.
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
-    prefix = models.CharField(max_length=8, help_text="The 8 characters after pyn_, to recognise a token.")
+    prefix = models.CharField(
+        max_length=8, help_text="The 8 characters after pyn_, to recognise a token."
+    )
     scope = models.CharField(max_length=5, choices=Scope.choices, default=Scope.READ)
     expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -22,8 +22,11 @@ def decode(cursor: str, *, salt_extra: str = ""):
     try:
         return signing.loads(cursor, salt=_SALT + salt_extra)
     except signing.BadSignature:
-        raise ApiProblem(400, "The cursor is not valid (use next_cursor from a previous page, unchanged).",
-                         errors=[{"loc": ["query", "cursor"], "msg": "invalid cursor"}]) from None
+        raise ApiProblem(
+            400,
+            "The cursor is not valid (use next_cursor from a previous page, unchanged).",
+            errors=[{"loc": ["query", "cursor"], "msg": "invalid cursor"}],
+        ) from None
 
 
 def page(qs: QuerySet, *, limit: int, cursor: str | None, serialize) -> dict:

@@ -180,7 +180,9 @@ class RunIn(Schema):
     detector_config_id: int = Field(ge=1, le=2**62)
     label_column: str = Field(default="", max_length=255)
     max_fit_rows: int | None = Field(default=None, ge=2, le=2**31 - 1)
-    accept_cost: bool = Field(default=False, description="Start even when the pre-flight estimate says the run is heavy.")
+    accept_cost: bool = Field(
+        default=False, description="Start even when the pre-flight estimate says the run is heavy."
+    )
 
 
 class RunOut(Schema):

@@ -33,8 +33,15 @@ def _new_raw_token() -> str:
 
 
 @transaction.atomic
-def token_create(*, user, tenant: Tenant, name: str, scope: str = Scope.READ, expires_in_days: int | None = None,
-                 request=None) -> tuple[ApiToken, str]:
+def token_create(
+    *,
+    user,
+    tenant: Tenant,
+    name: str,
+    scope: str = Scope.READ,
+    expires_in_days: int | None = None,
+    request=None,
+) -> tuple[ApiToken, str]:
     """A new token for ``user`` in ``tenant``; returns it with the raw value (shown once, never stored)."""
     name = (name or "").strip()
     if not name:
@@ -49,24 +56,48 @@ def token_create(*, user, tenant: Tenant, name: str, scope: str = Scope.READ, ex
         raise TokenError("Only members of the workspace can create tokens for it.")
     raw = _new_raw_token()
     expires_at = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
-    token = ApiToken.objects.create(user=user, tenant=tenant, name=name, token_hash=token_hash(raw),
-                                    prefix=raw[len(TOKEN_PREFIX):len(TOKEN_PREFIX) + 8], scope=scope,
-                                    expires_at=expires_at)
-    audit_record(action="token.created", actor=user, tenant=tenant, target=token, request=request,
-                 details={"name": name, "prefix": token.prefix, "scope": scope,
-                          "expires_at": expires_at.isoformat() if expires_at else None})
+    token = ApiToken.objects.create(
+        user=user,
+        tenant=tenant,
+        name=name,
+        token_hash=token_hash(raw),
+        prefix=raw[len(TOKEN_PREFIX) : len(TOKEN_PREFIX) + 8],
+        scope=scope,
+        expires_at=expires_at,
+    )
+    audit_record(
+        action="token.created",
+        actor=user,
+        tenant=tenant,
+        target=token,
+        request=request,
+        details={
+            "name": name,
+            "prefix": token.prefix,
+            "scope": scope,
+            "expires_at": expires_at.isoformat() if expires_at else None,
+        },
+    )
     return token, raw
 
 
 @transaction.atomic
 def token_revoke(*, token: ApiToken, actor, request=None) -> ApiToken:
     """Revoke at once: the next request with it answers 401."""
-    changed = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    changed = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
     if not changed:
         raise TokenError("This token was already revoked.")
     token.refresh_from_db()
-    audit_record(action="token.revoked", actor=actor, tenant=token.tenant, target=token, request=request,
-                 details={"name": token.name, "prefix": token.prefix, "scope": token.scope})
+    audit_record(
+        action="token.revoked",
+        actor=actor,
+        tenant=token.tenant,
+        target=token,
+        request=request,
+        details={"name": token.name, "prefix": token.prefix, "scope": token.scope},
+    )
     return token
 
 
@@ -74,7 +105,12 @@ def token_authenticate(raw: str) -> ApiToken | None:
     """The usable token for a raw value, with its user and tenant; None when unknown, revoked or expired."""
     if not raw.startswith(TOKEN_PREFIX) or len(raw) > 100:
         return None
-    token = ApiToken.objects.usable().select_related("user", "tenant").filter(token_hash=token_hash(raw)).first()
+    token = (
+        ApiToken.objects.usable()
+        .select_related("user", "tenant")
+        .filter(token_hash=token_hash(raw))
+        .first()
+    )
     return token
 
 
@@ -98,8 +134,13 @@ def token_membership(raw: str) -> tuple[ApiToken, Membership] | None:
     )  # fmt: skip
     if token is None:
         return None
-    membership = Membership(id=token.m_id, user_id=token.user_id, tenant_id=token.tenant_id, role=token.m_role,
-                            created_at=token.m_created_at)
+    membership = Membership(
+        id=token.m_id,
+        user_id=token.user_id,
+        tenant_id=token.tenant_id,
+        role=token.m_role,
+        created_at=token.m_created_at,
+    )
     membership._state.adding = False
     membership._state.db = token._state.db
     membership.user, membership.tenant = token.user, token.tenant

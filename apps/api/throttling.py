@@ -28,8 +28,18 @@ from django.conf import settings
 log = logging.getLogger(__name__)
 
 KEY_PREFIX = "pynomaly:api:rl:"
-_UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600,
-          "d": 86400, "day": 86400}
+_UNITS = {
+    "s": 1,
+    "sec": 1,
+    "second": 1,
+    "m": 60,
+    "min": 60,
+    "minute": 60,
+    "h": 3600,
+    "hour": 3600,
+    "d": 86400,
+    "day": 86400,
+}
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([a-z]+?)s?\s*$")
 
 # KEYS[i] counter i; ARGV[2i-1] its window in ms, ARGV[2i] its limit. Counts the keys in
@@ -48,7 +58,11 @@ end
 return {0, 0}
 """
 
-DEFAULTS = {"API_RATE_PER_TOKEN": "600/min", "API_RATE_PER_IP": "1200/min", "API_RATE_ANON": "60/min"}
+DEFAULTS = {
+    "API_RATE_PER_TOKEN": "600/min",
+    "API_RATE_PER_IP": "1200/min",
+    "API_RATE_ANON": "60/min",
+}
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,9 @@ def _my_tokens(request: HttpRequest):
     return ApiToken.objects.filter(user=request.user, tenant=request.tenant)
 
 
-def _page(request: HttpRequest, form: TokenForm, *, new_token: str = "", status: int = 200) -> HttpResponse:
+def _page(
+    request: HttpRequest, form: TokenForm, *, new_token: str = "", status: int = 200
+) -> HttpResponse:
     context = {"form": form, "tokens": _my_tokens(request), "new_token": new_token}
     return render(request, "api/tokens.html", context, status=status)
 
@@ -34,8 +36,14 @@ def tokens(request: HttpRequest) -> HttpResponse:
         return _page(request, form, status=400)
     data = form.cleaned_data
     try:
-        _, raw = token_create(user=request.user, tenant=request.tenant, name=data["name"], scope=data["scope"],
-                              expires_in_days=data["expires_in_days"], request=request)
+        _, raw = token_create(
+            user=request.user,
+            tenant=request.tenant,
+            name=data["name"],
+            scope=data["scope"],
+            expires_in_days=data["expires_in_days"],
+            request=request,
+        )
     except TokenError as exc:
         form.add_error(None, str(exc))
         return _page(request, form, status=400)

@@ -5,7 +5,15 @@ from .models import AuditEvent
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "actor_repr", "action", "tenant", "target_type", "target_id", "ip")
+    list_display = (
+        "created_at",
+        "actor_repr",
+        "action",
+        "tenant",
+        "target_type",
+        "target_id",
+        "ip",
+    )
     list_filter = ("action", "tenant")
     search_fields = ("actor_repr", "action", "target_id")
     date_hierarchy = "created_at"

@@ -10,7 +10,11 @@ def _reinstall_triggers(sender, using="default", **kwargs) -> None:
     from .db import install_triggers
 
     connection = connections[using]
-    if MigrationRecorder(connection).migration_qs.filter(app="audit", name="0002_append_only").exists():
+    if (
+        MigrationRecorder(connection)
+        .migration_qs.filter(app="audit", name="0002_append_only")
+        .exists()
+    ):
         install_triggers(connection)
 
 
@@ -21,4 +25,6 @@ class AuditConfig(AppConfig):
     def ready(self) -> None:
         from . import db, receivers  # noqa: F401  (sign-in/out receivers; SQLite flush flag)
 
-        post_migrate.connect(_reinstall_triggers, sender=self, dispatch_uid="audit-reinstall-triggers")
+        post_migrate.connect(
+            _reinstall_triggers, sender=self, dispatch_uid="audit-reinstall-triggers"
+        )

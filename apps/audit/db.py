@@ -64,7 +64,9 @@ SQLITE_REMOVE = [
 def install_triggers(connection) -> None:
     if triggers_installed(connection):
         return
-    statements = {"postgresql": POSTGRES_INSTALL, "sqlite": SQLITE_INSTALL}.get(connection.vendor, [])
+    statements = {"postgresql": POSTGRES_INSTALL, "sqlite": SQLITE_INSTALL}.get(
+        connection.vendor, []
+    )
     with connection.cursor() as cursor:
         for sql in statements:
             cursor.execute(sql)
@@ -80,10 +82,15 @@ def remove_triggers(connection) -> None:
 def triggers_installed(connection) -> bool:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute("SELECT count(*) FROM pg_trigger WHERE tgname = 'audit_auditevent_append_only'")
+            cursor.execute(
+                "SELECT count(*) FROM pg_trigger WHERE tgname = 'audit_auditevent_append_only'"
+            )
             return cursor.fetchone()[0] == 1
         if connection.vendor == "sqlite":
-            cursor.execute("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = %s", [TABLE])
+            cursor.execute(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = %s",
+                [TABLE],
+            )
             return cursor.fetchone()[0] == 2
     return False
 
@@ -93,7 +100,10 @@ def _register_flush_flag(sender, connection, **kwargs) -> None:
     if connection.vendor != "sqlite":
         return
     connection.connection.create_function(
-        "pynomaly_audit_flushing", 0, lambda: 1 if getattr(connection, "_audit_flushing", False) else 0)
+        "pynomaly_audit_flushing",
+        0,
+        lambda: 1 if getattr(connection, "_audit_flushing", False) else 0,
+    )
     ops = connection.ops
     if getattr(ops, "_audit_flush_wrapped", False):
         return

@@ -33,10 +33,22 @@ class AuditEvent(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)  # UTC (USE_TZ)
     # No database constraint and DO_NOTHING: deleting a tenant or a user must not touch the
     # trail (SET_NULL would be an UPDATE, which the trigger refuses); the ids stay as they were.
-    tenant = models.ForeignKey("tenants.Tenant", null=True, blank=True, on_delete=models.DO_NOTHING,
-                               db_constraint=False, related_name="+")
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DO_NOTHING,
-                              db_constraint=False, related_name="+")
+    tenant = models.ForeignKey(
+        "tenants.Tenant",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
     # Kept as text too, so the trail still says who it was after the user is deleted.
     actor_repr = models.CharField(max_length=254, blank=True)
     action = models.CharField(max_length=64, db_index=True)

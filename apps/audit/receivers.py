@@ -15,16 +15,24 @@ def _on_login(sender, request, user, **kwargs):
 @receiver(user_logged_out, dispatch_uid="audit-logout")
 def _on_logout(sender, request, user, **kwargs):
     if user is not None:
-        reason = getattr(request, "session_end_reason", None)  # set by the session-timeout middleware
-        audit_record(action="auth.logout", actor=user, request=request,
-                     details={"reason": f"{reason} timeout"} if reason else None)
+        reason = getattr(
+            request, "session_end_reason", None
+        )  # set by the session-timeout middleware
+        audit_record(
+            action="auth.logout",
+            actor=user,
+            request=request,
+            details={"reason": f"{reason} timeout"} if reason else None,
+        )
 
 
 @receiver(user_login_failed, dispatch_uid="audit-login-failed")
 def _on_login_failed(sender, credentials, request=None, **kwargs):
     # Name only the identifier that was tried; the credentials dict also holds the password.
     tried = str(credentials.get("email") or credentials.get("username") or "")[:254]
-    audit_record(action="auth.login_failed", request=request, actor_repr=tried, details={"identifier": tried})
+    audit_record(
+        action="auth.login_failed", request=request, actor_repr=tried, details={"identifier": tried}
+    )
 
 
 # Recovery codes are generated alongside the first authenticator: recording them too would
@@ -35,10 +43,14 @@ _SILENT_TYPES = {"recovery_codes"}
 @receiver(authenticator_added, dispatch_uid="audit-mfa-added")
 def _on_mfa_added(sender, request, user, authenticator, **kwargs):
     if authenticator.type not in _SILENT_TYPES:
-        audit_record(action="mfa.enabled", actor=user, request=request, details={"type": authenticator.type})
+        audit_record(
+            action="mfa.enabled", actor=user, request=request, details={"type": authenticator.type}
+        )
 
 
 @receiver(authenticator_removed, dispatch_uid="audit-mfa-removed")
 def _on_mfa_removed(sender, request, user, authenticator, **kwargs):
     if authenticator.type not in _SILENT_TYPES:
-        audit_record(action="mfa.disabled", actor=user, request=request, details={"type": authenticator.type})
+        audit_record(
+            action="mfa.disabled", actor=user, request=request, details={"type": authenticator.type}
+        )

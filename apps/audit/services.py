@@ -20,7 +20,9 @@ def client_ip(request: HttpRequest | None) -> str | None:
     remote = request.META.get("REMOTE_ADDR") or None
     trusted = set(settings.TRUSTED_PROXIES)
     if remote and remote in trusted:
-        forwarded = [p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if p.strip()]
+        forwarded = [
+            p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if p.strip()
+        ]
         # Walk from the nearest hop outwards; the first address we do not trust is the client.
         for hop in reversed(forwarded):
             if hop not in trusted:
@@ -33,7 +35,10 @@ def client_ip(request: HttpRequest | None) -> str | None:
 
 
 def _scrub(details: dict[str, Any]) -> dict[str, Any]:
-    return {k: ("[redacted]" if any(w in k.lower() for w in _SECRET_WORDS) else v) for k, v in details.items()}
+    return {
+        k: ("[redacted]" if any(w in k.lower() for w in _SECRET_WORDS) else v)
+        for k, v in details.items()
+    }
 
 
 def audit_record(

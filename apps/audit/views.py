@@ -26,9 +26,15 @@ PAGE_SIZE = 50
 class AuditFilterForm(forms.Form):
     actor = forms.CharField(required=False, max_length=254, label="Actor")
     action = forms.CharField(required=False, max_length=64, label="Action")
-    target = forms.CharField(required=False, max_length=130, label="Target", help_text="type, id or type:id")
-    start = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    target = forms.CharField(
+        required=False, max_length=130, label="Target", help_text="type, id or type:id"
+    )
+    start = forms.DateField(
+        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    end = forms.DateField(
+        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
+    )
 
     def filter(self, events: QuerySet) -> QuerySet:
         if not self.is_valid():
@@ -41,8 +47,11 @@ class AuditFilterForm(forms.Form):
             events = events.filter(action__startswith=data["action"])
         if data["target"]:
             kind, _, ident = data["target"].rpartition(":")
-            events = events.filter(target_type=kind, target_id=ident) if kind else \
-                events.filter(target_type=ident) | events.filter(target_id=ident)
+            events = (
+                events.filter(target_type=kind, target_id=ident)
+                if kind
+                else events.filter(target_type=ident) | events.filter(target_id=ident)
+            )
         tz = timezone.get_current_timezone()
         if data["start"]:
             events = events.filter(created_at__gte=datetime.combine(data["start"], time.min, tz))
@@ -93,21 +102,45 @@ class _Echo:
         return value
 
 
-HEADER = ["time (UTC)", "actor", "actor id", "action", "tenant id", "target type", "target id", "ip", "details"]
+HEADER = [
+    "time (UTC)",
+    "actor",
+    "actor id",
+    "action",
+    "tenant id",
+    "target type",
+    "target id",
+    "ip",
+    "details",
+]
 
 
 def _rows(events: QuerySet, writer):
     yield writer.writerow(HEADER)
     for e in events.iterator(chunk_size=2000):
-        yield writer.writerow([csv_safe(v) for v in (
-            e.created_at.astimezone(UTC).isoformat(), e.actor_repr, e.actor_id, e.action, e.tenant_id,
-            e.target_type, e.target_id, e.ip, json.dumps(e.details, sort_keys=True, ensure_ascii=False),
-        )])
+        yield writer.writerow(
+            [
+                csv_safe(v)
+                for v in (
+                    e.created_at.astimezone(UTC).isoformat(),
+                    e.actor_repr,
+                    e.actor_id,
+                    e.action,
+                    e.tenant_id,
+                    e.target_type,
+                    e.target_id,
+                    e.ip,
+                    json.dumps(e.details, sort_keys=True, ensure_ascii=False),
+                )
+            ]
+        )
 
 
 def _csv(events: QuerySet, *, staff: bool) -> StreamingHttpResponse:
     writer = csv.writer(_Echo())
     response = StreamingHttpResponse(_rows(events, writer), content_type="text/csv; charset=utf-8")
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    response["Content-Disposition"] = f'attachment; filename="audit-{"all" if staff else "workspace"}-{stamp}.csv"'
+    response["Content-Disposition"] = (
+        f'attachment; filename="audit-{"all" if staff else "workspace"}-{stamp}.csv"'
+    )
     return response

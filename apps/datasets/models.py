@@ -19,13 +19,19 @@ class Dataset(TenantOwned):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.INGESTING)
     # The engine's message when the latest upload could not be ingested.
     error = models.TextField(blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-updated_at"]
-        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="dataset_name_unique_per_tenant")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "name"], name="dataset_name_unique_per_tenant"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -55,8 +61,12 @@ class Upload(TenantOwned):
     # Counted by the ingest task: a worker killed mid-ingest (out of memory) redelivers the
     # task; after a few attempts the upload is failed instead of requeued for ever.
     attempts = models.PositiveSmallIntegerField(default=0)
-    version = models.ForeignKey("DatasetVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    version = models.ForeignKey(
+        "DatasetVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -68,7 +78,9 @@ class DatasetVersion(TenantOwned):
 
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()
-    sha256 = models.CharField(max_length=64, help_text="Of the original bytes, to recognise re-uploads.")
+    sha256 = models.CharField(
+        max_length=64, help_text="Of the original bytes, to recognise re-uploads."
+    )
     original = models.FileField(upload_to="datasets/original/%Y/%m/", max_length=300)
     original_name = models.CharField(max_length=255)
     format = models.CharField(max_length=10)
@@ -79,7 +91,9 @@ class DatasetVersion(TenantOwned):
     schema = models.JSONField(default=list, help_text="[{name, dtype}] in column order")
     profile = models.JSONField(default=dict)
     time_column = models.CharField(max_length=255, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -120,7 +120,9 @@ def estimate(
     """
     rows = max(int(rows), 0)
     fit_rows = min(rows, max_fit_rows) if max_fit_rows else rows
-    seconds = _OVERHEAD_SECONDS + sum(_detector_seconds(c, rows, fit_rows, columns) for _, c in detectors)
+    seconds = _OVERHEAD_SECONDS + sum(
+        _detector_seconds(c, rows, fit_rows, columns) for _, c in detectors
+    )
     memory = _BASE_MEMORY + rows * max(columns, 1) * 8 * _COPIES + rows * 8 * 4
     memory += max((_detector_memory(c, fit_rows) for _, c in detectors), default=0)
 

@@ -17,7 +17,11 @@ COMBINE_CHOICES = [
     ("aom", "Average of maximums (AOM)"),
     ("moa", "Maximum of averages (MOA)"),
 ]
-SCALING_CHOICES = [("standard", "Standard (mean 0, sd 1)"), ("robust", "Robust (median, IQR)"), ("none", "None")]
+SCALING_CHOICES = [
+    ("standard", "Standard (mean 0, sd 1)"),
+    ("robust", "Robust (median, IQR)"),
+    ("none", "None"),
+]
 THRESHOLD_CHOICES = [
     ("contamination", "Contamination: flag this fraction of rows"),
     ("score", "Fixed score: flag rows scoring above"),
@@ -49,10 +53,16 @@ def param_field(spec) -> forms.Field:
     required = not spec.nullable
     initial = "" if spec.default is None else spec.default
     if spec.kind == "bool":
-        return forms.BooleanField(label=label, required=False, initial=bool(spec.default), help_text=help_text)
+        return forms.BooleanField(
+            label=label, required=False, initial=bool(spec.default), help_text=help_text
+        )
     if spec.kind == "choice":
-        return forms.ChoiceField(label=label, choices=[(c, str(c)) for c in spec.choices or ()],
-                                 initial=spec.default, help_text=help_text)
+        return forms.ChoiceField(
+            label=label,
+            choices=[(c, str(c)) for c in spec.choices or ()],
+            initial=spec.default,
+            help_text=help_text,
+        )
     if spec.kind in ("int", "float") and not spec.special:
         attrs: dict[str, Any] = {"step": "1" if spec.kind == "int" else "any"}
         if spec.minimum is not None:
@@ -60,8 +70,13 @@ def param_field(spec) -> forms.Field:
         if spec.maximum is not None:
             attrs["max"] = spec.maximum
         field_class = forms.IntegerField if spec.kind == "int" else forms.FloatField
-        return field_class(label=label, required=required, initial=initial, help_text=help_text,
-                           widget=forms.NumberInput(attrs=attrs))
+        return field_class(
+            label=label,
+            required=required,
+            initial=initial,
+            help_text=help_text,
+            widget=forms.NumberInput(attrs=attrs),
+        )
     return forms.CharField(label=label, required=required, initial=initial, help_text=help_text)
 
 
@@ -70,18 +85,31 @@ class DetectorConfigForm(forms.Form):
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     algorithm = forms.ChoiceField(label="Detector")
     ensemble_with = forms.MultipleChoiceField(
-        label="Ensemble with (optional)", required=False,
+        label="Ensemble with (optional)",
+        required=False,
         help_text="Add detectors to combine their scores with the first one's.",
         widget=forms.SelectMultiple(attrs={"size": 6}),
     )
-    combine = forms.ChoiceField(choices=COMBINE_CHOICES, initial="average", label="Combine ensemble scores by")
+    combine = forms.ChoiceField(
+        choices=COMBINE_CHOICES, initial="average", label="Combine ensemble scores by"
+    )
     scaling = forms.ChoiceField(choices=SCALING_CHOICES, initial="standard")
-    encode_categoricals = forms.BooleanField(required=False, initial=True, label="Encode text columns")
-    impute = forms.BooleanField(required=False, initial=True, label="Fill in missing values (median)")
+    encode_categoricals = forms.BooleanField(
+        required=False, initial=True, label="Encode text columns"
+    )
+    impute = forms.BooleanField(
+        required=False, initial=True, label="Fill in missing values (median)"
+    )
     drop_constant = forms.BooleanField(required=False, initial=True, label="Drop constant columns")
-    threshold_kind = forms.ChoiceField(choices=THRESHOLD_CHOICES, initial="contamination", label="Threshold")
-    threshold_value = forms.FloatField(required=False, initial=0.1, label="Threshold value",
-                                       help_text="Fraction (0–0.5], score, or k; ignored when automatic.")
+    threshold_kind = forms.ChoiceField(
+        choices=THRESHOLD_CHOICES, initial="contamination", label="Threshold"
+    )
+    threshold_value = forms.FloatField(
+        required=False,
+        initial=0.1,
+        label="Threshold value",
+        help_text="Fraction (0–0.5], score, or k; ignored when automatic.",
+    )
 
     def __init__(self, *args, tenant, config: DetectorConfig | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -97,12 +125,19 @@ class DetectorConfigForm(forms.Form):
 
     def _source(self, name: str, many: bool = False):
         if self.is_bound:
-            return self.data.getlist(name) if many and hasattr(self.data, "getlist") else self.data.get(name)
+            return (
+                self.data.getlist(name)
+                if many and hasattr(self.data, "getlist")
+                else self.data.get(name)
+            )
         value = self.initial.get(name, self.fields[name].initial)
         return value
 
     def _chosen_specs(self) -> list:
-        keys = [self._source("algorithm") or DEFAULT_ALGORITHM, *(self._source("ensemble_with", many=True) or [])]
+        keys = [
+            self._source("algorithm") or DEFAULT_ALGORITHM,
+            *(self._source("ensemble_with", many=True) or []),
+        ]
         specs, seen = [], set()
         for key in keys:
             try:
@@ -115,7 +150,9 @@ class DetectorConfigForm(forms.Form):
         return specs
 
     def param_groups(self) -> list[tuple[Any, list]]:
-        return [(spec, [self[f"{spec.key}{SEP}{p.name}"] for p in spec.params]) for spec in self.specs]
+        return [
+            (spec, [self[f"{spec.key}{SEP}{p.name}"] for p in spec.params]) for spec in self.specs
+        ]
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()
@@ -145,15 +182,24 @@ class DetectorConfigForm(forms.Form):
             try:
                 detectors.append((spec.key, spec.validate_params(raw)))
             except ParamError as exc:
-                self.add_error(f"{spec.key}{SEP}{exc.field}" if exc.field in spec.param_index else None, str(exc))
+                self.add_error(
+                    f"{spec.key}{SEP}{exc.field}" if exc.field in spec.param_index else None,
+                    str(exc),
+                )
         if self.errors:
             return data
         try:
             data["pipeline"] = pipeline_build(
-                detectors=detectors, combine=data["combine"],
-                prepare={"scaling": data["scaling"], "encode_categoricals": data["encode_categoricals"],
-                         "impute": data["impute"], "drop_constant": data["drop_constant"]},
-                threshold_kind=data["threshold_kind"], threshold_value=data.get("threshold_value"),
+                detectors=detectors,
+                combine=data["combine"],
+                prepare={
+                    "scaling": data["scaling"],
+                    "encode_categoricals": data["encode_categoricals"],
+                    "impute": data["impute"],
+                    "drop_constant": data["drop_constant"],
+                },
+                threshold_kind=data["threshold_kind"],
+                threshold_value=data.get("threshold_value"),
             )
         except ParamError as exc:
             self.add_error("threshold_value" if exc.field == "threshold" else None, exc.message)
@@ -164,8 +210,10 @@ class DetectorConfigForm(forms.Form):
 
 def initial_from_pipeline(pipeline: dict, config: DetectorConfig | None = None) -> dict:
     """Form initial values that reproduce a stored pipeline."""
-    detectors = [(d["key"], d.get("params") or {}) if isinstance(d, dict) else (d[0], d[1] or {})
-                 for d in pipeline.get("detectors", [])]
+    detectors = [
+        (d["key"], d.get("params") or {}) if isinstance(d, dict) else (d[0], d[1] or {})
+        for d in pipeline.get("detectors", [])
+    ]
     prepare = pipeline.get("prepare") or {}
     threshold = pipeline.get("threshold") or {}
     initial: dict[str, Any] = {
@@ -174,7 +222,11 @@ def initial_from_pipeline(pipeline: dict, config: DetectorConfig | None = None) 
         "combine": pipeline.get("combine", "average"),
         "threshold_kind": threshold.get("kind", "contamination"),
         "threshold_value": threshold.get("value"),
-        **{k: prepare[k] for k in ("scaling", "encode_categoricals", "impute", "drop_constant") if k in prepare},
+        **{
+            k: prepare[k]
+            for k in ("scaling", "encode_categoricals", "impute", "drop_constant")
+            if k in prepare
+        },
     }
     if config is not None:
         initial.update(name=config.name, description=config.description)

@@ -13,13 +13,19 @@ class DetectorConfig(TenantOwned):
 
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name"]
-        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="detector_name_unique_per_tenant")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "name"], name="detector_name_unique_per_tenant"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -35,26 +41,35 @@ class DetectorConfigVersion(TenantOwned):
     config = models.ForeignKey(DetectorConfig, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()
     pipeline = models.JSONField()
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["config", "-number"]
-        constraints = [models.UniqueConstraint(fields=["config", "number"], name="detector_version_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["config", "number"], name="detector_version_unique")
+        ]
 
     def __str__(self) -> str:
         return f"{self.config.name} v{self.number}"
 
     @property
     def detector_keys(self) -> list[str]:
-        return [d[0] if isinstance(d, (list, tuple)) else d["key"] for d in self.pipeline.get("detectors", [])]
+        return [
+            d[0] if isinstance(d, (list, tuple)) else d["key"]
+            for d in self.pipeline.get("detectors", [])
+        ]
 
 
 class TrainedModel(TenantOwned):
     """A fitted pipeline saved with skops; loaded only after its sha256 matches."""
 
     run = models.OneToOneField("runs.Run", on_delete=models.CASCADE, related_name="trained_model")
-    detector_version = models.ForeignKey(DetectorConfigVersion, on_delete=models.PROTECT, related_name="+")
+    detector_version = models.ForeignKey(
+        DetectorConfigVersion, on_delete=models.PROTECT, related_name="+"
+    )
     artifact = models.FileField(upload_to="models/%Y/%m/", max_length=300)
     sha256 = models.CharField(max_length=64)
     feature_names = models.JSONField(default=list)

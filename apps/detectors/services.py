@@ -48,12 +48,18 @@ def detector_config_create(
     request: HttpRequest | None = None,
 ) -> DetectorConfig:
     """A new named configuration with its version 1."""
-    config = DetectorConfig.objects.create(tenant=tenant, name=name, description=description, created_by=user)
+    config = DetectorConfig.objects.create(
+        tenant=tenant, name=name, description=description, created_by=user
+    )
     version = DetectorConfigVersion.objects.create(
         tenant=tenant, config=config, number=1, pipeline=pipeline, created_by=user
     )
     audit_record(
-        action="detector.created", actor=user, tenant=tenant, target=config, request=request,
+        action="detector.created",
+        actor=user,
+        tenant=tenant,
+        target=config,
+        request=request,
         details={"name": name, "version": version.number, "detectors": version.detector_keys},
     )
     return config
@@ -86,7 +92,11 @@ def detector_config_update(
         changed.append("pipeline")
     if changed:
         audit_record(
-            action="detector.updated", actor=user, tenant=config.tenant, target=config, request=request,
+            action="detector.updated",
+            actor=user,
+            tenant=config.tenant,
+            target=config,
+            request=request,
             details={"name": name, "version": current.number, "changed": changed},
         )
     return current
@@ -97,7 +107,9 @@ class ConfigInUse(Exception):
 
 
 @transaction.atomic
-def detector_config_delete(*, config: DetectorConfig, user, request: HttpRequest | None = None) -> None:
+def detector_config_delete(
+    *, config: DetectorConfig, user, request: HttpRequest | None = None
+) -> None:
     """Delete a configuration with its versions; refused while any run (finished or not) used it."""
     from apps.runs.models import Run
 
@@ -107,7 +119,11 @@ def detector_config_delete(*, config: DetectorConfig, user, request: HttpRequest
         # Finished runs must stay reproducible, so they protect their configuration too.
         raise ConfigInUse(f"{config.name} cannot be deleted: it is used by run #{run.pk}.")
     audit_record(
-        action="detector.deleted", actor=user, tenant=config.tenant, target=config, request=request,
+        action="detector.deleted",
+        actor=user,
+        tenant=config.tenant,
+        target=config,
+        request=request,
         details={"name": config.name, "versions": config.versions.count()},
     )
     config.delete()

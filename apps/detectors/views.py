@@ -25,11 +25,19 @@ def _filtered_detectors(request: HttpRequest) -> tuple[list, dict]:
     q = request.GET.get("q", "").strip()
     family = request.GET.get("family", "")
     available_only = request.GET.get("available") in ("1", "on", "true")
-    specs = catalogue.list_detectors(family=family or None, available=True if available_only else None)
+    specs = catalogue.list_detectors(
+        family=family or None, available=True if available_only else None
+    )
     if q:
         needle = q.lower()
-        specs = [s for s in specs if any(needle in text.lower() for text in
-                                         (s.key, s.short_name, s.name, s.description, s.family, *s.strengths))]
+        specs = [
+            s
+            for s in specs
+            if any(
+                needle in text.lower()
+                for text in (s.key, s.short_name, s.name, s.description, s.family, *s.strengths)
+            )
+        ]
     return specs, {"q": q, "family": family, "available": available_only}
 
 
@@ -37,9 +45,13 @@ def _filtered_detectors(request: HttpRequest) -> tuple[list, dict]:
 def catalogue_page(request: HttpRequest) -> HttpResponse:
     specs, filters = _filtered_detectors(request)
     template = "detectors/catalogue.html" + ("#detector-list" if request.htmx else "")
-    context = {"specs": specs, "filters": filters, "families": catalogue.families(),
-               "total": len(catalogue.list_detectors()),
-               "configs": DetectorConfig.objects.for_tenant(request.tenant).prefetch_related("versions")}
+    context = {
+        "specs": specs,
+        "filters": filters,
+        "families": catalogue.families(),
+        "total": len(catalogue.list_detectors()),
+        "configs": DetectorConfig.objects.for_tenant(request.tenant).prefetch_related("versions"),
+    }
     return render(request, template, context)
 
 
@@ -72,20 +84,38 @@ def _config_form_page(request: HttpRequest, config: DetectorConfig | None) -> Ht
         if form.is_valid():
             data = form.cleaned_data
             if config is None:
-                config = detector_config_create(tenant=request.tenant, user=request.user, name=data["name"],
-                                                description=data["description"], pipeline=data["pipeline"],
-                                                request=request)
+                config = detector_config_create(
+                    tenant=request.tenant,
+                    user=request.user,
+                    name=data["name"],
+                    description=data["description"],
+                    pipeline=data["pipeline"],
+                    request=request,
+                )
                 messages.success(request, f"Configuration “{config.name}” created.")
             else:
-                version = detector_config_update(config=config, user=request.user, name=data["name"],
-                                                 description=data["description"], pipeline=data["pipeline"],
-                                                 request=request)
+                version = detector_config_update(
+                    config=config,
+                    user=request.user,
+                    name=data["name"],
+                    description=data["description"],
+                    pipeline=data["pipeline"],
+                    request=request,
+                )
                 messages.success(request, f"Saved as version {version.number}.")
-            return redirect("detectors:config_detail", tenant_slug=request.tenant.slug, config_id=config.pk)
+            return redirect(
+                "detectors:config_detail", tenant_slug=request.tenant.slug, config_id=config.pk
+            )
     elif refresh:  # "Update parameters" without JavaScript: re-render for the new algorithm
-        form = DetectorConfigForm(initial=initial_from_query(request.POST), tenant=request.tenant, config=config)
+        form = DetectorConfigForm(
+            initial=initial_from_query(request.POST), tenant=request.tenant, config=config
+        )
     else:
-        initial = initial_from_pipeline(config.current.pipeline, config) if config and config.current else {}
+        initial = (
+            initial_from_pipeline(config.current.pipeline, config)
+            if config and config.current
+            else {}
+        )
         initial.update(initial_from_query(request.GET))
         form = DetectorConfigForm(initial=initial, tenant=request.tenant, config=config)
     return render(request, "detectors/config_form.html", {"form": form, "config": config})

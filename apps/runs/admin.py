@@ -7,7 +7,16 @@ from .models import Run
 class RunAdmin(admin.ModelAdmin):
     """Read-only: run state is written by the services and the task, never by hand."""
 
-    list_display = ("id", "tenant", "status", "stage", "percent", "attempts", "created_at", "finished_at")
+    list_display = (
+        "id",
+        "tenant",
+        "status",
+        "stage",
+        "percent",
+        "attempts",
+        "created_at",
+        "finished_at",
+    )
     list_filter = ("status", "tenant")
     search_fields = ("id", "error")
     readonly_fields = [f.name for f in Run._meta.fields]

@@ -41,7 +41,9 @@ def compact(values: np.ndarray, digits: int = 6) -> list:
         return [None] * len(arr)
     top = float(np.abs(arr[finite]).max())
     decimals = digits - 1 - (int(np.floor(np.log10(top))) if top > 0 else 0)
-    out = np.round(np.where(finite, arr, 0.0), max(decimals, 0) if decimals >= 0 else decimals).tolist()
+    out = np.round(
+        np.where(finite, arr, 0.0), max(decimals, 0) if decimals >= 0 else decimals
+    ).tolist()
     if not finite.all():
         for i in np.flatnonzero(~finite).tolist():
             out[i] = None
@@ -80,8 +82,13 @@ def minmax_decimate(values: np.ndarray, budget: int) -> np.ndarray:
     return np.unique(keep)[:budget]
 
 
-def keep_flagged(order: np.ndarray, flagged: np.ndarray, scores: np.ndarray,
-                 max_points: int = MAX_POINTS, max_flagged: int = MAX_FLAGGED_POINTS) -> tuple[np.ndarray, np.ndarray]:
+def keep_flagged(
+    order: np.ndarray,
+    flagged: np.ndarray,
+    scores: np.ndarray,
+    max_points: int = MAX_POINTS,
+    max_flagged: int = MAX_FLAGGED_POINTS,
+) -> tuple[np.ndarray, np.ndarray]:
     """Split ``order`` (row positions in drawing order) into (background, flagged) to draw.
 
     Every flagged row is kept (up to ``max_flagged``, then the highest scores); the rest is
@@ -118,28 +125,61 @@ def histogram(scores: np.ndarray, threshold: float | None, *, bins: int = 60) ->
     layout = _layout(
         f"Score distribution ({len(finite):,} rows)",
         xaxis={"title": {"text": "score (higher = more anomalous)"}},
-        yaxis={"title": {"text": "rows"}, "type": "log" if counts.max() > 1000 * max(1, np.median(counts)) else "linear"},
+        yaxis={
+            "title": {"text": "rows"},
+            "type": "log" if counts.max() > 1000 * max(1, np.median(counts)) else "linear",
+        },
         bargap=0.02,
         showlegend=False,
     )
     if threshold is not None:
-        layout["shapes"] = [{"type": "line", "x0": threshold, "x1": threshold, "y0": 0, "y1": 1,
-                             "yref": "paper", "line": {"color": RED, "width": 2, "dash": "dash"}}]
-        layout["annotations"] = [{"x": threshold, "y": 1, "yref": "paper", "text": f"threshold {threshold:.4g}",
-                                  "showarrow": False, "xanchor": "left", "yanchor": "bottom",
-                                  "font": {"color": RED}}]
+        layout["shapes"] = [
+            {
+                "type": "line",
+                "x0": threshold,
+                "x1": threshold,
+                "y0": 0,
+                "y1": 1,
+                "yref": "paper",
+                "line": {"color": RED, "width": 2, "dash": "dash"},
+            }
+        ]
+        layout["annotations"] = [
+            {
+                "x": threshold,
+                "y": 1,
+                "yref": "paper",
+                "text": f"threshold {threshold:.4g}",
+                "showarrow": False,
+                "xanchor": "left",
+                "yanchor": "bottom",
+                "font": {"color": RED},
+            }
+        ]
     return {
-        "data": [{
-            "type": "bar", "x": compact(centers), "y": counts.tolist(), "width": compact(np.diff(edges)),
-            "marker": {"color": [RED if a else INDIGO for a in above]},
-            "hovertemplate": "score %{x}<br>%{y} rows<extra></extra>",
-        }],
+        "data": [
+            {
+                "type": "bar",
+                "x": compact(centers),
+                "y": counts.tolist(),
+                "width": compact(np.diff(edges)),
+                "marker": {"color": [RED if a else INDIGO for a in above]},
+                "hovertemplate": "score %{x}<br>%{y} rows<extra></extra>",
+            }
+        ],
         "layout": layout,
     }
 
 
-def timeseries(scores: np.ndarray, flagged: np.ndarray, x: Sequence | np.ndarray | None = None, *,
-               x_title: str = "row", max_points: int = MAX_POINTS, max_flagged: int = MAX_FLAGGED_POINTS) -> dict:
+def timeseries(
+    scores: np.ndarray,
+    flagged: np.ndarray,
+    x: Sequence | np.ndarray | None = None,
+    *,
+    x_title: str = "row",
+    max_points: int = MAX_POINTS,
+    max_flagged: int = MAX_FLAGGED_POINTS,
+) -> dict:
     """Score over time (or row order) with flagged rows as red markers; decimated for drawing.
 
     ``x`` (optional, one value per row) is the dataset's time column; without it the row
@@ -159,14 +199,31 @@ def timeseries(scores: np.ndarray, flagged: np.ndarray, x: Sequence | np.ndarray
     xs = (lambda pos: pos.tolist()) if x is None else (lambda pos: _x_values(x[pos]))
     return {
         "data": [
-            {"type": "scattergl", "mode": "lines", "name": "score", "x": xs(rest), "y": compact(scores[rest]),
-             "line": {"color": GREY, "width": 1}, "hoverinfo": "x+y"},
-            {"type": "scattergl", "mode": "markers", "name": "flagged", "x": xs(flag), "y": compact(scores[flag]),
-             "marker": {"color": RED, "size": 6}, "customdata": flag.tolist(),
-             "hovertemplate": "row %{customdata}<br>score %{y}<extra>flagged</extra>"},
+            {
+                "type": "scattergl",
+                "mode": "lines",
+                "name": "score",
+                "x": xs(rest),
+                "y": compact(scores[rest]),
+                "line": {"color": GREY, "width": 1},
+                "hoverinfo": "x+y",
+            },
+            {
+                "type": "scattergl",
+                "mode": "markers",
+                "name": "flagged",
+                "x": xs(flag),
+                "y": compact(scores[flag]),
+                "marker": {"color": RED, "size": 6},
+                "customdata": flag.tolist(),
+                "hovertemplate": "row %{customdata}<br>score %{y}<extra>flagged</extra>",
+            },
         ],
-        "layout": _layout(_with_note("Score over " + ("time" if x is not None else "row order"), note),
-                          xaxis={"title": {"text": x_title}}, yaxis={"title": {"text": "score"}}),
+        "layout": _layout(
+            _with_note("Score over " + ("time" if x is not None else "row order"), note),
+            xaxis={"title": {"text": x_title}},
+            yaxis={"title": {"text": "score"}},
+        ),
     }
 
 
@@ -178,13 +235,17 @@ def _x_values(values: np.ndarray) -> list:
     return [v if isinstance(v, (int, float, str)) or v is None else str(v) for v in values.tolist()]
 
 
-def heatmap(matrix: np.ndarray, row_ids: Sequence[int], features: Sequence[str], *, kind: str = "z-score") -> dict:
+def heatmap(
+    matrix: np.ndarray, row_ids: Sequence[int], features: Sequence[str], *, kind: str = "z-score"
+) -> dict:
     """Top anomalies (rows) × features; z-scores diverge around 0, contributions are one-sided."""
     z = np.asarray(matrix, dtype="float64")
     diverging = kind == "z-score"
     limit = float(np.nanmax(np.abs(z))) if z.size and np.isfinite(z).any() else 1.0
     trace = {
-        "type": "heatmap", "z": [compact(r, 4) for r in z], "x": list(features),
+        "type": "heatmap",
+        "z": [compact(r, 4) for r in z],
+        "x": list(features),
         "y": [f"row {r}" for r in row_ids],
         # Plotly's RdBu runs blue (low) to red (high): large positive deviations show red.
         "colorscale": "RdBu" if diverging else "Reds",
@@ -195,12 +256,14 @@ def heatmap(matrix: np.ndarray, row_ids: Sequence[int], features: Sequence[str],
         trace.update(zmid=0, zmin=-limit, zmax=limit)
     return {
         "data": [trace],
-        "layout": _layout(f"Top {len(row_ids)} anomalies × features ({kind})",
-                          yaxis={"autorange": "reversed", "type": "category"},
-                          xaxis={"type": "category", "tickangle": -30, "automargin": True},
-                          height=max(320, 18 * len(row_ids) + 140),
-                          # Row labels ("row 123456") need more room than a numeric axis.
-                          margin={**_BASE_LAYOUT["margin"], "l": 84, "b": 72}),
+        "layout": _layout(
+            f"Top {len(row_ids)} anomalies × features ({kind})",
+            yaxis={"autorange": "reversed", "type": "category"},
+            xaxis={"type": "category", "tickangle": -30, "automargin": True},
+            height=max(320, 18 * len(row_ids) + 140),
+            # Row labels ("row 123456") need more room than a numeric axis.
+            margin={**_BASE_LAYOUT["margin"], "l": 84, "b": 72},
+        ),
     }
 
 
@@ -219,8 +282,15 @@ def pca_2d(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return coords, np.pad(share, (0, 2 - len(share)))
 
 
-def projection(coords: np.ndarray, scores: np.ndarray, flagged: np.ndarray, row_ids: np.ndarray, *,
-               total_rows: int, variance: np.ndarray | None = None) -> dict:
+def projection(
+    coords: np.ndarray,
+    scores: np.ndarray,
+    flagged: np.ndarray,
+    row_ids: np.ndarray,
+    *,
+    total_rows: int,
+    variance: np.ndarray | None = None,
+) -> dict:
     """2-D projection of a sample, coloured by score; flagged rows outlined in red."""
     note = shown_note(len(coords), total_rows, "rows (seeded sample + top anomalies)")
     axis = ["PC1", "PC2"]
@@ -228,37 +298,76 @@ def projection(coords: np.ndarray, scores: np.ndarray, flagged: np.ndarray, row_
         axis = [f"PC{i + 1} ({v:.0%} of variance)" for i, v in enumerate(variance[:2])]
     flagged = flagged.astype(bool)
     return {
-        "data": [{
-            "type": "scattergl", "mode": "markers", "x": compact(coords[:, 0], 4), "y": compact(coords[:, 1], 4),
-            "customdata": np.asarray(row_ids).tolist(),
-            "marker": {"color": compact(scores, 4), "colorscale": "Viridis", "size": 5, "showscale": True,
-                       "colorbar": {"title": {"text": "score"}},
-                       "line": {"color": [RED if f else "rgba(0,0,0,0)" for f in flagged], "width": 1}},
-            "hovertemplate": "row %{customdata}<br>score %{marker.color}<extra></extra>",
-        }],
-        "layout": _layout(_with_note("2-D projection (PCA of standardised features)", note),
-                          xaxis={"title": {"text": axis[0]}}, yaxis={"title": {"text": axis[1]}}),
+        "data": [
+            {
+                "type": "scattergl",
+                "mode": "markers",
+                "x": compact(coords[:, 0], 4),
+                "y": compact(coords[:, 1], 4),
+                "customdata": np.asarray(row_ids).tolist(),
+                "marker": {
+                    "color": compact(scores, 4),
+                    "colorscale": "Viridis",
+                    "size": 5,
+                    "showscale": True,
+                    "colorbar": {"title": {"text": "score"}},
+                    "line": {"color": [RED if f else "rgba(0,0,0,0)" for f in flagged], "width": 1},
+                },
+                "hovertemplate": "row %{customdata}<br>score %{marker.color}<extra></extra>",
+            }
+        ],
+        "layout": _layout(
+            _with_note("2-D projection (PCA of standardised features)", note),
+            xaxis={"title": {"text": axis[0]}},
+            yaxis={"title": {"text": axis[1]}},
+        ),
     }
 
 
-def compare_scatter(scores_a: np.ndarray, scores_b: np.ndarray, flagged_a: np.ndarray, flagged_b: np.ndarray, *,
-                    max_points: int = MAX_POINTS, seed: int = 0) -> dict:
+def compare_scatter(
+    scores_a: np.ndarray,
+    scores_b: np.ndarray,
+    flagged_a: np.ndarray,
+    flagged_b: np.ndarray,
+    *,
+    max_points: int = MAX_POINTS,
+    seed: int = 0,
+) -> dict:
     """Score A against score B, one trace per overlap group; a seeded sample plus flagged rows."""
     n = len(scores_a)
     fa, fb = flagged_a.astype(bool), flagged_b.astype(bool)
     either = np.flatnonzero(fa | fb)
     if len(either) > MAX_FLAGGED_POINTS:
-        either = np.sort(np.random.default_rng(seed).choice(either, MAX_FLAGGED_POINTS, replace=False))
+        either = np.sort(
+            np.random.default_rng(seed).choice(either, MAX_FLAGGED_POINTS, replace=False)
+        )
     pos = sample_rows(n, max_points, seed, must=either)
-    groups = [("flagged by both", fa & fb, RED), ("only A", fa & ~fb, INDIGO),
-              ("only B", ~fa & fb, AMBER), ("neither", ~fa & ~fb, GREY)]
+    groups = [
+        ("flagged by both", fa & fb, RED),
+        ("only A", fa & ~fb, INDIGO),
+        ("only B", ~fa & fb, AMBER),
+        ("neither", ~fa & ~fb, GREY),
+    ]
     data = []
     for name, mask, color in groups:
         p = pos[mask[pos]]
-        data.append({"type": "scattergl", "mode": "markers", "name": f"{name} ({int(mask.sum()):,})",
-                     "x": compact(scores_a[p]), "y": compact(scores_b[p]), "customdata": p.tolist(),
-                     "marker": {"color": color, "size": 5, "opacity": 0.7},
-                     "hovertemplate": "row %{customdata}<br>A %{x}<br>B %{y}<extra></extra>"})
-    return {"data": data,
-            "layout": _layout(_with_note("Score of run A vs run B", shown_note(len(pos), n, "rows")),
-                              xaxis={"title": {"text": "score A"}}, yaxis={"title": {"text": "score B"}})}
+        data.append(
+            {
+                "type": "scattergl",
+                "mode": "markers",
+                "name": f"{name} ({int(mask.sum()):,})",
+                "x": compact(scores_a[p]),
+                "y": compact(scores_b[p]),
+                "customdata": p.tolist(),
+                "marker": {"color": color, "size": 5, "opacity": 0.7},
+                "hovertemplate": "row %{customdata}<br>A %{x}<br>B %{y}<extra></extra>",
+            }
+        )
+    return {
+        "data": data,
+        "layout": _layout(
+            _with_note("Score of run A vs run B", shown_note(len(pos), n, "rows")),
+            xaxis={"title": {"text": "score A"}},
+            yaxis={"title": {"text": "score B"}},
+        ),
+    }

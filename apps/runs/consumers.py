@@ -16,7 +16,9 @@ def _run_for_member(user, slug: str, run_id: int) -> Run | None:
     membership = Membership.objects.for_user(user).filter(tenant__slug=slug).first()
     if membership is None:
         return None
-    return Run.objects.for_tenant(membership.tenant).select_related("tenant").filter(pk=run_id).first()
+    return (
+        Run.objects.for_tenant(membership.tenant).select_related("tenant").filter(pk=run_id).first()
+    )
 
 
 @database_sync_to_async

@@ -36,7 +36,9 @@ def _dataset(tenant, user, name: str, frame, filename: str, stdout) -> Dataset:
             frame.to_parquet(path, index=False)
         else:
             frame.to_csv(path, index=False)
-        upload = dataset_create_from_path(tenant=tenant, user=user, path=path, name=name, ingest_now=True)
+        upload = dataset_create_from_path(
+            tenant=tenant, user=user, path=path, name=name, ingest_now=True
+        )
     if upload.version is None:
         raise RuntimeError(f"demo dataset {name!r} was not ingested: {upload.error}")
     stdout.write(f"  dataset: {name} ({upload.version.rows:,} rows)")
@@ -47,32 +49,53 @@ def _detector(tenant, user, name: str, pipeline: dict, description: str) -> Dete
     existing = DetectorConfig.objects.for_tenant(tenant).filter(name=name).first()
     if existing is not None:
         return existing
-    return detector_config_create(tenant=tenant, user=user, name=name, pipeline=pipeline, description=description)
+    return detector_config_create(
+        tenant=tenant, user=user, name=name, pipeline=pipeline, description=description
+    )
 
 
 def seed_demo_data(*, tenant, user, stdout) -> None:
     from pynomaly import demo
 
-    metrics = _dataset(tenant, user, SERVER_METRICS, demo.server_metrics(), "server_metrics.csv", stdout)
+    metrics = _dataset(
+        tenant, user, SERVER_METRICS, demo.server_metrics(), "server_metrics.csv", stdout
+    )
     payments = _dataset(tenant, user, PAYMENTS, demo.payments(), "payments.parquet", stdout)
     iforest = _detector(
-        tenant, user, IFOREST,
-        pipeline_build(detectors=[("iforest", {})], threshold_kind="contamination", threshold_value=0.02),
+        tenant,
+        user,
+        IFOREST,
+        pipeline_build(
+            detectors=[("iforest", {})], threshold_kind="contamination", threshold_value=0.02
+        ),
         "A fast, general-purpose start: random trees isolate the rare rows first.",
     )
     _detector(
-        tenant, user, ENSEMBLE,
-        pipeline_build(detectors=[("ecod", {}), ("hbos", {})], combine="average",
-                       threshold_kind="contamination", threshold_value=0.04),
+        tenant,
+        user,
+        ENSEMBLE,
+        pipeline_build(
+            detectors=[("ecod", {}), ("hbos", {})],
+            combine="average",
+            threshold_kind="contamination",
+            threshold_value=0.04,
+        ),
         "Two fast distribution-based detectors averaged; ECOD explains each row per feature.",
     )
     if Run.objects.for_tenant(tenant).exists():
         return
     version = payments.latest_version
-    run = run_start(tenant=tenant, user=user, dataset_version=version, detector_version=iforest.current,
-                    label_column="is_fraud")
+    run = run_start(
+        tenant=tenant,
+        user=user,
+        dataset_version=version,
+        detector_version=iforest.current,
+        label_column="is_fraud",
+    )
     # Run it here, through the worker's own task code, so the demo has results at once;
     # the queued message a worker may also receive finds the run finished and leaves it.
     execute_run.apply(args=[run.pk])
     run.refresh_from_db()
-    stdout.write(f"  run #{run.pk}: {run.get_status_display()} on {PAYMENTS} ({metrics.name} is ready for yours)")
+    stdout.write(
+        f"  run #{run.pk}: {run.get_status_display()} on {PAYMENTS} ({metrics.name} is ready for yours)"
+    )

@@ -18,26 +18,44 @@ class VersionChoiceField(forms.ModelChoiceField):
 
 class StartRunForm(forms.Form):
     dataset_version = VersionChoiceField(queryset=DatasetVersion.objects.none(), label="Dataset")
-    detector = forms.ModelChoiceField(queryset=DetectorConfig.objects.none(), label="Detector configuration",
-                                      help_text="Runs the configuration's current version.")
-    label_column = forms.ChoiceField(required=False, label="Label column (optional)",
-                                     help_text="Ground truth (1 = anomaly) to evaluate the run against.")
-    max_fit_rows = forms.IntegerField(required=False, min_value=2, label="Fit on a sample of (rows)",
-                                      help_text="Blank: fit on every row. Scoring always covers every row.")
-    accept_cost = forms.BooleanField(required=False, label="Start anyway, I accept the estimated cost")
+    detector = forms.ModelChoiceField(
+        queryset=DetectorConfig.objects.none(),
+        label="Detector configuration",
+        help_text="Runs the configuration's current version.",
+    )
+    label_column = forms.ChoiceField(
+        required=False,
+        label="Label column (optional)",
+        help_text="Ground truth (1 = anomaly) to evaluate the run against.",
+    )
+    max_fit_rows = forms.IntegerField(
+        required=False,
+        min_value=2,
+        label="Fit on a sample of (rows)",
+        help_text="Blank: fit on every row. Scoring always covers every row.",
+    )
+    accept_cost = forms.BooleanField(
+        required=False, label="Start anyway, I accept the estimated cost"
+    )
 
     def __init__(self, *args, tenant, **kwargs):
         super().__init__(*args, **kwargs)
         self.tenant = tenant
         self.fields["dataset_version"].queryset = (
-            DatasetVersion.objects.for_tenant(tenant).filter(dataset__status=Dataset.Status.READY)
-            .select_related("dataset").order_by("dataset__name", "-number")
+            DatasetVersion.objects.for_tenant(tenant)
+            .filter(dataset__status=Dataset.Status.READY)
+            .select_related("dataset")
+            .order_by("dataset__name", "-number")
         )
-        self.fields["detector"].queryset = DetectorConfig.objects.for_tenant(tenant).filter(versions__isnull=False).distinct()
+        self.fields["detector"].queryset = (
+            DetectorConfig.objects.for_tenant(tenant).filter(versions__isnull=False).distinct()
+        )
         version = self.chosen_version()
         columns = version.column_names if version else []
         skip = {version.time_column} if version and version.time_column else set()
-        self.fields["label_column"].choices = [("", "— none —")] + [(c, c) for c in columns if c not in skip]
+        self.fields["label_column"].choices = [("", "— none —")] + [
+            (c, c) for c in columns if c not in skip
+        ]
 
     def _raw(self, name: str):
         return (self.data if self.is_bound else self.initial).get(name)
@@ -47,7 +65,9 @@ class StartRunForm(forms.Form):
         if isinstance(raw, DatasetVersion):
             return raw
         try:
-            return self.fields["dataset_version"].queryset.filter(pk=int(raw)).first() if raw else None
+            return (
+                self.fields["dataset_version"].queryset.filter(pk=int(raw)).first() if raw else None
+            )
         except (TypeError, ValueError):
             return None
 
@@ -72,8 +92,12 @@ class StartRunForm(forms.Form):
         version, config = self.chosen_version(), self.chosen_config()
         if version is None or config is None or config.current is None:
             return None
-        return cost_for(version, config.current.pipeline, max_fit_rows=self.chosen_max_fit_rows(),
-                        label_column=self._raw("label_column") or "")
+        return cost_for(
+            version,
+            config.current.pipeline,
+            max_fit_rows=self.chosen_max_fit_rows(),
+            label_column=self._raw("label_column") or "",
+        )
 
     def clean(self) -> dict:
         data = super().clean()
@@ -81,12 +105,17 @@ class StartRunForm(forms.Form):
             return data
         estimate_ = self.cost()
         if estimate_ is not None and estimate_.heavy and not data.get("accept_cost"):
-            self.add_error("accept_cost", "This run looks expensive (see the warning): subsample, choose a "
-                                          "faster detector, or tick the box to start it anyway.")
+            self.add_error(
+                "accept_cost",
+                "This run looks expensive (see the warning): subsample, choose a "
+                "faster detector, or tick the box to start it anyway.",
+            )
         return data
 
 
-def cost_for(version: DatasetVersion, pipeline: dict, *, max_fit_rows: int | None, label_column: str = "") -> CostEstimate:
+def cost_for(
+    version: DatasetVersion, pipeline: dict, *, max_fit_rows: int | None, label_column: str = ""
+) -> CostEstimate:
     from pynomaly import catalogue
     from pynomaly.errors import UnknownDetector
 
@@ -99,20 +128,29 @@ def cost_for(version: DatasetVersion, pipeline: dict, *, max_fit_rows: int | Non
             continue
         detectors.append((spec.short_name, spec.complexity_class))
     features = version.columns - len({c for c in (label_column, version.time_column) if c})
-    return estimate(rows=version.rows, columns=max(features, 1), detectors=detectors,
-                    max_fit_rows=max_fit_rows or pipeline.get("max_fit_rows"))
+    return estimate(
+        rows=version.rows,
+        columns=max(features, 1),
+        detectors=detectors,
+        max_fit_rows=max_fit_rows or pipeline.get("max_fit_rows"),
+    )
 
 
 class RunFilterForm(forms.Form):
-    dataset = forms.ModelChoiceField(queryset=Dataset.objects.none(), required=False, empty_label="All datasets")
-    detector = forms.ModelChoiceField(queryset=DetectorConfig.objects.none(), required=False,
-                                      empty_label="All detectors")
+    dataset = forms.ModelChoiceField(
+        queryset=Dataset.objects.none(), required=False, empty_label="All datasets"
+    )
+    detector = forms.ModelChoiceField(
+        queryset=DetectorConfig.objects.none(), required=False, empty_label="All detectors"
+    )
     status = forms.ChoiceField(choices=[("", "Any status"), *Run.Status.choices], required=False)
 
     def __init__(self, *args, tenant, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["dataset"].queryset = Dataset.objects.for_tenant(tenant).order_by("name")
-        self.fields["detector"].queryset = DetectorConfig.objects.for_tenant(tenant).order_by("name")
+        self.fields["detector"].queryset = DetectorConfig.objects.for_tenant(tenant).order_by(
+            "name"
+        )
 
     def filter(self, runs):
         if not self.is_valid():

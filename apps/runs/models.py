@@ -36,12 +36,20 @@ class Run(TenantOwned):
         WRITING = "writing", "Writing results"
         DONE = "done", "Done"
 
-    dataset_version = models.ForeignKey("datasets.DatasetVersion", on_delete=models.PROTECT, related_name="runs")
-    detector_version = models.ForeignKey("detectors.DetectorConfigVersion", on_delete=models.PROTECT, related_name="runs")
+    dataset_version = models.ForeignKey(
+        "datasets.DatasetVersion", on_delete=models.PROTECT, related_name="runs"
+    )
+    detector_version = models.ForeignKey(
+        "detectors.DetectorConfigVersion", on_delete=models.PROTECT, related_name="runs"
+    )
     label_column = models.CharField(max_length=255, blank=True)
-    max_fit_rows = models.PositiveIntegerField(null=True, blank=True, help_text="Fit on a sample this large.")
+    max_fit_rows = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Fit on a sample this large."
+    )
 
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True
+    )
     stage = models.CharField(max_length=10, choices=Stage.choices, default=Stage.QUEUED)
     percent = models.FloatField(default=0)
     rows_done = models.BigIntegerField(default=0)
@@ -53,7 +61,9 @@ class Run(TenantOwned):
     task_id = models.CharField(max_length=64, blank=True)
     error = models.TextField(blank=True)
 
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
@@ -88,7 +98,6 @@ class Run(TenantOwned):
         return ((self.finished_at or timezone.now()) - self.started_at).total_seconds()
 
 
-
 class RunShareQuerySet(models.QuerySet):
     def live(self):
         """Shares not revoked and not past their expiry (checked on every request)."""
@@ -104,16 +113,22 @@ class RunShare(models.Model):
     """
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="shares")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="run_shares")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="run_shares"
+    )
     expires_at = models.DateTimeField(null=True, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = RunShareQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        constraints = [models.UniqueConstraint(fields=["run", "user"], name="one_share_per_run_and_user")]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "user"], name="one_share_per_run_and_user")
+        ]
 
     def __str__(self) -> str:
         return f"{self.run} shared with {self.user}"

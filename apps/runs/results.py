@@ -150,11 +150,14 @@ def parquet_file(f) -> pq.ParquetFile:
 
 
 def column_names(f) -> list[str]:
-    return _cache.get_or_set(("names", *file_key(f)), lambda: list(parquet_file(f).schema_arrow.names))
+    return _cache.get_or_set(
+        ("names", *file_key(f)), lambda: list(parquet_file(f).schema_arrow.names)
+    )
 
 
 def read_column(f, name: str, *, cache: bool = True) -> np.ndarray:
     """One whole column as numpy (timestamps as datetime64, text as objects)."""
+
     def load():
         col = parquet_file(f).read(columns=[name]).column(name)
         if pa.types.is_dictionary(col.type):
@@ -169,7 +172,10 @@ def read_column(f, name: str, *, cache: bool = True) -> np.ndarray:
 def read_rows(f, positions: np.ndarray, columns: list[str]) -> pa.Table:
     """Rows at ``positions`` (in that order), reading only the row groups holding them."""
     pf = parquet_file(f)
-    sizes = np.array([pf.metadata.row_group(i).num_rows for i in range(pf.metadata.num_row_groups)], dtype=np.int64)
+    sizes = np.array(
+        [pf.metadata.row_group(i).num_rows for i in range(pf.metadata.num_row_groups)],
+        dtype=np.int64,
+    )
     starts = np.concatenate([[0], np.cumsum(sizes)])
     positions = np.asarray(positions, dtype=np.int64)
     if len(positions) == 0:
@@ -186,8 +192,13 @@ MAX_CACHED_COLUMN_ROWS = 5_000_000  # fixed-width columns up to this length are 
 
 
 def _fixed_width(t: pa.DataType) -> bool:
-    return (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
-            or pa.types.is_timestamp(t) or pa.types.is_date(t))
+    return (
+        pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+        or pa.types.is_boolean(t)
+        or pa.types.is_timestamp(t)
+        or pa.types.is_date(t)
+    )
 
 
 def values_at(f, positions: np.ndarray, columns: list[str]) -> dict[str, list]:
@@ -224,7 +235,9 @@ def matrix_at(f, positions: np.ndarray, columns: list[str]) -> np.ndarray:
     if parquet_file(f).metadata.num_rows <= MAX_CACHED_COLUMN_ROWS:
         return np.column_stack([_floats(read_column(f, c)[positions]) for c in columns])
     table = read_rows(f, positions, columns)
-    return np.column_stack([table.column(c).cast(pa.float64()).to_numpy(zero_copy_only=False) for c in columns])
+    return np.column_stack(
+        [table.column(c).cast(pa.float64()).to_numpy(zero_copy_only=False) for c in columns]
+    )
 
 
 # ---------------------------------------------------------------- result columns
@@ -278,7 +291,9 @@ def quantiles(run: Run) -> dict:
     if not len(s):
         return {}
     names = ["min", "p25", "p50", "p75", "p90", "p99", "max"]
-    return dict(zip(names, np.quantile(s, [0, 0.25, 0.5, 0.75, 0.9, 0.99, 1]).tolist(), strict=True))
+    return dict(
+        zip(names, np.quantile(s, [0, 0.25, 0.5, 0.75, 0.9, 0.99, 1]).tolist(), strict=True)
+    )
 
 
 # ---------------------------------------------------------------- dataset columns
@@ -294,10 +309,22 @@ def feature_columns(run: Run) -> list[str]:
     """Numeric dataset columns that describe a row (not its label or timestamp)."""
     version = _version(run)
     schema = parquet_file(version.parquet).schema_arrow
-    skip = {run.label_column, version.time_column, (run.summary or {}).get("label_column"),
-            (run.summary or {}).get("time_column")}
-    numeric = [f.name for f in schema if f.name not in skip
-               and (pa.types.is_integer(f.type) or pa.types.is_floating(f.type) or pa.types.is_boolean(f.type))]
+    skip = {
+        run.label_column,
+        version.time_column,
+        (run.summary or {}).get("label_column"),
+        (run.summary or {}).get("time_column"),
+    }
+    numeric = [
+        f.name
+        for f in schema
+        if f.name not in skip
+        and (
+            pa.types.is_integer(f.type)
+            or pa.types.is_floating(f.type)
+            or pa.types.is_boolean(f.type)
+        )
+    ]
     preferred = [c for c in (run.summary or {}).get("feature_names", []) if c in numeric]
     return preferred + [c for c in numeric if c not in preferred] if preferred else numeric
 
@@ -373,8 +400,10 @@ def heatmap_figure(run: Run) -> dict | None:
     ids = row_ids(run)[pos]
     contribs = contribution_columns(run)
     if contribs:
-        names = [c[len(CONTRIB):] for c in contribs]
-        matrix = np.column_stack([read_column(run.results, c)[pos] for c in contribs]).astype("float64")
+        names = [c[len(CONTRIB) :] for c in contribs]
+        matrix = np.column_stack([read_column(run.results, c)[pos] for c in contribs]).astype(
+            "float64"
+        )
         kind = "contribution"
     else:
         names = feature_columns(run)
@@ -396,7 +425,9 @@ def _projection_coords(run: Run) -> dict | None:
 
     def compute():
         n = len(scores(run))
-        pos = charts.sample_rows(n, PROJECTION_SAMPLE, seed=run.pk or 0, must=top_positions(run, PROJECTION_TOP))
+        pos = charts.sample_rows(
+            n, PROJECTION_SAMPLE, seed=run.pk or 0, must=top_positions(run, PROJECTION_TOP)
+        )
         ids = row_ids(run)[pos]
         values = matrix_at(_version(run).parquet, ids, names)
         coords, variance = charts.pca_2d(zscores(values, names, column_stats(run)))
@@ -411,8 +442,14 @@ def projection_figure(run: Run, threshold: float | None) -> dict | None:
     if p is None:
         return None
     pos = p["pos"]
-    return charts.projection(p["coords"], scores(run)[pos], flags(run, threshold)[pos], row_ids(run)[pos],
-                             total_rows=len(scores(run)), variance=p["variance"])
+    return charts.projection(
+        p["coords"],
+        scores(run)[pos],
+        flags(run, threshold)[pos],
+        row_ids(run)[pos],
+        total_rows=len(scores(run)),
+        variance=p["variance"],
+    )
 
 
 # ---------------------------------------------------------------- anomalies table
@@ -439,8 +476,15 @@ class TablePage:
         return min(self.page * self.per_page, self.total)
 
 
-def anomalies_table(run: Run, threshold: float | None = None, *, sort: str = "score", direction: str = "desc",
-                    page: int = 1, per_page: int = PER_PAGE) -> TablePage:
+def anomalies_table(
+    run: Run,
+    threshold: float | None = None,
+    *,
+    sort: str = "score",
+    direction: str = "desc",
+    page: int = 1,
+    per_page: int = PER_PAGE,
+) -> TablePage:
     """One page of the flagged rows, sorted, with their values and why they stand out."""
     all_columns = dataset_columns(run)
     columns = all_columns[:MAX_TABLE_COLUMNS]
@@ -452,15 +496,34 @@ def anomalies_table(run: Run, threshold: float | None = None, *, sort: str = "sc
     pages = max(1, -(-total // per_page))
     page = min(max(1, page), pages)
     ordered = flagged[_sort_order(run, flagged, sort, direction, need=page * per_page)]
-    pos = ordered[(page - 1) * per_page: page * per_page]
+    pos = ordered[(page - 1) * per_page : page * per_page]
     ids = row_ids(run)[pos]
     values = values_at(_version(run).parquet, ids, columns)
     why, why_kind = _why(run, pos, ids)
     sc, sev = scores(run)[pos], severity(run)[pos]
-    rows = [{"row_id": int(ids[i]), "score": float(sc[i]), "severity": _finite(sev[i]),
-             "values": [_short(values[c][i]) for c in columns], "why": why[i]} for i in range(len(pos))]
-    return TablePage(rows, columns, len(all_columns) - len(columns), sort, direction, page, pages, total,
-                     per_page, why_kind, sortable)
+    rows = [
+        {
+            "row_id": int(ids[i]),
+            "score": float(sc[i]),
+            "severity": _finite(sev[i]),
+            "values": [_short(values[c][i]) for c in columns],
+            "why": why[i],
+        }
+        for i in range(len(pos))
+    ]
+    return TablePage(
+        rows,
+        columns,
+        len(all_columns) - len(columns),
+        sort,
+        direction,
+        page,
+        pages,
+        total,
+        per_page,
+        why_kind,
+        sortable,
+    )
 
 
 def _short(v):
@@ -472,7 +535,9 @@ def _finite(v) -> float | None:
     return float(v) if v is not None and np.isfinite(v) else None
 
 
-def _sort_order(run: Run, positions: np.ndarray, sort: str, direction: str, need: int) -> np.ndarray:
+def _sort_order(
+    run: Run, positions: np.ndarray, sort: str, direction: str, need: int
+) -> np.ndarray:
     """Stable sort order of ``positions`` by the column ``sort``; missing values last.
 
     Only the first ``need`` entries must be right: for numbers we sort just the rows that
@@ -498,8 +563,9 @@ def _sort_order(run: Run, positions: np.ndarray, sort: str, direction: str, need
         arr = pa.array(key, from_pandas=True)
     except (pa.ArrowException, TypeError):
         arr = pa.array([None if v is None else str(v) for v in key])
-    order = pc.array_sort_indices(arr, order="ascending" if direction == "asc" else "descending",
-                                  null_placement="at_end")
+    order = pc.array_sort_indices(
+        arr, order="ascending" if direction == "asc" else "descending", null_placement="at_end"
+    )
     return order.to_numpy()
 
 
@@ -509,8 +575,10 @@ def _why(run: Run, pos: np.ndarray, ids: np.ndarray) -> tuple[list[list[dict]], 
         return [], ""
     contribs = contribution_columns(run)
     if contribs:
-        names = [c[len(CONTRIB):] for c in contribs]
-        matrix = np.column_stack([read_column(run.results, c)[pos] for c in contribs]).astype("float64")
+        names = [c[len(CONTRIB) :] for c in contribs]
+        matrix = np.column_stack([read_column(run.results, c)[pos] for c in contribs]).astype(
+            "float64"
+        )
         rank, kind = np.nan_to_num(matrix, nan=-np.inf), "contribution"
     else:
         names = feature_columns(run)
@@ -519,30 +587,53 @@ def _why(run: Run, pos: np.ndarray, ids: np.ndarray) -> tuple[list[list[dict]], 
         matrix = zscores(matrix_at(_version(run).parquet, ids, names), names, column_stats(run))
         rank, kind = np.nan_to_num(np.abs(matrix), nan=-np.inf), "z-score"
     top = np.argsort(-rank, axis=1, kind="stable")[:, :WHY_N]
-    return [[{"feature": names[j], "value": _finite(matrix[i, j])} for j in top[i] if np.isfinite(rank[i, j])]
-            for i in range(len(pos))], kind
+    return [
+        [
+            {"feature": names[j], "value": _finite(matrix[i, j])}
+            for j in top[i]
+            if np.isfinite(rank[i, j])
+        ]
+        for i in range(len(pos))
+    ], kind
 
 
 # ---------------------------------------------------------------- metrics
-METRIC_NAMES = [("roc_auc", "ROC-AUC"), ("average_precision", "Average precision"),
-                ("precision_at_k", "Precision@k"), ("f1", "F1"), ("precision", "Precision"), ("recall", "Recall"),
-                ("tp", "True positives"), ("fp", "False positives"), ("tn", "True negatives"),
-                ("fn", "False negatives")]
+METRIC_NAMES = [
+    ("roc_auc", "ROC-AUC"),
+    ("average_precision", "Average precision"),
+    ("precision_at_k", "Precision@k"),
+    ("f1", "F1"),
+    ("precision", "Precision"),
+    ("recall", "Recall"),
+    ("tp", "True positives"),
+    ("fp", "False positives"),
+    ("tn", "True negatives"),
+    ("fn", "False negatives"),
+]
 
 
 def _shown(value) -> str:
     if value is None:
         return "—"
-    if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and abs(value) >= 1000):
+    if isinstance(value, int) or (
+        isinstance(value, float) and value.is_integer() and abs(value) >= 1000
+    ):
         return f"{int(value):,}"  # counts read as counts, not 4.8e+03
     return f"{value:.3g}"
 
 
 def metric_rows(*metrics: dict) -> list[dict]:
     """[{name, values:[…], shown:[…]}] for the metrics any of the given dicts holds."""
-    return [{"key": key, "name": label, "values": [m.get(key) for m in metrics],
-             "shown": [_shown(m.get(key)) for m in metrics]}
-            for key, label in METRIC_NAMES if any(m.get(key) is not None for m in metrics)]
+    return [
+        {
+            "key": key,
+            "name": label,
+            "values": [m.get(key) for m in metrics],
+            "shown": [_shown(m.get(key)) for m in metrics],
+        }
+        for key, label in METRIC_NAMES
+        if any(m.get(key) is not None for m in metrics)
+    ]
 
 
 def _truth(run: Run) -> np.ndarray | None:
@@ -556,7 +647,9 @@ def _truth(run: Run) -> np.ndarray | None:
 
 
 # ---------------------------------------------------------------- writes
-def run_threshold_set(*, run: Run, threshold: float, actor, request: HttpRequest | None = None) -> Run:
+def run_threshold_set(
+    *, run: Run, threshold: float, actor, request: HttpRequest | None = None
+) -> Run:
     """Save a new threshold (no refit): summary counts and label metrics follow; audited."""
     if not np.isfinite(threshold):
         raise ValueError("The threshold must be a finite number.")
@@ -564,16 +657,26 @@ def run_threshold_set(*, run: Run, threshold: float, actor, request: HttpRequest
     truth = _truth(run) if run.metrics else None
     with transaction.atomic():
         locked = Run.objects.select_for_update().get(pk=run.pk)
-        before = {"threshold": locked.threshold, "anomalies": (locked.summary or {}).get("anomalies")}
+        before = {
+            "threshold": locked.threshold,
+            "anomalies": (locked.summary or {}).get("anomalies"),
+        }
         locked.threshold = float(threshold)
         locked.summary = {**(locked.summary or {}), **after, "threshold": float(threshold)}
         if truth is not None:
             locked.metrics = {**locked.metrics, **_label_metrics(truth, flags(locked, threshold))}
         locked.save(update_fields=["threshold", "summary", "metrics"])
-        audit_record(action="run.threshold_changed", actor=actor, tenant=locked.tenant, target=locked,
-                     request=request, details={"before": before,
-                                               "after": {"threshold": float(threshold),
-                                                         "anomalies": after["anomalies"]}})
+        audit_record(
+            action="run.threshold_changed",
+            actor=actor,
+            tenant=locked.tenant,
+            target=locked,
+            request=request,
+            details={
+                "before": before,
+                "after": {"threshold": float(threshold), "anomalies": after["anomalies"]},
+            },
+        )
     return locked
 
 
@@ -586,7 +689,15 @@ def _label_metrics(truth: np.ndarray, flagged: np.ndarray) -> dict:
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"tp": tp, "fp": fp, "tn": tn, "fn": fn, "precision": precision, "recall": recall, "f1": f1}
+    return {
+        "tp": tp,
+        "fp": fp,
+        "tn": tn,
+        "fn": fn,
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+    }
 
 
 # ---------------------------------------------------------------- downloads
@@ -615,7 +726,9 @@ def _batches(run: Run, batch_size: int) -> Iterator[pa.RecordBatch]:
     for batch in parquet_file(run.results).iter_batches(batch_size=batch_size, columns=columns):
         if run.threshold is not None and "label" in columns:
             with np.errstate(invalid="ignore"):
-                label = (batch.column("score").to_numpy(zero_copy_only=False) > run.threshold).astype(np.int8)
+                label = (
+                    batch.column("score").to_numpy(zero_copy_only=False) > run.threshold
+                ).astype(np.int8)
             batch = batch.set_column(columns.index("label"), "label", pa.array(label))
         yield batch
 
@@ -623,7 +736,9 @@ def _batches(run: Run, batch_size: int) -> Iterator[pa.RecordBatch]:
 def csv_chunks(run: Run, batch_size: int = 50_000) -> Iterator[bytes]:
     """The results as CSV, one batch at a time (never the whole file in memory)."""
     header = io.StringIO()
-    csv.writer(header, lineterminator="\n").writerow([escape_cell(c) for c in download_columns(run)])
+    csv.writer(header, lineterminator="\n").writerow(
+        [escape_cell(c) for c in download_columns(run)]
+    )
     yield header.getvalue().encode()
     options = pacsv.WriteOptions(include_header=False)
     for batch in _batches(run, batch_size):
@@ -634,7 +749,9 @@ def csv_chunks(run: Run, batch_size: int = 50_000) -> Iterator[bytes]:
         else:
             text = io.StringIO()
             writer = csv.writer(text, lineterminator="\n")
-            for row in zip(*(batch.column(i).to_pylist() for i in range(batch.num_columns)), strict=True):
+            for row in zip(
+                *(batch.column(i).to_pylist() for i in range(batch.num_columns)), strict=True
+            ):
                 writer.writerow([escape_cell(v) for v in row])
             yield text.getvalue().encode()
 
@@ -648,7 +765,9 @@ def parquet_download(run: Run):
             writer = pq.ParquetWriter(tmp, batch.schema, compression="zstd")
         writer.write_batch(batch)
     if writer is None:
-        pq.write_table(parquet_file(run.results).schema_arrow.empty_table().select(download_columns(run)), tmp)
+        pq.write_table(
+            parquet_file(run.results).schema_arrow.empty_table().select(download_columns(run)), tmp
+        )
     else:
         writer.close()
     tmp.seek(0)
@@ -668,18 +787,28 @@ def compare_runs(a: Run, b: Run) -> Comparison:
     """Agreement of two succeeded runs on the same dataset version."""
     for name, run in (("A", a), ("B", b)):
         if run.status != Run.Status.SUCCEEDED or not run.results:
-            return Comparison(error=f"Run {name} (#{run.pk}) has not finished successfully, so it has no results.")
+            return Comparison(
+                error=f"Run {name} (#{run.pk}) has not finished successfully, so it has no results."
+            )
     if a.dataset_version_id != b.dataset_version_id:
-        return Comparison(error=f"Runs #{a.pk} and #{b.pk} scored different data ({a.dataset_version} and "
-                                f"{b.dataset_version}); only runs on the same dataset version can be compared.")
+        return Comparison(
+            error=f"Runs #{a.pk} and #{b.pk} scored different data ({a.dataset_version} and "
+            f"{b.dataset_version}); only runs on the same dataset version can be compared."
+        )
     ids_a, ids_b = row_ids(a), row_ids(b)
     common, ia, ib = np.intersect1d(ids_a, ids_b, assume_unique=True, return_indices=True)
     sa, sb, fa, fb = scores(a)[ia], scores(b)[ib], flags(a)[ia], flags(b)[ib]
     stats = _compare(sa, fa, sb, fb)
-    stats.update(rows=len(common), only_a=stats["flagged_a"] - stats["flagged_both"],
-                 only_b=stats["flagged_b"] - stats["flagged_both"])
-    return Comparison(stats=stats, metrics=metric_rows(a.metrics or {}, b.metrics or {}),
-                      figure=charts.compare_scatter(sa, sb, fa, fb, seed=a.pk or 0))
+    stats.update(
+        rows=len(common),
+        only_a=stats["flagged_a"] - stats["flagged_both"],
+        only_b=stats["flagged_b"] - stats["flagged_both"],
+    )
+    return Comparison(
+        stats=stats,
+        metrics=metric_rows(a.metrics or {}, b.metrics or {}),
+        figure=charts.compare_scatter(sa, sb, fa, fb, seed=a.pk or 0),
+    )
 
 
 def _compare(sa, fa, sb, fb) -> dict:
@@ -690,7 +819,11 @@ def _compare(sa, fa, sb, fb) -> dict:
 
         constant = len(sa) < 2 or np.ptp(sa) == 0 or np.ptp(sb) == 0
         both, either = int((fa & fb).sum()), int((fa | fb).sum())
-        return {"spearman": None if constant else float(spearmanr(sa, sb).statistic),
-                "flagged_a": int(fa.sum()), "flagged_b": int(fb.sum()), "flagged_both": both,
-                "jaccard": both / either if either else 1.0}
+        return {
+            "spearman": None if constant else float(spearmanr(sa, sb).statistic),
+            "flagged_a": int(fa.sum()),
+            "flagged_b": int(fb.sum()),
+            "flagged_both": both,
+            "jaccard": both / either if either else 1.0,
+        }
     return compare(sa, fa, sb, fb)

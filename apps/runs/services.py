@@ -69,7 +69,9 @@ def run_push(run: Run) -> None:
     """Nudge open run pages with the current state; a page that misses it loses nothing."""
     try:
         html = render_run_progress(run)
-        async_to_sync(get_channel_layer().group_send)(run_group(run.pk), {"type": "run.progress", "html": html})
+        async_to_sync(get_channel_layer().group_send)(
+            run_group(run.pk), {"type": "run.progress", "html": html}
+        )
     except Exception:  # a socket problem must never fail the run itself
         logger.warning("could not push the state of run %s", run.pk, exc_info=True)
 
@@ -112,9 +114,17 @@ def run_start(
         task_id=str(uuid.uuid4()),
     )
     audit_record(
-        action="run.started", actor=user, tenant=tenant, target=run, request=request,
-        details={"dataset_version": dataset_version.pk, "detector_version": detector_version.pk,
-                 "label_column": label_column, "max_fit_rows": max_fit_rows},
+        action="run.started",
+        actor=user,
+        tenant=tenant,
+        target=run,
+        request=request,
+        details={
+            "dataset_version": dataset_version.pk,
+            "detector_version": detector_version.pk,
+            "label_column": label_column,
+            "max_fit_rows": max_fit_rows,
+        },
     )
     _enqueue_after_commit(run)
     return run
@@ -123,9 +133,13 @@ def run_start(
 def run_rerun(*, run: Run, user, request: HttpRequest | None = None) -> Run:
     """A new run with the same inputs (dataset version, detector version, label, sample)."""
     return run_start(
-        tenant=run.tenant, user=user, dataset_version=run.dataset_version,
-        detector_version=run.detector_version, label_column=run.label_column,
-        max_fit_rows=run.max_fit_rows, request=request,
+        tenant=run.tenant,
+        user=user,
+        dataset_version=run.dataset_version,
+        detector_version=run.detector_version,
+        label_column=run.label_column,
+        max_fit_rows=run.max_fit_rows,
+        request=request,
     )
 
 
@@ -137,13 +151,25 @@ def run_cancel(*, run: Run, user, request: HttpRequest | None = None) -> Run:
         raise RunStateError(f"The run has already {run.get_status_display().lower()}.")
     if run.status == Run.Status.QUEUED:
         _finish(run, Run.Status.CANCELLED, error="Cancelled before it started.")
-        audit_record(action="run.cancelled", actor=user, tenant=run.tenant, target=run, request=request,
-                     details={"was": "queued"})
+        audit_record(
+            action="run.cancelled",
+            actor=user,
+            tenant=run.tenant,
+            target=run,
+            request=request,
+            details={"was": "queued"},
+        )
     elif not run.cancel_requested:
         run.cancel_requested = True
         run.save(update_fields=["cancel_requested"])
-        audit_record(action="run.cancel_requested", actor=user, tenant=run.tenant, target=run, request=request,
-                     details={"stage": run.stage})
+        audit_record(
+            action="run.cancel_requested",
+            actor=user,
+            tenant=run.tenant,
+            target=run,
+            request=request,
+            details={"stage": run.stage},
+        )
     _push_after_commit(run)
     return run
 
@@ -178,7 +204,9 @@ def run_mark_running(*, run_id: int, task_id: str = "") -> Run | None:
             return None
     if run.cancel_requested:
         _finish(run, Run.Status.CANCELLED, error="Cancelled on request.")
-        audit_record(action="run.cancelled", tenant=run.tenant, target=run, details={"stage": run.stage})
+        audit_record(
+            action="run.cancelled", tenant=run.tenant, target=run, details={"stage": run.stage}
+        )
         _push_after_commit(run)
         return None
     if run.attempts >= settings.RUN_MAX_ATTEMPTS:
@@ -234,14 +262,21 @@ def record_progress(*, run: Run, stage: str, done: int, total: int, force: bool 
     run.percent = round(start + (end - start) * fraction, 1)
     if stage == Run.Stage.SCORING:
         # Scoring counts chunks; rows are what a person understands.
-        run.rows_done = min(run.rows_total, round(run.rows_total * fraction)) if run.rows_total else done
+        run.rows_done = (
+            min(run.rows_total, round(run.rows_total * fraction)) if run.rows_total else done
+        )
         rows_rate = run.rows_done / elapsed if elapsed > 0 and run.rows_done else None
         run.rows_per_second = round(rows_rate, 1) if rows_rate else None
     run.eta_seconds = round((total - done) / rate, 1) if rate and total > done else None
     run.heartbeat_at = timezone.now()
     Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(
-        stage=run.stage, percent=run.percent, rows_done=run.rows_done, rows_total=run.rows_total,
-        rows_per_second=run.rows_per_second, eta_seconds=run.eta_seconds, heartbeat_at=run.heartbeat_at,
+        stage=run.stage,
+        percent=run.percent,
+        rows_done=run.rows_done,
+        rows_total=run.rows_total,
+        rows_per_second=run.rows_per_second,
+        eta_seconds=run.eta_seconds,
+        heartbeat_at=run.heartbeat_at,
     )
     run_push(run)
     return True
@@ -273,8 +308,13 @@ class ModelArtifact:
 
 def _trained_model_save(run: Run, model: ModelArtifact) -> TrainedModel:
     trained = TrainedModel(
-        tenant=run.tenant, run=run, detector_version=run.detector_version, sha256=model.sha256,
-        feature_names=model.feature_names, input_columns=model.input_columns, threshold=model.threshold,
+        tenant=run.tenant,
+        run=run,
+        detector_version=run.detector_version,
+        sha256=model.sha256,
+        feature_names=model.feature_names,
+        input_columns=model.input_columns,
+        threshold=model.threshold,
     )
     with open(model.path, "rb") as fh:
         trained.artifact.save(f"run-{run.pk}.skops", File(fh), save=False)
@@ -303,21 +343,32 @@ def run_succeed(
     run.results.save(f"run-{run.pk}.parquet", results_file, save=False)
     run.threshold, run.summary, run.metrics, run.timings = threshold, summary, metrics, timings
     run.rows_done = run.rows_total
-    run.rows_per_second = locked.rows_per_second if run.rows_per_second is None else run.rows_per_second
+    run.rows_per_second = (
+        locked.rows_per_second if run.rows_per_second is None else run.rows_per_second
+    )
     run.cancel_requested = locked.cancel_requested
     _finish(run, Run.Status.SUCCEEDED)
     if model is not None:
         _trained_model_save(run, model)
-    audit_record(action="run.finished", tenant=run.tenant, target=run,
-                 details={"anomalies": summary.get("anomalies"), "rows": summary.get("rows"),
-                          "seconds": round(sum(timings.values()), 2)})
+    audit_record(
+        action="run.finished",
+        tenant=run.tenant,
+        target=run,
+        details={
+            "anomalies": summary.get("anomalies"),
+            "rows": summary.get("rows"),
+            "seconds": round(sum(timings.values()), 2),
+        },
+    )
     _push_after_commit(run)
     return True
 
 
 def _fail_locked(run: Run, message: str) -> None:
     _finish(run, Run.Status.FAILED, error=message)
-    audit_record(action="run.failed", tenant=run.tenant, target=run, details={"error": message[:500]})
+    audit_record(
+        action="run.failed", tenant=run.tenant, target=run, details={"error": message[:500]}
+    )
     _push_after_commit(run)
 
 
@@ -342,7 +393,9 @@ def run_mark_cancelled(*, run: Run, timings: dict[str, float] | None = None) -> 
         return False
     locked.timings = timings if timings is not None else locked.timings
     _finish(locked, Run.Status.CANCELLED, error="Cancelled on request.")
-    audit_record(action="run.cancelled", tenant=locked.tenant, target=locked, details={"stage": locked.stage})
+    audit_record(
+        action="run.cancelled", tenant=locked.tenant, target=locked, details={"stage": locked.stage}
+    )
     _push_after_commit(locked)
     _copy_state(locked, run)
     return True
@@ -371,11 +424,15 @@ def run_reap_stale(*, now=None) -> dict[str, int]:
         was_queued = run.status == Run.Status.QUEUED
         if run.cancel_requested:
             _finish(run, Run.Status.CANCELLED, error="Cancelled on request.")
-            audit_record(action="run.cancelled", tenant=run.tenant, target=run, details={"reaped": True})
+            audit_record(
+                action="run.cancelled", tenant=run.tenant, target=run, details={"reaped": True}
+            )
             _push_after_commit(run)
             counts["cancelled"] += 1
         elif run.attempts >= settings.RUN_MAX_ATTEMPTS:
-            reason = ("no worker picked the run up" if was_queued else "the worker stopped responding")
+            reason = (
+                "no worker picked the run up" if was_queued else "the worker stopped responding"
+            )
             _fail_locked(run, f"The run was stopped: {reason} (after {run.attempts} attempts).")
             counts["failed"] += 1
         else:
@@ -386,8 +443,12 @@ def run_reap_stale(*, now=None) -> dict[str, int]:
             run.task_id = str(uuid.uuid4())
             run.eta_seconds = run.rows_per_second = None
             run.save()
-            audit_record(action="run.requeued", tenant=run.tenant, target=run,
-                         details={"attempts": run.attempts, "was": "queued" if was_queued else "running"})
+            audit_record(
+                action="run.requeued",
+                tenant=run.tenant,
+                target=run,
+                details={"attempts": run.attempts, "was": "queued" if was_queued else "running"},
+            )
             _enqueue_after_commit(run)
             _push_after_commit(run)
             counts["requeued"] += 1

@@ -49,7 +49,9 @@ def _account_for(email: str):
 
 # ---------------------------------------------------------------- services
 @transaction.atomic
-def run_share(*, run: Run, email: str, expires_at: datetime | None, actor, request=None) -> RunShare:
+def run_share(
+    *, run: Run, email: str, expires_at: datetime | None, actor, request=None
+) -> RunShare:
     """Share ``run``'s results with the account using ``email``; sharing again changes the expiry."""
     email = email.strip()
     if run.status != Run.Status.SUCCEEDED or not run.results:
@@ -62,11 +64,21 @@ def run_share(*, run: Run, email: str, expires_at: datetime | None, actor, reque
     if Membership.objects.filter(tenant_id=run.tenant_id, user=user).exists():
         raise ShareError(f"{email} is a member of this workspace and sees its runs already.")
     share, created = RunShare.objects.update_or_create(
-        run=run, user=user, defaults={"expires_at": expires_at, "created_by": actor})
+        run=run, user=user, defaults={"expires_at": expires_at, "created_by": actor}
+    )
     assign_perm(SHARE_PERM, user, run)
-    audit_record(action="run.shared", actor=actor, tenant=run.tenant, target=run, request=request,
-                 details={"email": _who(user), "expires_at": expires_at.isoformat() if expires_at else None,
-                          "renewed": not created})
+    audit_record(
+        action="run.shared",
+        actor=actor,
+        tenant=run.tenant,
+        target=run,
+        request=request,
+        details={
+            "email": _who(user),
+            "expires_at": expires_at.isoformat() if expires_at else None,
+            "renewed": not created,
+        },
+    )
     return share
 
 
@@ -75,9 +87,17 @@ def run_share_revoke(*, share: RunShare, actor, request=None) -> None:
     """Take the share back: the shared user's next request answers 404."""
     run, user = share.run, share.user
     remove_perm(SHARE_PERM, user, run)
-    audit_record(action="run.share_revoked", actor=actor, tenant=run.tenant, target=run, request=request,
-                 details={"email": _who(user),
-                          "expires_at": share.expires_at.isoformat() if share.expires_at else None})
+    audit_record(
+        action="run.share_revoked",
+        actor=actor,
+        tenant=run.tenant,
+        target=run,
+        request=request,
+        details={
+            "email": _who(user),
+            "expires_at": share.expires_at.isoformat() if share.expires_at else None,
+        },
+    )
     share.delete()
 
 
@@ -86,8 +106,12 @@ def live_share(user, *, tenant_slug: str, run_id: int) -> RunShare | None:
     """The user's unexpired share of run ``run_id`` in tenant ``tenant_slug`` whose permission still holds."""
     if not user.is_authenticated or not user.is_active:
         return None
-    share = (RunShare.objects.live().select_related("run__tenant", "user")
-             .filter(user=user, run_id=run_id, run__tenant__slug=tenant_slug).first())
+    share = (
+        RunShare.objects.live()
+        .select_related("run__tenant", "user")
+        .filter(user=user, run_id=run_id, run__tenant__slug=tenant_slug)
+        .first()
+    )
     if share is None or not user.has_perm(SHARE_PERM, share.run):
         return None
     return share
@@ -95,9 +119,16 @@ def live_share(user, *, tenant_slug: str, run_id: int) -> RunShare | None:
 
 def shares_for_user(user):
     """Live shares granted to ``user``, newest first (for the "Shared with me" page)."""
-    return (RunShare.objects.live().filter(user=user)
-            .select_related("run__tenant", "run__dataset_version__dataset", "run__detector_version__config",
-                            "created_by"))
+    return (
+        RunShare.objects.live()
+        .filter(user=user)
+        .select_related(
+            "run__tenant",
+            "run__dataset_version__dataset",
+            "run__detector_version__config",
+            "created_by",
+        )
+    )
 
 
 def shares_of_run(run: Run):
@@ -115,9 +146,15 @@ def tenant_or_share_view(func):
     @login_required
     @wraps(func)
     def wrapper(request: HttpRequest, tenant_slug: str, run_id: int, *args, **kwargs):
-        membership = Membership.objects.for_user(request.user).filter(tenant__slug=tenant_slug).first()
+        membership = (
+            Membership.objects.for_user(request.user).filter(tenant__slug=tenant_slug).first()
+        )
         if membership is not None:
-            request.tenant, request.membership, request.run_share = membership.tenant, membership, None
+            request.tenant, request.membership, request.run_share = (
+                membership.tenant,
+                membership,
+                None,
+            )
             request.session[LAST_TENANT_SESSION_KEY] = membership.tenant.slug
             require(request, VIEW)
         else:

@@ -70,7 +70,9 @@ class _Execution:
     def _enter(self, stage: str) -> None:
         now = time.perf_counter()
         if self._stage is not None:
-            self.timings[self._stage] = round(self.timings.get(self._stage, 0.0) + now - self._stage_started, 3)
+            self.timings[self._stage] = round(
+                self.timings.get(self._stage, 0.0) + now - self._stage_started, 3
+            )
         self._stage, self._stage_started = stage, now
 
     def progress(self, stage: str, done: int, total: int) -> None:
@@ -94,10 +96,16 @@ class _Execution:
             services.run_mark_cancelled(run=self.run, timings=self.timings)
         except EngineError as exc:
             self._enter("done")
-            services.run_fail(run=self.run, message=str(exc) or exc.__class__.__name__, timings=self.timings)
+            services.run_fail(
+                run=self.run, message=str(exc) or exc.__class__.__name__, timings=self.timings
+            )
         except SoftTimeLimitExceeded:
             self._enter("done")
-            services.run_fail(run=self.run, message="The run took longer than the time limit.", timings=self.timings)
+            services.run_fail(
+                run=self.run,
+                message="The run took longer than the time limit.",
+                timings=self.timings,
+            )
         except Exception:
             logger.exception("run %s failed unexpectedly", self.run.pk)
             self._enter("done")
@@ -123,8 +131,11 @@ class _Execution:
         _, y_true, _ = data.split_features(df, label_column=label_column, time_column=time_column)
         excluded = tuple(c for c in (label_column, time_column) if c)
         config = detect.PipelineConfig.from_dict(
-            {**pipeline, "max_fit_rows": run.max_fit_rows or pipeline.get("max_fit_rows"),
-             "exclude_columns": sorted({*(pipeline.get("exclude_columns") or ()), *excluded})}
+            {
+                **pipeline,
+                "max_fit_rows": run.max_fit_rows or pipeline.get("max_fit_rows"),
+                "exclude_columns": sorted({*(pipeline.get("exclude_columns") or ()), *excluded}),
+            }
         )
         self.progress(Run.Stage.LOADING, 1, 1)
         if self.should_stop():
@@ -133,7 +144,11 @@ class _Execution:
             raise Cancelled("stopped on request")
 
         fitted, result = detect.detect(
-            df, config, progress=self.progress, should_stop=self.should_stop, chunk_size=settings.RUN_CHUNK_ROWS
+            df,
+            config,
+            progress=self.progress,
+            should_stop=self.should_stop,
+            chunk_size=settings.RUN_CHUNK_ROWS,
         )
         del df
 
@@ -156,8 +171,13 @@ class _Execution:
             self._enter("done")
             with open(results_path, "rb") as fh:
                 services.run_succeed(
-                    run=run, results_file=File(fh), threshold=float(result.threshold),
-                    summary=jsonable(summary), metrics=jsonable(metrics), timings=self.timings, model=model,
+                    run=run,
+                    results_file=File(fh),
+                    threshold=float(result.threshold),
+                    summary=jsonable(summary),
+                    metrics=jsonable(metrics),
+                    timings=self.timings,
+                    model=model,
                 )
 
     def _save_model(self, fitted, tmp: Path) -> services.ModelArtifact | None:
@@ -173,8 +193,11 @@ class _Execution:
             logger.info("run %s: model not saved: %s", self.run.pk, exc)
             return None
         return services.ModelArtifact(
-            path=path, sha256=sha256, feature_names=list(fitted.feature_names),
-            input_columns=list(fitted.preparer.input_columns), threshold=float(fitted.threshold_),
+            path=path,
+            sha256=sha256,
+            feature_names=list(fitted.feature_names),
+            input_columns=list(fitted.preparer.input_columns),
+            threshold=float(fitted.threshold_),
         )
 
 

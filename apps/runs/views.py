@@ -34,9 +34,14 @@ def run_url(run: Run) -> str:
 @tenant_view
 def list(request: HttpRequest) -> HttpResponse:  # noqa: A001 - the URL name base.html uses
     form = RunFilterForm(request.GET or None, tenant=request.tenant)
-    runs = form.filter(Run.objects.for_tenant(request.tenant).select_related(
-        "dataset_version__dataset", "detector_version__config", "created_by"))
-    page = Paginator(runs.order_by("-created_at", "-id"), PAGE_SIZE).get_page(request.GET.get("page"))
+    runs = form.filter(
+        Run.objects.for_tenant(request.tenant).select_related(
+            "dataset_version__dataset", "detector_version__config", "created_by"
+        )
+    )
+    page = Paginator(runs.order_by("-created_at", "-id"), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
     query = request.GET.copy()
     query.pop("page", None)
     template = "runs/list.html" + ("#run-list" if request.htmx else "")
@@ -50,9 +55,15 @@ def start(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             data = form.cleaned_data
             try:
-                run = run_start(tenant=request.tenant, user=request.user, dataset_version=data["dataset_version"],
-                                detector_version=data["detector"].current, label_column=data["label_column"],
-                                max_fit_rows=data["max_fit_rows"], request=request)
+                run = run_start(
+                    tenant=request.tenant,
+                    user=request.user,
+                    dataset_version=data["dataset_version"],
+                    detector_version=data["detector"].current,
+                    label_column=data["label_column"],
+                    max_fit_rows=data["max_fit_rows"],
+                    request=request,
+                )
             except RunStateError as exc:
                 form.add_error(None, str(exc))
             else:
@@ -60,7 +71,9 @@ def start(request: HttpRequest) -> HttpResponse:
                 return _to_run(request, run)
     else:
         form = StartRunForm(initial=request.GET.dict(), tenant=request.tenant)
-    template = "runs/start.html" + ("#run-preflight" if request.htmx and request.method == "GET" else "")
+    template = "runs/start.html" + (
+        "#run-preflight" if request.htmx and request.method == "GET" else ""
+    )
     return render(request, template, {"form": form, "cost": form.cost()})
 
 
@@ -84,7 +97,12 @@ def cancel(request: HttpRequest, run_id: int) -> HttpResponse:
         messages.warning(request, str(exc))
     else:
         done = run.status == Run.Status.CANCELLED
-        messages.success(request, "Run cancelled." if done else "Cancellation requested: the run stops at its next chunk.")
+        messages.success(
+            request,
+            "Run cancelled."
+            if done
+            else "Cancellation requested: the run stops at its next chunk.",
+        )
     return _to_run(request, run)
 
 

@@ -56,40 +56,82 @@ def _table_links(run: Run, table: results.TablePage, preview: float | None) -> d
 
     def link(**change):
         q = {**state, **change}
-        return {"href": _url("results", run, **q) + "#anomalies-table", "hx": _url("results_table", run, **q),
-                "push": _url("results", run, **q)}
+        return {
+            "href": _url("results", run, **q) + "#anomalies-table",
+            "hx": _url("results_table", run, **q),
+            "push": _url("results", run, **q),
+        }
 
     def header(key: str, label: str) -> dict:
         active = key == table.sort
-        direction = ({"asc": "desc", "desc": "asc"}[table.direction] if active
-                     else ("asc" if key == "row_id" else "desc"))
-        return {"key": key, "label": label, "active": active, "dir": table.direction if active else "",
-                **link(sort=key, dir=direction, page=1)}
+        direction = (
+            {"asc": "desc", "desc": "asc"}[table.direction]
+            if active
+            else ("asc" if key == "row_id" else "desc")
+        )
+        return {
+            "key": key,
+            "label": label,
+            "active": active,
+            "dir": table.direction if active else "",
+            **link(sort=key, dir=direction, page=1),
+        }
 
     fixed = [header("row_id", "Row"), header("score", "Score"), header("severity", "Severity")]
-    return {"fixed": fixed, "columns": [header(c, c) for c in table.columns],
-            "prev": link(page=table.page - 1) if table.page > 1 else None,
-            "next": link(page=table.page + 1) if table.page < table.pages else None}
+    return {
+        "fixed": fixed,
+        "columns": [header(c, c) for c in table.columns],
+        "prev": link(page=table.page - 1) if table.page > 1 else None,
+        "next": link(page=table.page + 1) if table.page < table.pages else None,
+    }
 
 
 def _context(request: HttpRequest, run: Run, *, charts: bool = True) -> dict:
-    names = ("results", "results_table", "threshold_preview", "threshold_save", "download_csv", "download_parquet")
-    ctx: dict = {"run": run, "run_page_url": run_page_url(run), "urls": {n: _url(n, run) for n in names}}
+    names = (
+        "results",
+        "results_table",
+        "threshold_preview",
+        "threshold_save",
+        "download_csv",
+        "download_parquet",
+    )
+    ctx: dict = {
+        "run": run,
+        "run_page_url": run_page_url(run),
+        "urls": {n: _url(n, run) for n in names},
+    }
     if run.status != Run.Status.SUCCEEDED or not run.results:
         return {**ctx, "finished": False}
     preview = _float(request.GET.get("threshold") or request.GET.get("threshold_range"))
     shown = preview if preview is not None else run.threshold
-    table = results.anomalies_table(run, shown, sort=request.GET.get("sort", "score"),
-                                    direction=request.GET.get("dir", "desc"), page=_int(request.GET.get("page")))
-    ctx.update(finished=True, preview=preview, shown_threshold=shown, table=table,
-               links=_table_links(run, table, preview), saved=results.counts(run), at=results.counts(run, shown),
-               range=results.score_range(run), histogram=results.histogram_figure(run, shown),
-               contributions=bool(results.contribution_columns(run)))
+    table = results.anomalies_table(
+        run,
+        shown,
+        sort=request.GET.get("sort", "score"),
+        direction=request.GET.get("dir", "desc"),
+        page=_int(request.GET.get("page")),
+    )
+    ctx.update(
+        finished=True,
+        preview=preview,
+        shown_threshold=shown,
+        table=table,
+        links=_table_links(run, table, preview),
+        saved=results.counts(run),
+        at=results.counts(run, shown),
+        range=results.score_range(run),
+        histogram=results.histogram_figure(run, shown),
+        contributions=bool(results.contribution_columns(run)),
+    )
     ctx.update(at_pct=100 * ctx["at"]["anomaly_rate"], saved_pct=100 * ctx["saved"]["anomaly_rate"])
     if charts:
-        ctx.update(quantiles=results.quantiles(run), metrics=results.metric_rows(run.metrics or {}),
-                   timeseries=results.timeseries_figure(run, shown), heatmap=results.heatmap_figure(run),
-                   projection=results.projection_figure(run, shown))
+        ctx.update(
+            quantiles=results.quantiles(run),
+            metrics=results.metric_rows(run.metrics or {}),
+            timeseries=results.timeseries_figure(run, shown),
+            heatmap=results.heatmap_figure(run),
+            projection=results.projection_figure(run, shown),
+        )
     return ctx
 
 
@@ -97,7 +139,13 @@ def _render(request: HttpRequest, run: Run, partial: str | None = None, **extra)
     try:
         ctx = _context(request, run, charts=partial is None)
     except ResultsUnavailable:
-        ctx = {"run": run, "run_page_url": run_page_url(run), "finished": False, "unreadable": True, "urls": {}}
+        ctx = {
+            "run": run,
+            "run_page_url": run_page_url(run),
+            "finished": False,
+            "unreadable": True,
+            "urls": {},
+        }
         partial = None
     template = "runs/results.html" if partial is None else partial
     return render(request, template, {**ctx, **extra})
@@ -134,8 +182,12 @@ def threshold_save(request: HttpRequest, run_id: int) -> HttpResponse:
     if run.status != Run.Status.SUCCEEDED or not run.results or threshold is None:
         messages.error(request, "Enter a number for the threshold of a finished run.")
         return redirect(_url("results", run))
-    run = results.run_threshold_set(run=run, threshold=threshold, actor=request.user, request=request)
-    messages.success(request, f"Threshold saved: {threshold:.6g} — {run.summary['anomalies']:,} rows flagged.")
+    run = results.run_threshold_set(
+        run=run, threshold=threshold, actor=request.user, request=request
+    )
+    messages.success(
+        request, f"Threshold saved: {threshold:.6g} — {run.summary['anomalies']:,} rows flagged."
+    )
     return redirect(_url("results", run))
 
 
@@ -143,7 +195,9 @@ def threshold_save(request: HttpRequest, run_id: int) -> HttpResponse:
 @require_GET
 def download_csv(request: HttpRequest, run_id: int) -> StreamingHttpResponse:
     run = get_succeeded_run(request, run_id)
-    response = StreamingHttpResponse(results.csv_chunks(run), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(
+        results.csv_chunks(run), content_type="text/csv; charset=utf-8"
+    )
     response["Content-Disposition"] = f'attachment; filename="run-{run.pk}-results.csv"'
     return response
 
@@ -152,16 +206,23 @@ def download_csv(request: HttpRequest, run_id: int) -> StreamingHttpResponse:
 @require_GET
 def download_parquet(request: HttpRequest, run_id: int) -> FileResponse:
     run = get_succeeded_run(request, run_id)
-    return FileResponse(results.parquet_download(run), as_attachment=True,
-                        filename=f"run-{run.pk}-results.parquet", content_type="application/vnd.apache.parquet")
+    return FileResponse(
+        results.parquet_download(run),
+        as_attachment=True,
+        filename=f"run-{run.pk}-results.parquet",
+        content_type="application/vnd.apache.parquet",
+    )
 
 
 @tenant_view
 @require_GET
 def compare(request: HttpRequest) -> HttpResponse:
     a_id, b_id = _int(request.GET.get("a"), 0), _int(request.GET.get("b"), 0)
-    choices = Run.objects.for_tenant(request.tenant).filter(status=Run.Status.SUCCEEDED).select_related(
-        "dataset_version__dataset", "detector_version__config")[:200]
+    choices = (
+        Run.objects.for_tenant(request.tenant)
+        .filter(status=Run.Status.SUCCEEDED)
+        .select_related("dataset_version__dataset", "detector_version__config")[:200]
+    )
     ctx = {"choices": choices, "a_id": a_id, "b_id": b_id}
     if not (a_id and b_id):
         return render(request, "runs/compare.html", ctx)

@@ -23,8 +23,12 @@ from .sharing import ShareError, run_share, run_share_revoke, shares_for_user, s
 
 class ShareForm(forms.Form):
     email = forms.EmailField(label="E-mail of their Pynomaly account")
-    until = forms.DateField(required=False, label="Until (optional)", help_text="The share ends after this day.",
-                            widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(
+        required=False,
+        label="Until (optional)",
+        help_text="The share ends after this day.",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
 
     def expires_at(self) -> datetime | None:
         """The end of the chosen day in the site's time zone (the share holds through that day)."""
@@ -44,23 +48,34 @@ def share(request: HttpRequest, run_id: int) -> HttpResponse:
     form = ShareForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            made = run_share(run=run, email=form.cleaned_data["email"], expires_at=form.expires_at(),
-                             actor=request.user, request=request)
+            made = run_share(
+                run=run,
+                email=form.cleaned_data["email"],
+                expires_at=form.expires_at(),
+                actor=request.user,
+                request=request,
+            )
         except ShareError as exc:
             form.add_error(None, str(exc))
         else:
             messages.success(request, f"Run #{run.pk}'s results are shared with {made.user.email}.")
             return redirect(_share_url(run))
     status = 400 if form.errors else 200
-    return render(request, "runs/share.html", {"run": run, "form": form, "shares": shares_of_run(run),
-                                               "now": timezone.now()}, status=status)
+    return render(
+        request,
+        "runs/share.html",
+        {"run": run, "form": form, "shares": shares_of_run(run), "now": timezone.now()},
+        status=status,
+    )
 
 
 @require_POST
 @tenant_view(perm=CREATE)
 def share_revoke(request: HttpRequest, run_id: int, share_id: int) -> HttpResponse:
     run = get_run_for_member(request, run_id)
-    found = get_object_or_404(RunShare.objects.select_related("run__tenant", "user"), pk=share_id, run=run)
+    found = get_object_or_404(
+        RunShare.objects.select_related("run__tenant", "user"), pk=share_id, run=run
+    )
     run_share_revoke(share=found, actor=request.user, request=request)
     messages.success(request, f"{found.user.email} can no longer see run #{run.pk}.")
     return redirect(_share_url(run))

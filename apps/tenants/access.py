@@ -55,7 +55,9 @@ def tenant_actions(request: HttpRequest) -> frozenset[str]:
 def require(request: HttpRequest, perm: str) -> None:
     """Members whose role lacks ``perm`` get 403 (they may know the workspace exists)."""
     if not user_can(request.user, request.tenant, perm):
-        raise PermissionDenied(f"Your role ({request.membership.get_role_display()}) does not allow this.")
+        raise PermissionDenied(
+            f"Your role ({request.membership.get_role_display()}) does not allow this."
+        )
 
 
 def tenant_view(view=None, *, perm: str = VIEW):
@@ -87,8 +89,14 @@ def audit_access_denied(request: HttpRequest, *, tenant: Tenant | None, target=N
     from apps.audit.services import audit_record
 
     request._access_denied_recorded = True
-    audit_record(action="access.denied", actor=request.user, tenant=tenant, target=target or tenant,
-                 request=request, details={"path": request.path[:300], "method": request.method})
+    audit_record(
+        action="access.denied",
+        actor=request.user,
+        tenant=tenant,
+        target=target or tenant,
+        request=request,
+        details={"path": request.path[:300], "method": request.method},
+    )
 
 
 def get_scoped_or_404(request: HttpRequest, queryset, **lookup):
@@ -101,8 +109,12 @@ def get_scoped_or_404(request: HttpRequest, queryset, **lookup):
         return obj
     if request.user.is_authenticated:
         try:
-            foreign = queryset.model._base_manager.filter(**lookup).exclude(tenant=request.tenant) \
-                .select_related("tenant").first()
+            foreign = (
+                queryset.model._base_manager.filter(**lookup)
+                .exclude(tenant=request.tenant)
+                .select_related("tenant")
+                .first()
+            )
         except (ValueError, OverflowError):  # an id the database cannot hold points at nothing
             foreign = None
         if foreign is not None:

@@ -45,7 +45,9 @@ class TenantAdmin(admin.ModelAdmin):
         # Operators act as superusers here; the service still checks the actor is allowed to own.
         if not request.user.is_superuser:
             raise PermissionDenied
-        services.tenant_delete(tenant=obj, actor=request.user, confirm_name=obj.name, request=request)
+        services.tenant_delete(
+            tenant=obj, actor=request.user, confirm_name=obj.name, request=request
+        )
 
 
 @admin.register(Membership)
@@ -65,10 +67,17 @@ class MembershipAdmin(admin.ModelAdmin):
             if change:
                 role = obj.role
                 obj.role = Membership.objects.get(pk=obj.pk).role
-                services.membership_set_role(membership=obj, role=role, actor=request.user, request=request)
+                services.membership_set_role(
+                    membership=obj, role=role, actor=request.user, request=request
+                )
             else:
-                services.membership_add(tenant=obj.tenant, user=obj.user, role=obj.role, actor=request.user,
-                                        request=request)
+                services.membership_add(
+                    tenant=obj.tenant,
+                    user=obj.user,
+                    role=obj.role,
+                    actor=request.user,
+                    request=request,
+                )
         except services.TenantRuleError as exc:
             messages.error(request, str(exc))
 
@@ -81,7 +90,15 @@ class MembershipAdmin(admin.ModelAdmin):
 
 @admin.register(Invitation)
 class InvitationAdmin(admin.ModelAdmin):
-    list_display = ("email", "tenant", "role", "created_at", "expires_at", "accepted_at", "revoked_at")
+    list_display = (
+        "email",
+        "tenant",
+        "role",
+        "created_at",
+        "expires_at",
+        "accepted_at",
+        "revoked_at",
+    )
     list_filter = ("role",)
     search_fields = ("email", "tenant__name")
     readonly_fields = [f.name for f in Invitation._meta.fields]
@@ -123,5 +140,10 @@ class PynomalyUserAdmin(UserAdmin):
     def _set_active(self, request, user, active: bool) -> None:
         user.is_active = active
         user.save(update_fields=["is_active"])
-        audit_record(action="user.reactivated" if active else "user.deactivated", actor=request.user, target=user,
-                     request=request, details={"user": user.email or user.get_username()})
+        audit_record(
+            action="user.reactivated" if active else "user.deactivated",
+            actor=request.user,
+            target=user,
+            request=request,
+            details={"user": user.email or user.get_username()},
+        )

@@ -30,7 +30,11 @@ class MemberGroupConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         user = self.scope.get("user")
-        group = await self.group_for(user, self.scope["url_route"]["kwargs"]) if user is not None else None
+        group = (
+            await self.group_for(user, self.scope["url_route"]["kwargs"])
+            if user is not None
+            else None
+        )
         if group is None:
             await self.close(code=4403)
             return

@@ -30,7 +30,9 @@ class DeleteTenantForm(forms.Form):
 
 class InvitationForm(forms.Form):
     email = forms.EmailField(label="E-mail address")
-    role = forms.ChoiceField(choices=[(r.value, r.label) for r in INVITABLE_ROLES], initial=Role.ANALYST)
+    role = forms.ChoiceField(
+        choices=[(r.value, r.label) for r in INVITABLE_ROLES], initial=Role.ANALYST
+    )
 
 
 class RoleForm(forms.Form):

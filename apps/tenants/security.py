@@ -12,8 +12,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 def admin_login(request: HttpRequest) -> HttpResponse:
     """Replace the admin's sign-in form, which no rate limit or second factor covers."""
     target = request.GET.get("next") or reverse("admin:index")
-    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
-                                           require_https=request.is_secure()):
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         target = reverse("admin:index")
     if request.user.is_authenticated:
         if request.user.is_active and request.user.is_staff:

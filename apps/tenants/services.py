@@ -99,8 +99,14 @@ def tenant_create(*, name: str, owner, personal: bool = False, request=None) -> 
     tenant_sync_role_groups(tenant)
     Membership.objects.create(user=owner, tenant=tenant, role=Role.OWNER)
     _place_in_role_group(owner, tenant, Role.OWNER)
-    audit_record(action="tenant.created", actor=owner, tenant=tenant, target=tenant, request=request,
-                 details={"name": name, "personal": personal})
+    audit_record(
+        action="tenant.created",
+        actor=owner,
+        tenant=tenant,
+        target=tenant,
+        request=request,
+        details={"name": name, "personal": personal},
+    )
     return tenant
 
 
@@ -120,8 +126,14 @@ def tenant_rename(*, tenant: Tenant, name: str, actor, request=None) -> Tenant:
         return tenant
     tenant.name = name
     tenant.save(update_fields=["name"])
-    audit_record(action="tenant.renamed", actor=actor, tenant=tenant, target=tenant, request=request,
-                 details={"before": before, "after": name})
+    audit_record(
+        action="tenant.renamed",
+        actor=actor,
+        tenant=tenant,
+        target=tenant,
+        request=request,
+        details={"before": before, "after": name},
+    )
     return tenant
 
 
@@ -129,13 +141,20 @@ def _tenant_files(tenant: Tenant) -> list[tuple]:
     """(storage, name) of every stored file of every tenant-owned model with a FileField."""
     files = []
     for model in django_apps.get_models():
-        tenant_fks = [f for f in model._meta.get_fields()
-                      if isinstance(f, models.ForeignKey) and f.related_model is Tenant and f.name == "tenant"]
+        tenant_fks = [
+            f
+            for f in model._meta.get_fields()
+            if isinstance(f, models.ForeignKey) and f.related_model is Tenant and f.name == "tenant"
+        ]
         file_fields = [f for f in model._meta.get_fields() if isinstance(f, models.FileField)]
         if not tenant_fks or not file_fields:
             continue
-        for row in model._base_manager.filter(tenant=tenant).values_list(*[f.attname for f in file_fields]):
-            files.extend((f.storage, name) for f, name in zip(file_fields, row, strict=True) if name)
+        for row in model._base_manager.filter(tenant=tenant).values_list(
+            *[f.attname for f in file_fields]
+        ):
+            files.extend(
+                (f.storage, name) for f, name in zip(file_fields, row, strict=True) if name
+            )
     return files
 
 
@@ -156,8 +175,14 @@ def tenant_delete(*, tenant: Tenant, actor, confirm_name: str, request=None) -> 
     if confirm_name.strip() != tenant.name:
         raise TenantRuleError("Type the workspace's name exactly to confirm.")
     files = _tenant_files(tenant)
-    audit_record(action="tenant.deleted", actor=actor, tenant=tenant, target=tenant, request=request,
-                 details={"name": tenant.name, "slug": tenant.slug, "files": len(files)})
+    audit_record(
+        action="tenant.deleted",
+        actor=actor,
+        tenant=tenant,
+        target=tenant,
+        request=request,
+        details={"name": tenant.name, "slug": tenant.slug, "files": len(files)},
+    )
     # Runs protect the dataset and detector versions they used: remove them first, then cascade.
     for label in ("runs.Run",):
         try:
@@ -175,11 +200,19 @@ def tenant_delete(*, tenant: Tenant, actor, confirm_name: str, request=None) -> 
 # ---------------------------------------------------------------- memberships
 @transaction.atomic
 def membership_add(*, tenant: Tenant, user, role: str, actor=None, request=None) -> Membership:
-    membership, created = Membership.objects.get_or_create(tenant=tenant, user=user, defaults={"role": role})
+    membership, created = Membership.objects.get_or_create(
+        tenant=tenant, user=user, defaults={"role": role}
+    )
     if created:
         _place_in_role_group(user, tenant, role)
-        audit_record(action="membership.added", actor=actor, tenant=tenant, target=membership, request=request,
-                     details={"user": _who(user), "role": role})
+        audit_record(
+            action="membership.added",
+            actor=actor,
+            tenant=tenant,
+            target=membership,
+            request=request,
+            details={"user": _who(user), "role": role},
+        )
     return membership
 
 
@@ -199,8 +232,14 @@ def membership_set_role(*, membership: Membership, role: str, actor, request=Non
     membership.role = role
     membership.save(update_fields=["role"])
     _place_in_role_group(membership.user, tenant, role)
-    audit_record(action="membership.role_changed", actor=actor, tenant=tenant, target=membership, request=request,
-                 details={"user": _who(membership.user), "before": before, "after": role})
+    audit_record(
+        action="membership.role_changed",
+        actor=actor,
+        tenant=tenant,
+        target=membership,
+        request=request,
+        details={"user": _who(membership.user), "before": before, "after": role},
+    )
     return membership
 
 
@@ -214,8 +253,14 @@ def membership_remove(*, membership: Membership, actor, request=None) -> None:
         if not _is_owner(actor, tenant):
             raise TenantRuleError("Only an owner can remove an owner.")
     _place_in_role_group(membership.user, tenant, None)
-    audit_record(action="membership.removed", actor=actor, tenant=tenant, target=membership, request=request,
-                 details={"user": _who(membership.user), "role": membership.role})
+    audit_record(
+        action="membership.removed",
+        actor=actor,
+        tenant=tenant,
+        target=membership,
+        request=request,
+        details={"user": _who(membership.user), "role": membership.role},
+    )
     membership.delete()
 
 
@@ -236,8 +281,14 @@ def tenant_transfer_ownership(*, tenant: Tenant, to: Membership, actor, request=
     mine.role = Role.ADMIN
     mine.save(update_fields=["role"])
     _place_in_role_group(actor, tenant, Role.ADMIN)
-    audit_record(action="tenant.ownership_transferred", actor=actor, tenant=tenant, target=tenant, request=request,
-                 details={"from": _who(actor), "to": _who(to.user), "to_role_before": to_before})
+    audit_record(
+        action="tenant.ownership_transferred",
+        actor=actor,
+        tenant=tenant,
+        target=tenant,
+        request=request,
+        details={"from": _who(actor), "to": _who(to.user), "to_role_before": to_before},
+    )
 
 
 # ---------------------------------------------------------------- invitations
@@ -257,33 +308,56 @@ def invitation_for_token(token: str) -> Invitation | None:
 def _user_addresses(user) -> set[str]:
     from allauth.account.models import EmailAddress
 
-    found = {e.lower() for e in EmailAddress.objects.filter(user=user).values_list("email", flat=True)}
+    found = {
+        e.lower() for e in EmailAddress.objects.filter(user=user).values_list("email", flat=True)
+    }
     if user.email:
         found.add(user.email.lower())
     return found
 
 
 @transaction.atomic
-def invitation_create(*, tenant: Tenant, email: str, role: str, actor, request=None) -> tuple[Invitation, str]:
+def invitation_create(
+    *, tenant: Tenant, email: str, role: str, actor, request=None
+) -> tuple[Invitation, str]:
     """Create an invitation and mail its link after commit; returns it with the raw token (never stored)."""
     email = email.strip()
     if role not in INVITABLE_ROLES:
-        raise TenantRuleError("Invite as admin, analyst or viewer; make someone an owner once they have joined.")
+        raise TenantRuleError(
+            "Invite as admin, analyst or viewer; make someone an owner once they have joined."
+        )
     if Membership.objects.filter(tenant=tenant, user__email__iexact=email).exists():
         raise TenantRuleError(f"{email} is already a member.")
     if Invitation.objects.pending().filter(tenant=tenant, email__iexact=email).exists():
-        raise TenantRuleError(f"{email} already has a pending invitation; revoke it to send a new one.")
+        raise TenantRuleError(
+            f"{email} already has a pending invitation; revoke it to send a new one."
+        )
     token = secrets.token_urlsafe(32)
     invitation = Invitation.objects.create(
-        tenant=tenant, email=email, role=role, token_hash=_token_hash(token), invited_by=actor,
+        tenant=tenant,
+        email=email,
+        role=role,
+        token_hash=_token_hash(token),
+        invited_by=actor,
         expires_at=timezone.now() + timedelta(days=settings.INVITATION_MAX_AGE_DAYS),
     )
-    audit_record(action="invitation.sent", actor=actor, tenant=tenant, target=invitation, request=request,
-                 details={"email": email, "role": role, "expires_at": invitation.expires_at.isoformat()})
+    audit_record(
+        action="invitation.sent",
+        actor=actor,
+        tenant=tenant,
+        target=invitation,
+        request=request,
+        details={"email": email, "role": role, "expires_at": invitation.expires_at.isoformat()},
+    )
     path = reverse("invitation_accept", kwargs={"token": token})
     link = request.build_absolute_uri(path) if request is not None else path
-    context = {"tenant": tenant, "role": invitation.get_role_display(), "link": link,
-               "inviter": _who(actor) if actor else "", "days": settings.INVITATION_MAX_AGE_DAYS}
+    context = {
+        "tenant": tenant,
+        "role": invitation.get_role_display(),
+        "link": link,
+        "inviter": _who(actor) if actor else "",
+        "days": settings.INVITATION_MAX_AGE_DAYS,
+    }
     subject = f"You are invited to {tenant.name} on Pynomaly"
     body = render_to_string("tenants/email/invitation.txt", context)
     transaction.on_commit(lambda: send_mail(subject, body, None, [email]))
@@ -293,12 +367,19 @@ def invitation_create(*, tenant: Tenant, email: str, role: str, actor, request=N
 @transaction.atomic
 def invitation_revoke(*, invitation: Invitation, actor, request=None) -> None:
     now = timezone.now()
-    changed = Invitation.objects.filter(pk=invitation.pk, accepted_at__isnull=True, revoked_at__isnull=True) \
-        .update(revoked_at=now)
+    changed = Invitation.objects.filter(
+        pk=invitation.pk, accepted_at__isnull=True, revoked_at__isnull=True
+    ).update(revoked_at=now)
     if not changed:
         raise TenantRuleError("This invitation was already used or revoked.")
-    audit_record(action="invitation.revoked", actor=actor, tenant=invitation.tenant, target=invitation,
-                 request=request, details={"email": invitation.email, "role": invitation.role})
+    audit_record(
+        action="invitation.revoked",
+        actor=actor,
+        tenant=invitation.tenant,
+        target=invitation,
+        request=request,
+        details={"email": invitation.email, "role": invitation.role},
+    )
 
 
 @transaction.atomic
@@ -307,19 +388,30 @@ def invitation_accept(*, invitation: Invitation, user, request=None) -> Membersh
     if invitation.status != Invitation.Status.PENDING:
         raise TenantRuleError("This invitation is no longer valid. Ask for a new one.")
     if invitation.email.lower() not in _user_addresses(user):
-        raise TenantRuleError("This invitation was sent to a different e-mail address. "
-                              "Sign in with the invited address to accept it.")
+        raise TenantRuleError(
+            "This invitation was sent to a different e-mail address. "
+            "Sign in with the invited address to accept it."
+        )
     tenant = _lock(invitation.tenant)
     if Membership.objects.filter(tenant=tenant, user=user).exists():
         raise TenantRuleError("You are already a member of this workspace.")
     # The conditional update is the single-use guarantee: of two concurrent accepts, one changes the row.
-    used = Invitation.objects.filter(pk=invitation.pk, accepted_at__isnull=True, revoked_at__isnull=True,
-                                     expires_at__gt=timezone.now()) \
-        .update(accepted_at=timezone.now(), accepted_by=user)
+    used = Invitation.objects.filter(
+        pk=invitation.pk,
+        accepted_at__isnull=True,
+        revoked_at__isnull=True,
+        expires_at__gt=timezone.now(),
+    ).update(accepted_at=timezone.now(), accepted_by=user)
     if not used:
         raise TenantRuleError("This invitation is no longer valid. Ask for a new one.")
     membership = Membership.objects.create(tenant=tenant, user=user, role=invitation.role)
     _place_in_role_group(user, tenant, invitation.role)
-    audit_record(action="invitation.accepted", actor=user, tenant=tenant, target=membership, request=request,
-                 details={"email": invitation.email, "role": invitation.role, "invitation": invitation.pk})
+    audit_record(
+        action="invitation.accepted",
+        actor=user,
+        tenant=tenant,
+        target=membership,
+        request=request,
+        details={"email": invitation.email, "role": invitation.role, "invitation": invitation.pk},
+    )
     return membership

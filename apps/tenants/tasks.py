@@ -12,7 +12,9 @@ from .models import Tenant
 def notify_tenant(tenant: Tenant, message: str, *, level: str = "info") -> None:
     """Send a rendered notice to the tenant's sockets; a page that misses it loses nothing."""
     html = render_to_string("components/_notification.html", {"message": message, "level": level})
-    async_to_sync(get_channel_layer().group_send)(tenant_group(tenant.pk), {"type": "notify", "html": html})
+    async_to_sync(get_channel_layer().group_send)(
+        tenant_group(tenant.pk), {"type": "notify", "html": html}
+    )
 
 
 @shared_task(name="tenants.notify", time_limit=30, soft_time_limit=20)

@@ -27,20 +27,38 @@ def accept(request: HttpRequest, token: str) -> HttpResponse:
         raise Http404("No such invitation.")
     if invitation.status != Invitation.Status.PENDING:
         request.session.pop(INVITATION_SESSION_KEY, None)
-        return render(request, "tenants/invitation.html", {"invitation": invitation, "invalid": True}, status=410)
+        return render(
+            request,
+            "tenants/invitation.html",
+            {"invitation": invitation, "invalid": True},
+            status=410,
+        )
     here = reverse("invitation_accept", kwargs={"token": token})
     if not request.user.is_authenticated:
         request.session[INVITATION_SESSION_KEY] = token
         query = urlencode({"next": here})
-        return render(request, "tenants/invitation.html", {
-            "invitation": invitation, "anonymous": True,
-            "login_url": f"{reverse('account_login')}?{query}", "signup_url": f"{reverse('account_signup')}?{query}",
-        })
+        return render(
+            request,
+            "tenants/invitation.html",
+            {
+                "invitation": invitation,
+                "anonymous": True,
+                "login_url": f"{reverse('account_login')}?{query}",
+                "signup_url": f"{reverse('account_signup')}?{query}",
+            },
+        )
     if request.method == "POST":
         try:
-            membership = services.invitation_accept(invitation=invitation, user=request.user, request=request)
+            membership = services.invitation_accept(
+                invitation=invitation, user=request.user, request=request
+            )
         except services.TenantRuleError as exc:
-            return render(request, "tenants/invitation.html", {"invitation": invitation, "error": str(exc)}, status=403)
+            return render(
+                request,
+                "tenants/invitation.html",
+                {"invitation": invitation, "error": str(exc)},
+                status=403,
+            )
         request.session.pop(INVITATION_SESSION_KEY, None)
         messages.success(request, f"Welcome to {membership.tenant.name}.")
         return redirect("tenants:dashboard", tenant_slug=membership.tenant.slug)

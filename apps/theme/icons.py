@@ -18,7 +18,15 @@ RED = (239, 68, 68, 255)  # tailwind red-500
 SUPERSAMPLE = 4
 
 # The chart in unit coordinates (x right, y down); the 5th point is the anomaly.
-CHART = [(0.0, 0.62), (0.18, 0.55), (0.34, 0.66), (0.5, 0.52), (0.66, 0.08), (0.8, 0.6), (1.0, 0.48)]
+CHART = [
+    (0.0, 0.62),
+    (0.18, 0.55),
+    (0.34, 0.66),
+    (0.5, 0.52),
+    (0.66, 0.08),
+    (0.8, 0.6),
+    (1.0, 0.48),
+]
 ANOMALY = 4
 
 

@@ -36,7 +36,9 @@ def _invitation_link(mailbox, server) -> str:
     return match.group(0)
 
 
-def test_an_invited_viewer_joins_through_the_mailed_link_and_cannot_start_runs(server, mailbox, tenant_a, browser):
+def test_an_invited_viewer_joins_through_the_mailed_link_and_cannot_start_runs(
+    server, mailbox, tenant_a, browser
+):
     alice_context = browser.new_context()
     alice = alice_context.new_page()
     login(alice, server, "alice@example.com")

@@ -9,7 +9,12 @@ import pytest
 
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, PASSWORD, login
 
-SECTIONS = {"Datasets": "datasets/", "Detectors": "detectors/", "Runs": "runs/", "Settings": "settings/"}
+SECTIONS = {
+    "Datasets": "datasets/",
+    "Detectors": "detectors/",
+    "Runs": "runs/",
+    "Settings": "settings/",
+}
 
 
 @pytest.fixture
@@ -82,7 +87,9 @@ def test_alice_signs_out_and_her_workspace_asks_for_a_sign_in_again(asgi_server,
 
 
 @pytest.mark.parametrize("width,height", [(768, 1024), (390, 844)])
-def test_the_dashboard_and_sign_in_page_do_not_scroll_sideways(asgi_server, tenant_a, page, width, height):
+def test_the_dashboard_and_sign_in_page_do_not_scroll_sideways(
+    asgi_server, tenant_a, page, width, height
+):
     page.set_viewport_size({"width": width, "height": height})
     page.goto(f"{asgi_server.url}/accounts/login/")
     assert _scroll_width(page) <= width
@@ -130,7 +137,9 @@ def test_a_stranger_gets_the_styled_not_found_page_for_alices_workspace(
     assert page.locator("h1").inner_text() == "Page not found"
     assert "Acme" not in page.content()
     header = page.evaluate("getComputedStyle(document.querySelector('header')).backgroundColor")
-    assert header not in ("rgba(0, 0, 0, 0)", "transparent"), "styles.css did not load without DEBUG"
+    assert header not in ("rgba(0, 0, 0, 0)", "transparent"), (
+        "styles.css did not load without DEBUG"
+    )
 
 
 def test_charts_are_drawn_from_their_json_script_after_an_htmx_swap(asgi_server, tenant_a, page):

@@ -87,7 +87,8 @@ WATCH_PROGRESS = """() => {
 
 
 def test_alice_uploads_detects_watches_live_and_downloads_results(
-        live_media, slow_progress, asgi_server, celery_worker, tenant_a, page, tmp_path):
+    live_media, slow_progress, asgi_server, celery_worker, tenant_a, page, tmp_path
+):
     from apps.datasets.models import Dataset
     from apps.detectors.models import DetectorConfig
     from apps.runs.models import Run
@@ -122,7 +123,9 @@ def test_alice_uploads_detects_watches_live_and_downloads_results(
     page.wait_for_url(re.compile(r"/detectors/configs/\d+/$"))
     config = DetectorConfig.objects.get(tenant=tenant_a, name="Sensors IForest")
     assert config.current.pipeline["threshold"] == {"kind": "contamination", "value": 0.01}
-    assert [d["key"] if isinstance(d, dict) else d[0] for d in config.current.pipeline["detectors"]] == ["iforest"]
+    assert [
+        d["key"] if isinstance(d, dict) else d[0] for d in config.current.pipeline["detectors"]
+    ] == ["iforest"]
 
     # 3. Start a run of it on the dataset.
     page.goto(f"{base}/runs/new/")
@@ -130,7 +133,10 @@ def test_alice_uploads_detects_watches_live_and_downloads_results(
     page.select_option("select[name=detector]", str(config.pk))
     page.locator("#cost-guard").wait_for()
     navigations: list[str] = []
-    page.on("framenavigated", lambda frame: navigations.append(frame.url) if frame == page.main_frame else None)
+    page.on(
+        "framenavigated",
+        lambda frame: navigations.append(frame.url) if frame == page.main_frame else None,
+    )
     page.get_by_role("button", name="Start run").click()
     page.wait_for_url(re.compile(r"/runs/\d+/$"))
     run_id = int(re.search(r"/runs/(\d+)/$", page.url).group(1))
@@ -148,7 +154,9 @@ def test_alice_uploads_detects_watches_live_and_downloads_results(
     assert page.evaluate("window.__wsMessages || 0") >= 2
     run = Run.objects.get(pk=run_id)
     assert run.status == "succeeded" and run.summary["rows"] == ROWS
-    assert re.search(r"Found \d+ anomalies in 3,000 rows", page.locator("#run-outcome").inner_text())
+    assert re.search(
+        r"Found \d+ anomalies in 3,000 rows", page.locator("#run-outcome").inner_text()
+    )
 
     # 5. The results: every chart drawn by Plotly.
     page.locator("#results-link").click()
@@ -168,7 +176,9 @@ def test_alice_uploads_detects_watches_live_and_downloads_results(
     low, high = float(slider.get_attribute("min")), float(slider.get_attribute("max"))
     new = low + (run.threshold - low) * 0.5
     slider.fill(repr(new))
-    page.wait_for_function("t => document.getElementById('preview-count').textContent.trim() !== t", arg=before_text)
+    page.wait_for_function(
+        "t => document.getElementById('preview-count').textContent.trim() !== t", arg=before_text
+    )
     after = int(count.inner_text().replace(",", ""))
     assert after > before, (before, after, low, high, run.threshold)
     assert float(page.locator("#threshold-number").input_value()) == pytest.approx(new)
@@ -189,7 +199,9 @@ def test_alice_uploads_detects_watches_live_and_downloads_results(
     assert errors == []
 
 
-def test_a_png_named_csv_is_refused_with_a_message_and_leaves_no_dataset(live_media, asgi_server, tenant_a, page, tmp_path):
+def test_a_png_named_csv_is_refused_with_a_message_and_leaves_no_dataset(
+    live_media, asgi_server, tenant_a, page, tmp_path
+):
     from apps.datasets.models import Dataset, Upload
 
     fake = tmp_path / "readings.csv"

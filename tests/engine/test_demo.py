@@ -15,7 +15,10 @@ def test_server_metrics_has_a_week_of_minutes_with_a_few_incidents():
     assert 0.005 < df["incident"].mean() < 0.05
     # Incidents must stand out: CPU or latency or memory or errors far from normal.
     normal, incident = df[df.incident == 0], df[df.incident == 1]
-    z = (incident.drop(columns=["timestamp", "incident"]) - normal.mean(numeric_only=True).drop("incident")).abs()
+    z = (
+        incident.drop(columns=["timestamp", "incident"])
+        - normal.mean(numeric_only=True).drop("incident")
+    ).abs()
     assert (z / normal.std(numeric_only=True).drop("incident") > 3).any(axis=1).mean() > 0.8
 
 

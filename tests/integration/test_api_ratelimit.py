@@ -48,7 +48,9 @@ def _burst(url: str, headers: dict) -> list[requests.Response]:
     return responses
 
 
-def test_exactly_the_limit_succeeds_out_of_50_parallel_requests_and_the_rest_get_429(limited_server, alice, tenant_a):
+def test_exactly_the_limit_succeeds_out_of_50_parallel_requests_and_the_rest_get_429(
+    limited_server, alice, tenant_a
+):
     from apps.api.services import token_create
 
     _, raw = token_create(user=alice, tenant=tenant_a, name="burst", scope="read")
@@ -68,17 +70,23 @@ def test_a_second_token_has_its_own_budget(limited_server, alice, tenant_a):
     _, first = token_create(user=alice, tenant=tenant_a, name="one", scope="read")
     _, second = token_create(user=alice, tenant=tenant_a, name="two", scope="read")
     _burst(f"{limited_server.url}/api/v1/me", {"Authorization": f"Bearer {first}"})
-    r = requests.get(f"{limited_server.url}/api/v1/me", headers={"Authorization": f"Bearer {second}"}, timeout=30)
+    r = requests.get(
+        f"{limited_server.url}/api/v1/me", headers={"Authorization": f"Bearer {second}"}, timeout=30
+    )
     assert r.status_code == 200
 
 
 def test_guessing_tokens_is_limited_by_the_anonymous_rate(limited_server, db):
-    responses = _burst(f"{limited_server.url}/api/v1/me", {"Authorization": "Bearer pyn_" + "g" * 40})
+    responses = _burst(
+        f"{limited_server.url}/api/v1/me", {"Authorization": "Bearer pyn_" + "g" * 40}
+    )
     codes = sorted(r.status_code for r in responses)
     assert codes.count(401) == LIMIT and codes.count(429) == N - LIMIT, codes
 
 
-def test_both_limits_are_counted_in_one_round_trip_and_a_refused_request_leaves_later_counters_alone(settings):
+def test_both_limits_are_counted_in_one_round_trip_and_a_refused_request_leaves_later_counters_alone(
+    settings,
+):
     settings.API_RATE_PER_IP = "2/min"
     settings.API_RATE_PER_TOKEN = "100/min"
     throttling.reset_all()
@@ -102,5 +110,7 @@ def test_both_limits_are_counted_in_one_round_trip_and_a_refused_request_leaves_
     assert len(calls) == 3 and all(len(keys) == 2 for keys in calls)  # one script call per request
     assert exc.value.what == "ip" and 1 <= exc.value.retry_after <= 60
     assert int(client.get(throttling.KEY_PREFIX + "ip:198.51.100.7")) == 3
-    assert int(client.get(throttling.KEY_PREFIX + "token:77")) == 2  # the refused request was not charged
+    assert (
+        int(client.get(throttling.KEY_PREFIX + "token:77")) == 2
+    )  # the refused request was not charged
     throttling.reset_all()

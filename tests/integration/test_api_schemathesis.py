@@ -48,7 +48,14 @@ def keep_the_test_connection():
 
 
 @schema.parametrize()
-@settings(max_examples=25, derandomize=True, deadline=None, database=None,
-          suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=25,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
 def test_no_operation_answers_a_server_error(case, token):
-    case.call_and_validate(headers={"Authorization": f"Bearer {token}"}, checks=[not_a_server_error])
+    case.call_and_validate(
+        headers={"Authorization": f"Bearer {token}"}, checks=[not_a_server_error]
+    )

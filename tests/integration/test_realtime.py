@@ -19,9 +19,12 @@ def _session_cookie(server, email):
     page = s.get(f"{server.url}/accounts/login/")
     assert page.status_code == 200
     token = s.cookies["csrftoken"]
-    r = s.post(f"{server.url}/accounts/login/", data={"login": email, "password": PASSWORD,
-               "csrfmiddlewaretoken": token}, headers={"Referer": f"{server.url}/accounts/login/"},
-               allow_redirects=False)
+    r = s.post(
+        f"{server.url}/accounts/login/",
+        data={"login": email, "password": PASSWORD, "csrfmiddlewaretoken": token},
+        headers={"Referer": f"{server.url}/accounts/login/"},
+        allow_redirects=False,
+    )
     assert r.status_code == 302, r.text[:500]
     return f"sessionid={s.cookies['sessionid']}"
 
@@ -31,8 +34,9 @@ async def _connect(server, path, *, cookie=None, origin=None):
     if cookie:
         headers["Cookie"] = cookie
     origin = origin or server.url
-    return await websockets.connect(f"ws://{server.host}{path}", additional_headers=headers, origin=origin,
-                                    open_timeout=10)
+    return await websockets.connect(
+        f"ws://{server.host}{path}", additional_headers=headers, origin=origin, open_timeout=10
+    )
 
 
 async def _refused(server, path, **kw) -> bool:
@@ -49,7 +53,9 @@ async def _refused(server, path, **kw) -> bool:
     return False
 
 
-def test_celery_worker_runs_a_task_that_reaches_a_members_websocket(asgi_server, celery_worker, alice, tenant_a):
+def test_celery_worker_runs_a_task_that_reaches_a_members_websocket(
+    asgi_server, celery_worker, alice, tenant_a
+):
     from apps.tenants.tasks import notify_tenant_task
 
     cookie = _session_cookie(asgi_server, alice.email)
@@ -74,15 +80,23 @@ def test_websocket_refuses_anonymous_visitors(asgi_server, tenant_a):
 
 def test_websocket_refuses_a_foreign_origin(asgi_server, alice, tenant_a):
     cookie = _session_cookie(asgi_server, alice.email)
-    assert run_async(_refused(asgi_server, f"/ws/t/{tenant_a.slug}/notifications/", cookie=cookie,
-                                origin="http://evil.example.com"))
+    assert run_async(
+        _refused(
+            asgi_server,
+            f"/ws/t/{tenant_a.slug}/notifications/",
+            cookie=cookie,
+            origin="http://evil.example.com",
+        )
+    )
 
 
 def test_websocket_refuses_a_signed_in_non_member(asgi_server, charlie, tenant_b, tenant_a):
     cookie = _session_cookie(asgi_server, charlie.email)
     assert run_async(_refused(asgi_server, f"/ws/t/{tenant_a.slug}/notifications/", cookie=cookie))
     # ...while his own workspace's socket opens.
-    assert not run_async(_connected_and_pong(asgi_server, f"/ws/t/{tenant_b.slug}/notifications/", cookie))
+    assert not run_async(
+        _connected_and_pong(asgi_server, f"/ws/t/{tenant_b.slug}/notifications/", cookie)
+    )
 
 
 async def _connected_and_pong(server, path, cookie) -> bool:
@@ -94,5 +108,7 @@ async def _connected_and_pong(server, path, cookie) -> bool:
 
 
 def test_channel_layer_is_redis():
-    assert dj_settings.CHANNEL_LAYERS["default"]["BACKEND"] == "channels_redis.core.RedisChannelLayer"
+    assert (
+        dj_settings.CHANNEL_LAYERS["default"]["BACKEND"] == "channels_redis.core.RedisChannelLayer"
+    )
     assert json.dumps(dj_settings.CELERY_ACCEPT_CONTENT) == '["json"]'

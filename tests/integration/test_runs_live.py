@@ -33,15 +33,27 @@ def _start_run(server, cookie: str, tenant, version, config) -> int:
     page = s.get(start_url)
     assert page.status_code == 200, page.text[:300]
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-    s.headers["Cookie"] = f"{cookie}; csrftoken={s.cookies.get('csrftoken') or page.cookies.get('csrftoken')}"
-    r = s.post(start_url, data={"csrfmiddlewaretoken": token, "dataset_version": version.pk, "detector": config.pk,
-                                "label_column": "is_anomaly"}, headers={"Referer": start_url}, allow_redirects=False)
+    s.headers["Cookie"] = (
+        f"{cookie}; csrftoken={s.cookies.get('csrftoken') or page.cookies.get('csrftoken')}"
+    )
+    r = s.post(
+        start_url,
+        data={
+            "csrfmiddlewaretoken": token,
+            "dataset_version": version.pk,
+            "detector": config.pk,
+            "label_column": "is_anomaly",
+        },
+        headers={"Referer": start_url},
+        allow_redirects=False,
+    )
     assert r.status_code == 302, r.text[:800]
     return int(re.search(r"/runs/(\d+)/$", r.headers["Location"]).group(1))
 
 
 def test_a_run_started_in_the_browser_reports_live_over_its_socket(
-        live_media, asgi_server, celery_worker, alice, tenant_a, monkeypatch):
+    live_media, asgi_server, celery_worker, alice, tenant_a, monkeypatch
+):
     from apps.runs import tasks
     from apps.runs.models import Run
 
@@ -75,7 +87,9 @@ def test_a_run_started_in_the_browser_reports_live_over_its_socket(
                 continue
             finally:
                 await ws.close()
-        raise AssertionError(f"no final state after {connects} connections: {[m[:120] for m in messages]}")
+        raise AssertionError(
+            f"no final state after {connects} connections: {[m[:120] for m in messages]}"
+        )
 
     messages = _run(watch())
     assert 'id="run-progress"' in messages[0]  # the current state, sent on connect
@@ -92,8 +106,13 @@ def test_a_reconnect_shows_the_current_state(live_media, asgi_server, alice, ten
 
     version = make_version(tenant_a, blobs(50))
     config = make_config(tenant_a, alice)
-    run = Run.objects.create(tenant=tenant_a, dataset_version=version, detector_version=config.current,
-                             status="failed", error="KNN failed: out of memory")
+    run = Run.objects.create(
+        tenant=tenant_a,
+        dataset_version=version,
+        detector_version=config.current,
+        status="failed",
+        error="KNN failed: out of memory",
+    )
     cookie = _session_cookie(asgi_server, alice.email)
 
     async def first_message():
@@ -107,12 +126,17 @@ def test_a_reconnect_shows_the_current_state(live_media, asgi_server, alice, ten
     assert 'data-status="failed"' in html and "KNN failed: out of memory" in html
 
 
-def test_a_non_members_run_socket_is_refused(live_media, asgi_server, alice, tenant_a, charlie, tenant_b):
+def test_a_non_members_run_socket_is_refused(
+    live_media, asgi_server, alice, tenant_a, charlie, tenant_b
+):
     from apps.runs.models import Run
 
     version = make_version(tenant_a, blobs(50))
-    run = Run.objects.create(tenant=tenant_a, dataset_version=version,
-                             detector_version=make_config(tenant_a, alice).current)
+    run = Run.objects.create(
+        tenant=tenant_a,
+        dataset_version=version,
+        detector_version=make_config(tenant_a, alice).current,
+    )
     cookie = _session_cookie(asgi_server, charlie.email)
     assert _run(_refused(asgi_server, f"/ws/t/{tenant_a.slug}/runs/{run.pk}/", cookie=cookie))
     # Under his own slug, A's run is not found either.
@@ -124,8 +148,11 @@ def test_a_quiet_run_socket_stays_open(live_media, asgi_server, alice, tenant_a)
     from apps.runs.models import Run
 
     version = make_version(tenant_a, blobs(50))
-    run = Run.objects.create(tenant=tenant_a, dataset_version=version,
-                             detector_version=make_config(tenant_a, alice).current)
+    run = Run.objects.create(
+        tenant=tenant_a,
+        dataset_version=version,
+        detector_version=make_config(tenant_a, alice).current,
+    )
     cookie = _session_cookie(asgi_server, alice.email)
 
     async def quiet_then_ping():

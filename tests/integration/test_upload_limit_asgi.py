@@ -32,14 +32,18 @@ def _read_status(sock) -> tuple[int, bytes]:
     return status, data
 
 
-def test_a_declared_size_over_the_limit_is_refused_before_any_body_is_sent(small_limit_server, tenant_a):
+def test_a_declared_size_over_the_limit_is_refused_before_any_body_is_sent(
+    small_limit_server, tenant_a
+):
     sock = socket.create_connection(("127.0.0.1", _port(small_limit_server)))
     started = time.monotonic()
     sock.sendall(
         f"POST /t/{tenant_a.slug}/datasets/upload/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         "Content-Type: multipart/form-data; boundary=x\r\nContent-Length: 10737418240\r\n\r\n".encode()
     )
-    status, head = _read_status(sock)  # not one body byte sent: the answer cannot have waited for it
+    status, head = _read_status(
+        sock
+    )  # not one body byte sent: the answer cannot have waited for it
     sock.close()
     assert status == 413
     assert time.monotonic() - started < 5

@@ -25,7 +25,10 @@ from tests.conftest import _user
 
 # ---------------------------------------------------------------- the table
 ACTORS = ("anon", "viewer", "analyst", "admin", "owner", "stranger", "shared")
-OK, LOGIN = "ok", "login"  # ok: 2xx or a 3xx that is not the sign-in page; login: 302 to /accounts/login/
+OK, LOGIN = (
+    "ok",
+    "login",
+)  # ok: 2xx or a 3xx that is not the sign-in page; login: 302 to /accounts/login/
 
 
 def _r(anon, viewer, analyst, admin, owner, stranger, shared) -> dict[str, object]:
@@ -39,7 +42,9 @@ RULES: dict[str, dict[str, object]] = {
     "public": _r(OK, OK, OK, OK, OK, OK, OK),
     "auth": _r(LOGIN, OK, OK, OK, OK, OK, OK),  # any signed-in user, about themselves
     "read": _r(LOGIN, OK, OK, OK, OK, 404, 404),
-    "shared-read": _r(LOGIN, OK, OK, OK, OK, 404, OK),  # the read-only results views of the shared run
+    "shared-read": _r(
+        LOGIN, OK, OK, OK, OK, 404, OK
+    ),  # the read-only results views of the shared run
     "create": _r(LOGIN, 403, OK, OK, OK, 404, 404),
     "manage": _r(LOGIN, 403, 403, OK, OK, 404, 404),
     "own": _r(LOGIN, 403, 403, 403, OK, 404, 404),
@@ -53,7 +58,9 @@ RULES: dict[str, dict[str, object]] = {
     "api-any-token": _r(401, OK, OK, OK, OK, OK, OK),  # answers from the token's own workspace
     "api-read": _r(401, OK, OK, OK, OK, 404, 404),
     "api-create-own": _r(401, 403, OK, OK, OK, OK, OK),  # creates in the token's own workspace
-    "api-write": _r(401, 403, OK, OK, OK, 404, 404),  # changes one of A's objects (or starts from them)
+    "api-write": _r(
+        401, 403, OK, OK, OK, 404, 404
+    ),  # changes one of A's objects (or starts from them)
 }
 
 # pattern name → rule, or {method: rule} where methods differ.
@@ -239,8 +246,12 @@ def ninja_methods(p: Pattern) -> list[str] | None:
         view = cell.cell_contents
         if hasattr(view, "operations"):
             short = p.name.split(":", 1)[1]
-            return [m for op in view.operations
-                    if (getattr(op, "url_name", None) or op.view_func.__name__) == short for m in op.methods]
+            return [
+                m
+                for op in view.operations
+                if (getattr(op, "url_name", None) or op.view_func.__name__) == short
+                for m in op.methods
+            ]
     return None
 
 
@@ -282,28 +293,58 @@ def world(settings, tmp_path, alice, tenant_a, bob, vera, charlie, tenant_b):
 
     run = small_run(tenant_a)
     version = run.dataset_version
-    queued = make_run(tenant_a, version, [0.1], threshold=0.5, status="queued", detector=run.detector_version)
+    queued = make_run(
+        tenant_a, version, [0.1], threshold=0.5, status="queued", detector=run.detector_version
+    )
     spare_version = make_version(tenant_a, {"x": [1.0, 2.0, 3.0]})
     spare_config = make_detector(tenant_a).config
     share = run_share(run=run, email="sam@example.com", expires_at=None, actor=alice)
-    invitation, invitation_token = invitation_create(tenant=tenant_a, email="newcomer@example.com", role="viewer",
-                                                     actor=alice)
+    invitation, invitation_token = invitation_create(
+        tenant=tenant_a, email="newcomer@example.com", role="viewer", actor=alice
+    )
     model = register(tenant_a, alice, train("iforest"), tmp_path / "media")
 
-    users = {"viewer": vera, "analyst": bob, "admin": adam, "owner": alice, "stranger": charlie, "shared": sam}
+    users = {
+        "viewer": vera,
+        "analyst": bob,
+        "admin": adam,
+        "owner": alice,
+        "stranger": charlie,
+        "shared": sam,
+    }
     tokens, raw = {}, {}
     for actor, user in users.items():
-        tenant = tenant_a if actor in ("viewer", "analyst", "admin", "owner") else user.memberships.get().tenant
-        tokens[actor], raw[actor] = token_create(user=user, tenant=tenant, name=f"{actor}-matrix", scope="write")
+        tenant = (
+            tenant_a
+            if actor in ("viewer", "analyst", "admin", "owner")
+            else user.memberships.get().tenant
+        )
+        tokens[actor], raw[actor] = token_create(
+            user=user, tenant=tenant, name=f"{actor}-matrix", scope="write"
+        )
     clients = {"anon": Client()}
     for actor, user in users.items():
         clients[actor] = Client()
         clients[actor].force_login(user)
     return SimpleNamespace(
-        a=tenant_a, b=tenant_b, users=users, clients=clients, raw=raw, tokens=tokens, run=run, version=version,
-        queued=queued, dataset=version.dataset, spare_dataset=spare_version.dataset, config=run.detector_version.config,
-        spare_config=spare_config, share=share, invitation=invitation, invitation_token=invitation_token,
-        model=model, target=target,
+        a=tenant_a,
+        b=tenant_b,
+        users=users,
+        clients=clients,
+        raw=raw,
+        tokens=tokens,
+        run=run,
+        version=version,
+        queued=queued,
+        dataset=version.dataset,
+        spare_dataset=spare_version.dataset,
+        config=run.detector_version.config,
+        spare_config=spare_config,
+        share=share,
+        invitation=invitation,
+        invitation_token=invitation_token,
+        model=model,
+        target=target,
     )
 
 
@@ -311,18 +352,28 @@ def kwargs_for(p: Pattern, w, actor: str, slug: str | None = None) -> dict:
     """Path parameters: tenant A's objects (a spare one where the action would be refused for its use)."""
     name = p.name
     special_pk = {
-        "tenants:member_role": w.target.pk, "tenants:member_remove": w.target.pk,
-        "tenants:invitation_revoke": w.invitation.pk, "datasets:delete": w.spare_dataset.pk,
+        "tenants:member_role": w.target.pk,
+        "tenants:member_remove": w.target.pk,
+        "tenants:invitation_revoke": w.invitation.pk,
+        "datasets:delete": w.spare_dataset.pk,
         # each member revokes their own token; the others reach for the owner's
-        "api_tokens:revoke": (w.tokens[actor] if actor in ("viewer", "analyst", "admin", "owner")
-                              else w.tokens["owner"]).pk,
+        "api_tokens:revoke": (
+            w.tokens[actor]
+            if actor in ("viewer", "analyst", "admin", "owner")
+            else w.tokens["owner"]
+        ).pk,
     }
     values = {
-        "tenant_slug": slug or w.a.slug, "pk": special_pk.get(name, w.dataset.pk), "number": w.version.number,
+        "tenant_slug": slug or w.a.slug,
+        "pk": special_pk.get(name, w.dataset.pk),
+        "number": w.version.number,
         "run_id": w.queued.pk if name in ("runs:cancel", "api-v1:cancel_run") else w.run.pk,
         "config_id": w.spare_config.pk if name == "api-v1:delete_config" else w.config.pk,
         "dataset_id": w.spare_dataset.pk if name == "api-v1:delete_dataset" else w.dataset.pk,
-        "share_id": w.share.pk, "model_id": w.model.pk, "key": "iforest", "token": w.invitation_token,
+        "share_id": w.share.pk,
+        "model_id": w.model.pk,
+        "key": "iforest",
+        "token": w.invitation_token,
     }
     return {k: values[k] for k in p.params}
 
@@ -334,10 +385,21 @@ def path_for(p: Pattern, w, actor: str, slug: str | None = None) -> str:
 
 
 CSV = b"x,y\n1,2\n3,4\n5,6\n"
-CONFIG_FORM = {"name": "Matrix forest", "description": "", "algorithm": "iforest", "combine": "average",
-               "scaling": "standard", "encode_categoricals": "on", "impute": "on", "drop_constant": "on",
-               "threshold_kind": "contamination", "threshold_value": "0.05", "iforest__n_estimators": "50",
-               "iforest__max_samples": "auto", "iforest__max_features": "1.0"}
+CONFIG_FORM = {
+    "name": "Matrix forest",
+    "description": "",
+    "algorithm": "iforest",
+    "combine": "average",
+    "scaling": "standard",
+    "encode_categoricals": "on",
+    "impute": "on",
+    "drop_constant": "on",
+    "threshold_kind": "contamination",
+    "threshold_value": "0.05",
+    "iforest__n_estimators": "50",
+    "iforest__max_samples": "auto",
+    "iforest__max_features": "1.0",
+}
 
 
 def body_for(name: str, method: str, w) -> dict:
@@ -351,22 +413,41 @@ def body_for(name: str, method: str, w) -> dict:
         "tenants:invite": {"email": "fresh@example.com", "role": "viewer"},
         "datasets:upload": {"name": "fresh", "file": SimpleUploadedFile("fresh.csv", CSV)},
         "detectors:config_create": CONFIG_FORM,
-        "detectors:config_edit": {**CONFIG_FORM, "name": w.config.name, "iforest__n_estimators": "60"},
-        "runs:start": {"dataset_version": w.version.pk, "detector": w.config.pk, "accept_cost": "on"},
+        "detectors:config_edit": {
+            **CONFIG_FORM,
+            "name": w.config.name,
+            "iforest__n_estimators": "60",
+        },
+        "runs:start": {
+            "dataset_version": w.version.pk,
+            "detector": w.config.pk,
+            "accept_cost": "on",
+        },
         "runs:threshold_save": {"threshold": "0.5"},
         "runs:share": {"email": "olga@example.com"},
         "api_tokens:list": {"name": "matrix token", "scope": "read", "expires_in_days": "30"},
     }
     json_bodies = {
-        "api-v1:create_config": {"name": "API forest", "pipeline": {"detectors": [{"key": "iforest", "params": {}}]}},
+        "api-v1:create_config": {
+            "name": "API forest",
+            "pipeline": {"detectors": [{"key": "iforest", "params": {}}]},
+        },
         "api-v1:update_config": {"description": "changed by the matrix"},
-        "api-v1:start_run": {"dataset_id": w.dataset.pk, "detector_config_id": w.config.pk, "accept_cost": True},
+        "api-v1:start_run": {
+            "dataset_id": w.dataset.pk,
+            "detector_config_id": w.config.pk,
+            "accept_cost": True,
+        },
         "api-v1:score": {"records": [{"a": 0.1, "b": 0.2, "c": 0.3, "kind": "x"}]},
     }
     if name == "api-v1:upload":
         return {"data": {"name": "api-upload", "file": SimpleUploadedFile("api.csv", CSV)}}
     if name == "api-v1:upload_stream":
-        return {"data": CSV, "content_type": "application/octet-stream", "QUERY_STRING": "name=streamed&filename=s.csv"}
+        return {
+            "data": CSV,
+            "content_type": "application/octet-stream",
+            "QUERY_STRING": "name=streamed&filename=s.csv",
+        }
     if name in json_bodies and method in ("POST", "PATCH", "PUT"):
         return {"data": json_bodies[name], "content_type": "application/json"}
     if method == "POST":
@@ -378,7 +459,9 @@ def call(client: Client, method: str, path: str, *, token: str | None = None, **
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     response = getattr(client, method.lower())(path, headers=headers, **kwargs)
     if response.streaming:  # read it all: an error inside a download's generator must show here
-        b"".join(response.streaming_content)  # (the test client closes it without closing the database)
+        b"".join(
+            response.streaming_content
+        )  # (the test client closes it without closing the database)
     return response
 
 
@@ -417,8 +500,11 @@ def methods_of(p: Pattern, w) -> list[str]:
     accepted = []
     for method in ("GET", "POST"):
         path = path_for(p, w, "owner")
-        response = in_savepoint(lambda method=method, path=path: call(
-            w.clients["owner"], method, path, **body_for(p.name, method, w)))
+        response = in_savepoint(
+            lambda method=method, path=path: call(
+                w.clients["owner"], method, path, **body_for(p.name, method, w)
+            )
+        )
         if response.status_code != 405:
             accepted.append(method)
     return accepted
@@ -445,7 +531,11 @@ def test_the_permission_matrix(world):
             for actor in actors:
                 if actor == "cross":
                     # charlie in his own workspace's URL, naming A's objects: 404 for every object URL
-                    client, path, token = w.clients["stranger"], path_for(p, w, "stranger", slug=w.b.slug), None
+                    client, path, token = (
+                        w.clients["stranger"],
+                        path_for(p, w, "stranger", slug=w.b.slug),
+                        None,
+                    )
                     if not (set(p.params) & OBJECT_PARAMS and "tenant_slug" in p.params):
                         continue
                     expected = 404
@@ -459,8 +549,11 @@ def test_the_permission_matrix(world):
                 def once(client=client, method=method, path=path, token=token, name=p.name):
                     before = AuditEvent.objects.count()
                     response = call(client, method, path, token=token, **body_for(name, method, w))
-                    actions = list(AuditEvent.objects.order_by("-id").values_list("action", flat=True)
-                                   [:max(AuditEvent.objects.count() - before, 0)])
+                    actions = list(
+                        AuditEvent.objects.order_by("-id").values_list("action", flat=True)[
+                            : max(AuditEvent.objects.count() - before, 0)
+                        ]
+                    )
                     return response, actions
 
                 response, actions = in_savepoint(once)
@@ -470,8 +563,10 @@ def test_the_permission_matrix(world):
                     got = OK  # no Celery worker in this test: the probe says so, publicly
                 where = f"{method} {p.name} ({path}) as {actor}"
                 if got != expected:
-                    failures.append(f"{where}: expected {expected}, got {response.status_code} "
-                                    f"{response.get('Location', '')}")
+                    failures.append(
+                        f"{where}: expected {expected}, got {response.status_code} "
+                        f"{response.get('Location', '')}"
+                    )
                 elif audited and expected == OK and actor != "cross":
                     audited_seen.add((p.name, method))
                     mine = [a for a in actions if a == audited]
@@ -496,11 +591,16 @@ def test_every_post_refuses_a_request_without_a_csrf_token(world):
             continue
         for client in (strict, anonymous):
             path = path_for(p, w, "owner")
-            response = in_savepoint(lambda client=client, path=path, name=p.name: call(
-                client, "POST", path, **body_for(name, "POST", w)))
+            response = in_savepoint(
+                lambda client=client, path=path, name=p.name: call(
+                    client, "POST", path, **body_for(name, "POST", w)
+                )
+            )
             checked += 1
             if response.status_code != 403:
-                failures.append(f"POST {p.name} ({path}) without a CSRF token: {response.status_code}")
+                failures.append(
+                    f"POST {p.name} ({path}) without a CSRF token: {response.status_code}"
+                )
     assert checked > 20
     assert failures == [], "\n".join(failures)
 
@@ -540,6 +640,7 @@ def test_the_404_for_a_foreign_object_is_identical_to_the_404_for_a_missing_one(
     foreign = client.get(reverse("runs:detail", kwargs={"tenant_slug": b, "run_id": w.run.pk}))
     missing = client.get(reverse("runs:detail", kwargs={"tenant_slug": b, "run_id": 987654}))
     assert foreign.status_code == missing.status_code == 404
+
     def page(response, run_id) -> str:  # the CSRF token is masked afresh on every page
         html = response.content.decode().replace(f"/{run_id}/", "/ID/")
         return re.sub(r'"X-CSRFToken": "[^"]+"|name="csrfmiddlewaretoken" value="[^"]+"', "", html)

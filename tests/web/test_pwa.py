@@ -79,7 +79,9 @@ def test_the_service_worker_precaches_the_offline_page_and_every_shell_asset(cli
         assert client.get(url).status_code == 200, f"pre-cached {url} does not exist"
 
 
-def test_the_service_worker_cache_name_changes_when_a_shell_asset_changes(client, settings, tmp_path):
+def test_the_service_worker_cache_name_changes_when_a_shell_asset_changes(
+    client, settings, tmp_path
+):
     before = re.search(r'const CACHE = "([^"]+)"', client.get("/sw.js").content.decode()).group(1)
     extra = tmp_path / "static"
     extra.mkdir()

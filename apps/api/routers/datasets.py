@@ -30,26 +30,52 @@ STREAM_CHUNK = 1 << 20
 
 
 def version_out(v: DatasetVersion) -> dict:
-    return {"id": v.pk, "number": v.number, "rows": v.rows, "columns": v.columns, "schema": v.schema,
-            "time_column": v.time_column, "sha256": v.sha256, "size": v.size, "original_name": v.original_name,
-            "format": v.format, "created_at": v.created_at}
+    return {
+        "id": v.pk,
+        "number": v.number,
+        "rows": v.rows,
+        "columns": v.columns,
+        "schema": v.schema,
+        "time_column": v.time_column,
+        "sha256": v.sha256,
+        "size": v.size,
+        "original_name": v.original_name,
+        "format": v.format,
+        "created_at": v.created_at,
+    }
 
 
 def dataset_out(d: Dataset) -> dict:
     latest = d.latest_version
     uploads = d.uploads.order_by("-created_at", "-id")[:5]
-    return {"id": d.pk, "name": d.name, "status": d.status, "error": d.error, "created_at": d.created_at,
-            "updated_at": d.updated_at, "latest_version": version_out(latest) if latest else None,
-            "uploads": [{"id": u.pk, "status": u.status, "error": u.error, "created_at": u.created_at}
-                        for u in uploads]}
+    return {
+        "id": d.pk,
+        "name": d.name,
+        "status": d.status,
+        "error": d.error,
+        "created_at": d.created_at,
+        "updated_at": d.updated_at,
+        "latest_version": version_out(latest) if latest else None,
+        "uploads": [
+            {"id": u.pk, "status": u.status, "error": u.error, "created_at": u.created_at}
+            for u in uploads
+        ],
+    }
 
 
 def too_large(request: HttpRequest) -> HttpResponse:
     """413 for a body the upload handler stopped (or the stream outgrew), audited like the browser's."""
     message = too_large_message()
     if getattr(request, "tenant", None) is not None:
-        upload_refused(tenant=request.tenant, user=request.user, filename="", name=request.GET.get("name", ""),
-                       message=message, reason="too_large", request=request)
+        upload_refused(
+            tenant=request.tenant,
+            user=request.user,
+            filename="",
+            name=request.GET.get("name", ""),
+            message=message,
+            reason="too_large",
+            request=request,
+        )
     response = problem(413, message, title="Request too large")
     response["Connection"] = "close"
     return response
@@ -57,17 +83,29 @@ def too_large(request: HttpRequest) -> HttpResponse:
 
 def _upload(request: HttpRequest, uploaded_file, name: str) -> Dataset:
     try:
-        up = dataset_upload(tenant=request.tenant, user=request.user, uploaded_file=uploaded_file,
-                            name=name, request=request)
+        up = dataset_upload(
+            tenant=request.tenant,
+            user=request.user,
+            uploaded_file=uploaded_file,
+            name=name,
+            request=request,
+        )
     except UploadRefused as exc:
         loc = ["body", "name"] if exc.code == "name" else ["body", "file"]
         status = 413 if exc.code == "too_large" else 422
-        raise ApiProblem(status, exc.message, errors=[{"loc": loc, "msg": exc.message}],
-                         title="Upload refused") from None
+        raise ApiProblem(
+            status, exc.message, errors=[{"loc": loc, "msg": exc.message}], title="Upload refused"
+        ) from None
     return up.dataset
 
 
-@router.post("", auth=write_auth, response={202: DatasetOut}, by_alias=True, summary="Upload a file (multipart); ingestion runs in the background")
+@router.post(
+    "",
+    auth=write_auth,
+    response={202: DatasetOut},
+    by_alias=True,
+    summary="Upload a file (multipart); ingestion runs in the background",
+)
 def upload(request: HttpRequest, file: File[UploadedFile], name: Form[str] = ""):
     if getattr(request, "upload_too_large", False):
         return too_large(request)
@@ -77,12 +115,23 @@ def upload(request: HttpRequest, file: File[UploadedFile], name: Form[str] = "")
 
 
 @router.put(
-    "/stream", auth=write_auth, response={202: DatasetOut}, by_alias=True,
+    "/stream",
+    auth=write_auth,
+    response={202: DatasetOut},
+    by_alias=True,
     summary="Upload a file as the raw request body (streamed to disk; for large files)",
-    openapi_extra={"requestBody": {"required": True, "content": {
-        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+        }
+    },
 )
-def upload_stream(request: HttpRequest, name: str = "", filename: str = Query("upload", max_length=255)):
+def upload_stream(
+    request: HttpRequest, name: str = "", filename: str = Query("upload", max_length=255)
+):
     for label, value in (("name", name), ("filename", filename)):
         if "\x00" in value:
             raise field_error(["query", label], "must not contain NUL characters")
@@ -90,7 +139,9 @@ def upload_stream(request: HttpRequest, name: str = "", filename: str = Query("u
     length = request.META.get("CONTENT_LENGTH")
     if length and length.isdigit() and int(length) > limit:
         return too_large(request)
-    upload = TemporaryUploadedFile(Path(filename).name or "upload", "application/octet-stream", 0, None)
+    upload = TemporaryUploadedFile(
+        Path(filename).name or "upload", "application/octet-stream", 0, None
+    )
     try:
         received = 0
         while chunk := request.read(STREAM_CHUNK):
@@ -107,37 +158,66 @@ def upload_stream(request: HttpRequest, name: str = "", filename: str = Query("u
 
 
 @router.get("", response=DatasetPage, by_alias=True, summary="Datasets, newest first")
-def list_datasets(request: HttpRequest, limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=LIMIT_DESCRIPTION),
-                  cursor: str | None = Query(None, max_length=2000), status: str | None = None):
+def list_datasets(
+    request: HttpRequest,
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=LIMIT_DESCRIPTION),
+    cursor: str | None = Query(None, max_length=2000),
+    status: str | None = None,
+):
     qs = Dataset.objects.for_tenant(request.tenant)
     if status:
         qs = qs.filter(status=status)
     return page(qs, limit=limit, cursor=cursor, serialize=dataset_out)
 
 
-@router.get("/{int:dataset_id}", response=DatasetOut, by_alias=True, summary="One dataset with its latest version and uploads")
+@router.get(
+    "/{int:dataset_id}",
+    response=DatasetOut,
+    by_alias=True,
+    summary="One dataset with its latest version and uploads",
+)
 def get_dataset(request: HttpRequest, dataset_id: int):
     return dataset_out(scoped_or_404(Dataset.objects, request, dataset_id, "dataset"))
 
 
-@router.get("/{int:dataset_id}/versions", response=VersionList, by_alias=True, summary="Every version, newest first")
+@router.get(
+    "/{int:dataset_id}/versions",
+    response=VersionList,
+    by_alias=True,
+    summary="Every version, newest first",
+)
 def versions(request: HttpRequest, dataset_id: int):
     dataset = scoped_or_404(Dataset.objects, request, dataset_id, "dataset")
     return {"items": [version_out(v) for v in dataset.versions.order_by("-number")]}
 
 
-@router.get("/{int:dataset_id}/profile", response=dict, summary="The profile of a version (default: the latest)")
-def profile(request: HttpRequest, dataset_id: int, version: int | None = Query(None, ge=1, le=MAX_ID)):
+@router.get(
+    "/{int:dataset_id}/profile",
+    response=dict,
+    summary="The profile of a version (default: the latest)",
+)
+def profile(
+    request: HttpRequest, dataset_id: int, version: int | None = Query(None, ge=1, le=MAX_ID)
+):
     dataset = scoped_or_404(Dataset.objects, request, dataset_id, "dataset")
     qs = dataset.versions.order_by("-number")
     chosen = qs.filter(number=version).first() if version else qs.first()
     if chosen is None:
-        raise ApiProblem(404, f"Dataset {dataset_id} has no version {version}." if version
-                         else f"Dataset {dataset_id} has no ingested version yet.")
+        raise ApiProblem(
+            404,
+            f"Dataset {dataset_id} has no version {version}."
+            if version
+            else f"Dataset {dataset_id} has no ingested version yet.",
+        )
     return chosen.profile or {}
 
 
-@router.delete("/{int:dataset_id}", auth=write_auth, response={204: None}, summary="Delete a dataset (refused while a run uses it)")
+@router.delete(
+    "/{int:dataset_id}",
+    auth=write_auth,
+    response={204: None},
+    summary="Delete a dataset (refused while a run uses it)",
+)
 def delete_dataset(request: HttpRequest, dataset_id: int):
     dataset = scoped_or_404(Dataset.objects, request, dataset_id, "dataset")
     try:

@@ -20,8 +20,12 @@ def _matches(spec, needle: str) -> bool:
 
 
 @router.get("", response=DetectorList, summary="Catalogue entries, benchmark-ranked first")
-def list_detectors(request: HttpRequest, family: str | None = Query(None, max_length=100),
-                   available: bool | None = None, q: str | None = Query(None, max_length=200)):
+def list_detectors(
+    request: HttpRequest,
+    family: str | None = Query(None, max_length=100),
+    available: bool | None = None,
+    q: str | None = Query(None, max_length=200),
+):
     specs = catalogue.list_detectors(family=family or None, available=available)
     needle = (q or "").strip().lower()
     if needle:

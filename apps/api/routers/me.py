@@ -25,7 +25,13 @@ def me(request: HttpRequest):
     }
 
 
-@router.get("/tenants", response=TenantList, summary="The user's workspaces (a token works in its own only)")
+@router.get(
+    "/tenants", response=TenantList, summary="The user's workspaces (a token works in its own only)"
+)
 def tenants(request: HttpRequest):
     memberships = Membership.objects.for_user(request.user).order_by("tenant__name")
-    return {"items": [{"slug": m.tenant.slug, "name": m.tenant.name, "role": m.role} for m in memberships]}
+    return {
+        "items": [
+            {"slug": m.tenant.slug, "name": m.tenant.name, "role": m.role} for m in memberships
+        ]
+    }

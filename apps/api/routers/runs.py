@@ -27,18 +27,35 @@ router = Router(tags=["runs"])
 def run_out(r: Run) -> dict:
     model_id = TrainedModel.objects.filter(run=r).values_list("id", flat=True).first()
     return {
-        "id": r.pk, "status": r.status, "stage": r.stage, "percent": r.percent, "rows_done": r.rows_done,
-        "rows_total": r.rows_total, "rows_per_second": r.rows_per_second, "eta_seconds": r.eta_seconds,
-        "error": r.error, "threshold": r.threshold, "summary": r.summary or {}, "metrics": r.metrics or {},
-        "dataset_id": r.dataset_version.dataset_id, "dataset_version_id": r.dataset_version_id,
-        "detector_config_id": r.detector_version.config_id, "detector_version_id": r.detector_version_id,
-        "label_column": r.label_column, "max_fit_rows": r.max_fit_rows, "created_at": r.created_at,
-        "started_at": r.started_at, "finished_at": r.finished_at, "trained_model_id": model_id,
+        "id": r.pk,
+        "status": r.status,
+        "stage": r.stage,
+        "percent": r.percent,
+        "rows_done": r.rows_done,
+        "rows_total": r.rows_total,
+        "rows_per_second": r.rows_per_second,
+        "eta_seconds": r.eta_seconds,
+        "error": r.error,
+        "threshold": r.threshold,
+        "summary": r.summary or {},
+        "metrics": r.metrics or {},
+        "dataset_id": r.dataset_version.dataset_id,
+        "dataset_version_id": r.dataset_version_id,
+        "detector_config_id": r.detector_version.config_id,
+        "detector_version_id": r.detector_version_id,
+        "label_column": r.label_column,
+        "max_fit_rows": r.max_fit_rows,
+        "created_at": r.created_at,
+        "started_at": r.started_at,
+        "finished_at": r.finished_at,
+        "trained_model_id": model_id,
     }
 
 
 def _runs(request: HttpRequest):
-    return Run.objects.for_tenant(request.tenant).select_related("dataset_version", "detector_version")
+    return Run.objects.for_tenant(request.tenant).select_related(
+        "dataset_version", "detector_version"
+    )
 
 
 def _unprocessable(loc: list, msg: str) -> ApiProblem:
@@ -47,50 +64,86 @@ def _unprocessable(loc: list, msg: str) -> ApiProblem:
 
 def _chosen_version(request: HttpRequest, body: RunIn) -> DatasetVersion:
     if (body.dataset_id is None) == (body.dataset_version_id is None):
-        raise _unprocessable(["body", "dataset_id"], "Give exactly one of dataset_id or dataset_version_id.")
+        raise _unprocessable(
+            ["body", "dataset_id"], "Give exactly one of dataset_id or dataset_version_id."
+        )
     if body.dataset_version_id is not None:
-        return scoped_or_404(DatasetVersion.objects.select_related("dataset"), request, body.dataset_version_id,
-                             "dataset version")
+        return scoped_or_404(
+            DatasetVersion.objects.select_related("dataset"),
+            request,
+            body.dataset_version_id,
+            "dataset version",
+        )
     dataset = scoped_or_404(Dataset.objects, request, body.dataset_id, "dataset")
     version = dataset.latest_version
     if version is None:
-        raise _unprocessable(["body", "dataset_id"], f"{dataset.name} has no ingested version yet "
-                                                     f"(status: {dataset.status}).")
+        raise _unprocessable(
+            ["body", "dataset_id"],
+            f"{dataset.name} has no ingested version yet (status: {dataset.status}).",
+        )
     return version
 
 
-@router.post("", auth=write_auth, response={202: RunOut}, summary="Start a run; a worker executes it (watch GET /runs/{id})")
+@router.post(
+    "",
+    auth=write_auth,
+    response={202: RunOut},
+    summary="Start a run; a worker executes it (watch GET /runs/{id})",
+)
 def start_run(request: HttpRequest, body: RunIn):
     version = _chosen_version(request, body)
-    config = scoped_or_404(DetectorConfig.objects, request, body.detector_config_id, "detector configuration")
+    config = scoped_or_404(
+        DetectorConfig.objects, request, body.detector_config_id, "detector configuration"
+    )
     if config.current is None:
         raise _unprocessable(["body", "detector_config_id"], f"{config.name} has no version yet.")
     if version.dataset.status != Dataset.Status.READY:
-        raise _unprocessable(["body", "dataset_id"], f"{version.dataset.name} is not ready "
-                                                     f"(status: {version.dataset.status}).")
+        raise _unprocessable(
+            ["body", "dataset_id"],
+            f"{version.dataset.name} is not ready (status: {version.dataset.status}).",
+        )
     # The browser's form holds the rules (label column, sample size, cost guard): use it, not a copy.
-    form = StartRunForm({"dataset_version": version.pk, "detector": config.pk, "label_column": body.label_column,
-                         "max_fit_rows": body.max_fit_rows or "", "accept_cost": body.accept_cost},
-                        tenant=request.tenant)
+    form = StartRunForm(
+        {
+            "dataset_version": version.pk,
+            "detector": config.pk,
+            "label_column": body.label_column,
+            "max_fit_rows": body.max_fit_rows or "",
+            "accept_cost": body.accept_cost,
+        },
+        tenant=request.tenant,
+    )
     if not form.is_valid():
         fields = {"dataset_version": "dataset_version_id", "detector": "detector_config_id"}
-        errors = [{"loc": ["body", fields.get(f, f)], "msg": " ".join(msgs)} for f, msgs in form.errors.items()]
+        errors = [
+            {"loc": ["body", fields.get(f, f)], "msg": " ".join(msgs)}
+            for f, msgs in form.errors.items()
+        ]
         raise ApiProblem(422, errors[0]["msg"], errors=errors, title="Validation failed")
     try:
-        run = run_start(tenant=request.tenant, user=request.user, dataset_version=version,
-                        detector_version=config.current, label_column=body.label_column,
-                        max_fit_rows=body.max_fit_rows, request=request)
+        run = run_start(
+            tenant=request.tenant,
+            user=request.user,
+            dataset_version=version,
+            detector_version=config.current,
+            label_column=body.label_column,
+            max_fit_rows=body.max_fit_rows,
+            request=request,
+        )
     except RunStateError as exc:
         raise _unprocessable(["body"], str(exc)) from None
     return Status(202, run_out(_runs(request).get(pk=run.pk)))
 
 
 @router.get("", response=RunPage, summary="Runs, newest first, optionally filtered")
-def list_runs(request: HttpRequest, limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=LIMIT_DESCRIPTION),
-              cursor: str | None = Query(None, max_length=2000),
-              status: Literal["queued", "running", "succeeded", "failed", "cancelled"] | None = None,
-              dataset_id: int | None = Query(None, ge=1, le=MAX_ID),
-              detector_config_id: int | None = Query(None, ge=1, le=MAX_ID)):
+def list_runs(
+    request: HttpRequest,
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=LIMIT_DESCRIPTION),
+    cursor: str | None = Query(None, max_length=2000),
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"] | None = None,
+    dataset_id: int | None = Query(None, ge=1, le=MAX_ID),
+    detector_config_id: int | None = Query(None, ge=1, le=MAX_ID),
+):
     qs = _runs(request)
     if status:
         qs = qs.filter(status=status)
@@ -106,8 +159,12 @@ def get_run(request: HttpRequest, run_id: int):
     return run_out(scoped_or_404(_runs(request), request, run_id, "run"))
 
 
-@router.post("/{int:run_id}/cancel", auth=write_auth, response=RunOut,
-             summary="Cancel a queued run, or ask a running one to stop at its next chunk")
+@router.post(
+    "/{int:run_id}/cancel",
+    auth=write_auth,
+    response=RunOut,
+    summary="Cancel a queued run, or ask a running one to stop at its next chunk",
+)
 def cancel_run(request: HttpRequest, run_id: int):
     run = scoped_or_404(_runs(request), request, run_id, "run")
     try:
@@ -120,7 +177,9 @@ def cancel_run(request: HttpRequest, run_id: int):
 def _finished(request: HttpRequest, run_id: int) -> Run:
     run = scoped_or_404(_runs(request), request, run_id, "run")
     if run.status != Run.Status.SUCCEEDED or not run.results:
-        raise ApiProblem(409, f"Run {run.pk} has no results (status: {run.status}).", title="No results yet")
+        raise ApiProblem(
+            409, f"Run {run.pk} has no results (status: {run.status}).", title="No results yet"
+        )
     try:
         results.file_key(run.results)
     except results.ResultsUnavailable:
@@ -128,7 +187,9 @@ def _finished(request: HttpRequest, run_id: int) -> Run:
     return run
 
 
-def _positions(run: Run, order: str, only_anomalies: bool, start: int, count: int) -> tuple[np.ndarray, int]:
+def _positions(
+    run: Run, order: str, only_anomalies: bool, start: int, count: int
+) -> tuple[np.ndarray, int]:
     """Row positions of the page and how many rows match in all; reads whole columns only when sorting needs them."""
     if not only_anomalies and order == "row_id":
         total = results.parquet_file(run.results).metadata.num_rows
@@ -138,7 +199,7 @@ def _positions(run: Run, order: str, only_anomalies: bool, start: int, count: in
     else:
         candidates = None
     if order == "row_id":
-        return candidates[start:start + count], len(candidates)
+        return candidates[start : start + count], len(candidates)
     s = results.scores(run)
     s = np.where(np.isnan(s), -np.inf, s)
     pool = np.arange(len(s), dtype=np.int64) if candidates is None else candidates
@@ -152,31 +213,50 @@ def _positions(run: Run, order: str, only_anomalies: bool, start: int, count: in
         top = top[np.lexsort((pool[top], keys[top]))]
     else:
         top = np.lexsort((pool, keys))
-    return pool[top][start:start + count], len(pool)
+    return pool[top][start : start + count], len(pool)
 
 
-@router.get("/{int:run_id}/results", response=ResultPage,
-            summary="Scored rows: by score (highest first) or by row_id; optionally anomalies only")
-def run_results(request: HttpRequest, run_id: int,
-                limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=LIMIT_DESCRIPTION),
-                cursor: str | None = Query(None, max_length=2000), only_anomalies: bool = False,
-                order: Literal["score", "row_id"] = "score"):
+@router.get(
+    "/{int:run_id}/results",
+    response=ResultPage,
+    summary="Scored rows: by score (highest first) or by row_id; optionally anomalies only",
+)
+def run_results(
+    request: HttpRequest,
+    run_id: int,
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=LIMIT_DESCRIPTION),
+    cursor: str | None = Query(None, max_length=2000),
+    only_anomalies: bool = False,
+    order: Literal["score", "row_id"] = "score",
+):
     run = _finished(request, run_id)
     salt = f":results:{run.pk}:{order}:{int(only_anomalies)}"
     start = int(decode(cursor, salt_extra=salt)) if cursor else 0
     positions, total = _positions(run, order, only_anomalies, start, limit)
     columns = [c for c in ("row_id", "score", "severity") if c in results.column_names(run.results)]
-    values = results.values_at(run.results, positions, columns) if len(positions) else {c: [] for c in columns}
+    values = (
+        results.values_at(run.results, positions, columns)
+        if len(positions)
+        else {c: [] for c in columns}
+    )
     s = values.get("score", [])
     if run.threshold is not None:
         labels = [int(v is not None and v > run.threshold) for v in s]
     else:
-        labels = [int(bool(v)) for v in results.values_at(run.results, positions, ["label"])["label"]] \
-            if len(positions) else []
-    items = [{"row_id": values["row_id"][i] if "row_id" in values else int(positions[i]),
-              "score": _finite(s[i]), "label": labels[i],
-              "severity": _finite(values["severity"][i]) if "severity" in values else None}
-             for i in range(len(positions))]
+        labels = (
+            [int(bool(v)) for v in results.values_at(run.results, positions, ["label"])["label"]]
+            if len(positions)
+            else []
+        )
+    items = [
+        {
+            "row_id": values["row_id"][i] if "row_id" in values else int(positions[i]),
+            "score": _finite(s[i]),
+            "label": labels[i],
+            "severity": _finite(values["severity"][i]) if "severity" in values else None,
+        }
+        for i in range(len(positions))
+    ]
     end = start + len(positions)
     next_cursor = encode(end, salt_extra=salt) if end < total else None
     return {"items": items, "next_cursor": next_cursor}
@@ -189,14 +269,22 @@ def _finite(v):
     return v if np.isfinite(v) else None
 
 
-@router.get("/{int:run_id}/results/download",
-            summary="All results as CSV (streamed, spreadsheet-safe) or Parquet, labels at the saved threshold",
-            response={200: None})
+@router.get(
+    "/{int:run_id}/results/download",
+    summary="All results as CSV (streamed, spreadsheet-safe) or Parquet, labels at the saved threshold",
+    response={200: None},
+)
 def download(request: HttpRequest, run_id: int, format: Literal["csv", "parquet"] = "csv"):  # noqa: A002
     run = _finished(request, run_id)
     if format == "parquet":
-        return FileResponse(results.parquet_download(run), as_attachment=True,
-                            filename=f"run-{run.pk}-results.parquet", content_type="application/vnd.apache.parquet")
-    response = StreamingHttpResponse(results.csv_chunks(run), content_type="text/csv; charset=utf-8")
+        return FileResponse(
+            results.parquet_download(run),
+            as_attachment=True,
+            filename=f"run-{run.pk}-results.parquet",
+            content_type="application/vnd.apache.parquet",
+        )
+    response = StreamingHttpResponse(
+        results.csv_chunks(run), content_type="text/csv; charset=utf-8"
+    )
     response["Content-Disposition"] = f'attachment; filename="run-{run.pk}-results.csv"'
     return response

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('datasets', '0001_initial'),
+        ("datasets", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='upload',
-            name='attempts',
+            model_name="upload",
+            name="attempts",
             field=models.PositiveSmallIntegerField(default=0),
         ),
     ]

@@ -5,32 +5,41 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('detectors', '0001_initial'),
-        ('runs', '0001_initial'),
-        ('tenants', '0001_initial'),
+        ("detectors", "0001_initial"),
+        ("runs", "0001_initial"),
+        ("tenants", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='trainedmodel',
-            name='run',
-            field=models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='trained_model', to='runs.run'),
+            model_name="trainedmodel",
+            name="run",
+            field=models.OneToOneField(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="trained_model",
+                to="runs.run",
+            ),
         ),
         migrations.AddField(
-            model_name='trainedmodel',
-            name='tenant',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.tenant'),
+            model_name="trainedmodel",
+            name="tenant",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="+", to="tenants.tenant"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='detectorconfig',
-            constraint=models.UniqueConstraint(fields=('tenant', 'name'), name='detector_name_unique_per_tenant'),
+            model_name="detectorconfig",
+            constraint=models.UniqueConstraint(
+                fields=("tenant", "name"), name="detector_name_unique_per_tenant"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='detectorconfigversion',
-            constraint=models.UniqueConstraint(fields=('config', 'number'), name='detector_version_unique'),
+            model_name="detectorconfigversion",
+            constraint=models.UniqueConstraint(
+                fields=("config", "number"), name="detector_version_unique"
+            ),
         ),
     ]

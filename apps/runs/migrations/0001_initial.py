@@ -6,51 +6,123 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('datasets', '0001_initial'),
-        ('detectors', '0001_initial'),
-        ('tenants', '0001_initial'),
+        ("datasets", "0001_initial"),
+        ("detectors", "0001_initial"),
+        ("tenants", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Run',
+            name="Run",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('label_column', models.CharField(blank=True, max_length=255)),
-                ('max_fit_rows', models.PositiveIntegerField(blank=True, help_text='Fit on a sample this large.', null=True)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], db_index=True, default='queued', max_length=10)),
-                ('stage', models.CharField(choices=[('queued', 'Waiting for a worker'), ('loading', 'Loading data'), ('preparing', 'Preparing features'), ('fitting', 'Fitting'), ('scoring', 'Scoring'), ('writing', 'Writing results'), ('done', 'Done')], default='queued', max_length=10)),
-                ('percent', models.FloatField(default=0)),
-                ('rows_done', models.BigIntegerField(default=0)),
-                ('rows_total', models.BigIntegerField(default=0)),
-                ('rows_per_second', models.FloatField(blank=True, null=True)),
-                ('eta_seconds', models.FloatField(blank=True, null=True)),
-                ('cancel_requested', models.BooleanField(default=False)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('task_id', models.CharField(blank=True, max_length=64)),
-                ('error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('timings', models.JSONField(blank=True, default=dict, help_text='seconds per stage')),
-                ('results', models.FileField(blank=True, max_length=300, upload_to='runs/%Y/%m/')),
-                ('threshold', models.FloatField(blank=True, null=True)),
-                ('summary', models.JSONField(blank=True, default=dict)),
-                ('metrics', models.JSONField(blank=True, default=dict)),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('dataset_version', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='runs', to='datasets.datasetversion')),
-                ('detector_version', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='runs', to='detectors.detectorconfigversion')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.tenant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("label_column", models.CharField(blank=True, max_length=255)),
+                (
+                    "max_fit_rows",
+                    models.PositiveIntegerField(
+                        blank=True, help_text="Fit on a sample this large.", null=True
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        db_index=True,
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "stage",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Waiting for a worker"),
+                            ("loading", "Loading data"),
+                            ("preparing", "Preparing features"),
+                            ("fitting", "Fitting"),
+                            ("scoring", "Scoring"),
+                            ("writing", "Writing results"),
+                            ("done", "Done"),
+                        ],
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                ("percent", models.FloatField(default=0)),
+                ("rows_done", models.BigIntegerField(default=0)),
+                ("rows_total", models.BigIntegerField(default=0)),
+                ("rows_per_second", models.FloatField(blank=True, null=True)),
+                ("eta_seconds", models.FloatField(blank=True, null=True)),
+                ("cancel_requested", models.BooleanField(default=False)),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("task_id", models.CharField(blank=True, max_length=64)),
+                ("error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "timings",
+                    models.JSONField(blank=True, default=dict, help_text="seconds per stage"),
+                ),
+                ("results", models.FileField(blank=True, max_length=300, upload_to="runs/%Y/%m/")),
+                ("threshold", models.FloatField(blank=True, null=True)),
+                ("summary", models.JSONField(blank=True, default=dict)),
+                ("metrics", models.JSONField(blank=True, default=dict)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "dataset_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="runs",
+                        to="datasets.datasetversion",
+                    ),
+                ),
+                (
+                    "detector_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="runs",
+                        to="detectors.detectorconfigversion",
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="tenants.tenant",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
-                'indexes': [models.Index(fields=['tenant', 'status'], name='runs_run_tenant__129166_idx')],
+                "ordering": ["-created_at", "-id"],
+                "indexes": [
+                    models.Index(fields=["tenant", "status"], name="runs_run_tenant__129166_idx")
+                ],
             },
         ),
     ]

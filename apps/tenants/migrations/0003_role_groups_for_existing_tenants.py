@@ -34,14 +34,17 @@ def forwards(apps, schema_editor):
         return  # fresh database: permissions appear after migrate, groups with each new tenant
     # Permissions are normally created after migrate (post_migrate); the groups need them now.
     ct, _ = ContentType.objects.get_or_create(app_label="tenants", model="tenant")
-    perms = {c: Permission.objects.get_or_create(content_type=ct, codename=c, defaults={"name": n})[0]
-             for c, n in NAMES.items()}
+    perms = {
+        c: Permission.objects.get_or_create(content_type=ct, codename=c, defaults={"name": n})[0]
+        for c, n in NAMES.items()
+    }
     for tenant in Tenant.objects.all():
         for role, codenames in ROLE_CODENAMES.items():
             group, _ = Group.objects.get_or_create(name=f"tenant:{tenant.pk}:{role}")
             for c in codenames:
                 GroupObjectPermission.objects.get_or_create(
-                    group=group, permission=perms[c], content_type=ct, object_pk=str(tenant.pk))
+                    group=group, permission=perms[c], content_type=ct, object_pk=str(tenant.pk)
+                )
             for m in Membership.objects.filter(tenant=tenant, role=role).select_related("user"):
                 m.user.groups.add(group)
 

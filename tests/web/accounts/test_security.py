@@ -32,13 +32,17 @@ def _sign_in(client, email, password=PASSWORD, **extra):
 
 
 # ---------------------------------------------------------------- two-factor
-def test_after_activating_totp_sign_in_requires_the_code(alice, tenant_a, django_capture_on_commit_callbacks):
+def test_after_activating_totp_sign_in_requires_the_code(
+    alice, tenant_a, django_capture_on_commit_callbacks
+):
     from allauth.mfa.models import Authenticator
     from allauth.mfa.totp.internal.auth import SECRET_SESSION_KEY
 
     c = Client()
     _sign_in(c, alice.email)
-    c.post(reverse("account_reauthenticate"), {"password": PASSWORD})  # allauth asks before security changes
+    c.post(
+        reverse("account_reauthenticate"), {"password": PASSWORD}
+    )  # allauth asks before security changes
     c.get(reverse("mfa_activate_totp"))
     secret = c.session[SECRET_SESSION_KEY]
     with django_capture_on_commit_callbacks(execute=True):
@@ -53,8 +57,15 @@ def test_after_activating_totp_sign_in_requires_the_code(alice, tenant_a, django
     assert c.get(f"/t/{tenant_a.slug}/").status_code == 302  # password alone does not sign in
 
     code = _totp_now(secret)
-    cache.delete(f"allauth.mfa.totp.used?user={alice.pk}&code={code}")  # Redis outlives test databases
-    assert c.post(reverse("mfa_authenticate"), {"code": "000000" if code != "000000" else "111111"}).status_code == 200
+    cache.delete(
+        f"allauth.mfa.totp.used?user={alice.pk}&code={code}"
+    )  # Redis outlives test databases
+    assert (
+        c.post(
+            reverse("mfa_authenticate"), {"code": "000000" if code != "000000" else "111111"}
+        ).status_code
+        == 200
+    )
     response = c.post(reverse("mfa_authenticate"), {"code": code})
     assert response.status_code == 302
     assert c.get(f"/t/{tenant_a.slug}/").status_code == 200
@@ -121,7 +132,12 @@ def test_an_idle_session_ends_and_the_user_is_sent_to_sign_in(alice, tenant_a, c
     assert response["Location"] == f"{reverse('account_login')}?next={url}"
     assert "expired" in c.get(response["Location"]).content.decode()
     assert c.get(url).status_code == 302
-    assert AuditEvent.objects.filter(action="auth.logout", actor=alice, details__reason="idle timeout").count() == 1
+    assert (
+        AuditEvent.objects.filter(
+            action="auth.logout", actor=alice, details__reason="idle timeout"
+        ).count()
+        == 1
+    )
 
 
 def test_an_active_session_still_ends_at_the_absolute_limit(alice, tenant_a, clock, settings):
@@ -134,10 +150,15 @@ def test_an_active_session_still_ends_at_the_absolute_limit(alice, tenant_a, clo
         assert c.get(url).status_code == 200
     clock.t += 3600
     assert c.get(url).status_code == 302
-    assert AuditEvent.objects.filter(action="auth.logout", details__reason="absolute timeout").count() == 1
+    assert (
+        AuditEvent.objects.filter(action="auth.logout", details__reason="absolute timeout").count()
+        == 1
+    )
 
 
-def test_an_htmx_request_on_an_expired_session_is_redirected_by_header(alice, tenant_a, clock, settings):
+def test_an_htmx_request_on_an_expired_session_is_redirected_by_header(
+    alice, tenant_a, clock, settings
+):
     c = Client()
     c.force_login(alice)
     clock.t += settings.SESSION_ABSOLUTE_TIMEOUT
@@ -156,8 +177,10 @@ def test_staff_sign_in_to_the_admin_is_audited_and_reaches_it(db):
     staff.is_staff = staff.is_superuser = True
     staff.save()
     c = Client()
-    response = c.post(f"{reverse('account_login')}?next=/admin/", {"login": staff.email, "password": PASSWORD,
-                                                                   "next": "/admin/"})
+    response = c.post(
+        f"{reverse('account_login')}?next=/admin/",
+        {"login": staff.email, "password": PASSWORD, "next": "/admin/"},
+    )
     assert response["Location"] == "/admin/"
     assert c.get("/admin/").status_code == 200
     assert AuditEvent.objects.filter(action="auth.login", actor=staff).count() == 1
@@ -182,11 +205,19 @@ def test_staff_deactivate_a_user_from_the_admin_and_it_is_audited(bob, bob_clien
     ops.save()
     c = Client()
     c.force_login(ops)
-    response = c.post(reverse("admin:auth_user_changelist"), {"action": "deactivate", "_selected_action": [bob.pk]})
+    response = c.post(
+        reverse("admin:auth_user_changelist"),
+        {"action": "deactivate", "_selected_action": [bob.pk]},
+    )
     assert response.status_code == 302
     bob.refresh_from_db()
     assert not bob.is_active
-    assert AuditEvent.objects.filter(action="user.deactivated", actor=ops, target_id=str(bob.pk)).count() == 1
+    assert (
+        AuditEvent.objects.filter(
+            action="user.deactivated", actor=ops, target_id=str(bob.pk)
+        ).count()
+        == 1
+    )
     assert bob_client.get(f"/t/{tenant_a.slug}/").status_code == 302
 
 
@@ -199,7 +230,12 @@ def test_audit_events_cannot_be_deleted_from_the_admin(db, alice):
     html = c.get(reverse("admin:audit_auditevent_changelist")).content.decode()
     assert "delete_selected" not in html
     event = AuditEvent.objects.first()
-    assert c.post(reverse("admin:audit_auditevent_delete", args=[event.pk]), {"post": "yes"}).status_code == 403
+    assert (
+        c.post(
+            reverse("admin:audit_auditevent_delete", args=[event.pk]), {"post": "yes"}
+        ).status_code
+        == 403
+    )
     assert AuditEvent.objects.filter(pk=event.pk).exists()
 
 
@@ -220,11 +256,21 @@ def test_an_admin_role_change_moves_the_guardian_groups_and_is_audited(alice, bo
 
 # ---------------------------------------------------------------- e-mail verification
 def _setting_in(env_name: str, setting: str) -> str:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYNOMALY_ENV", "ACCOUNT_EMAIL_VERIFICATION")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYNOMALY_ENV", "ACCOUNT_EMAIL_VERIFICATION")
+    }
     env.update(PYNOMALY_ENV=env_name, SECRET_KEY="x" * 60, ALLOWED_HOSTS="example.com")
     code = f"from django.conf import settings; print(settings.{setting})"
-    result = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     return result.stdout.strip().splitlines()[-1]
 
 

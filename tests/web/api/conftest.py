@@ -45,23 +45,35 @@ class Api:
 
     def post(self, path, json=None, headers=None, **kwargs):
         if json is not None:
-            return self.client.post("/api/v1" + path, json, content_type="application/json",
-                                    headers=self._headers(headers))
+            return self.client.post(
+                "/api/v1" + path,
+                json,
+                content_type="application/json",
+                headers=self._headers(headers),
+            )
         return self.client.post("/api/v1" + path, headers=self._headers(headers), **kwargs)
 
     def patch(self, path, json, headers=None):
-        return self.client.patch("/api/v1" + path, json, content_type="application/json",
-                                 headers=self._headers(headers))
+        return self.client.patch(
+            "/api/v1" + path, json, content_type="application/json", headers=self._headers(headers)
+        )
 
     def put(self, path, data: bytes, content_type="application/octet-stream", headers=None):
-        return self.client.put("/api/v1" + path, data, content_type=content_type, headers=self._headers(headers))
+        return self.client.put(
+            "/api/v1" + path, data, content_type=content_type, headers=self._headers(headers)
+        )
 
 
 def make_token(user, tenant, scope="write", **kwargs):
     from apps.api.services import token_create
 
-    token, raw = token_create(user=user, tenant=tenant, name=kwargs.pop("name", f"{user.username}-{scope}"),
-                              scope=scope, **kwargs)
+    token, raw = token_create(
+        user=user,
+        tenant=tenant,
+        name=kwargs.pop("name", f"{user.username}-{scope}"),
+        scope=scope,
+        **kwargs,
+    )
     return token, raw
 
 

@@ -15,8 +15,14 @@ from .conftest import Api, assert_problem, make_token
 def test_me_tells_who_the_token_acts_for(alice_api, alice):
     r = alice_api.get("/me")
     assert r.status_code == 200
-    assert r.json() == {"id": alice.pk, "email": "alice@example.com", "tenant": {"slug": "acme", "name": "Acme"},
-                        "role": "owner", "scope": "write", "token_expires_at": None}
+    assert r.json() == {
+        "id": alice.pk,
+        "email": "alice@example.com",
+        "tenant": {"slug": "acme", "name": "Acme"},
+        "role": "owner",
+        "scope": "write",
+        "token_expires_at": None,
+    }
 
 
 def test_tenants_lists_the_users_memberships(bob_api, bob, tenant_b):
@@ -24,11 +30,17 @@ def test_tenants_lists_the_users_memberships(bob_api, bob, tenant_b):
 
     membership_add(tenant=tenant_b, user=bob, role="viewer")
     r = bob_api.get("/tenants")
-    assert r.json() == {"items": [{"slug": "acme", "name": "Acme", "role": "analyst"},
-                                  {"slug": "bravo", "name": "Bravo", "role": "viewer"}]}
+    assert r.json() == {
+        "items": [
+            {"slug": "acme", "name": "Acme", "role": "analyst"},
+            {"slug": "bravo", "name": "Bravo", "role": "viewer"},
+        ]
+    }
 
 
-def test_a_token_looks_like_pyn_and_40_urlsafe_characters_and_only_its_hash_is_stored(alice, tenant_a):
+def test_a_token_looks_like_pyn_and_40_urlsafe_characters_and_only_its_hash_is_stored(
+    alice, tenant_a
+):
     token, raw = make_token(alice, tenant_a)
     assert raw.startswith("pyn_") and len(raw) == 44
     assert raw[4:].replace("-", "").replace("_", "").isalnum()
@@ -87,8 +99,12 @@ def test_a_role_change_counts_on_the_next_request(alice, bob, tenant_a):
     from apps.tenants.services import membership_set_role
 
     api = Api(make_token(bob, tenant_a)[1])
-    assert api.post("/detector-configs", json={}).status_code == 422  # allowed to try: validation answers
-    membership_set_role(membership=Membership.objects.get(user=bob, tenant=tenant_a), role="viewer", actor=alice)
+    assert (
+        api.post("/detector-configs", json={}).status_code == 422
+    )  # allowed to try: validation answers
+    membership_set_role(
+        membership=Membership.objects.get(user=bob, tenant=tenant_a), role="viewer", actor=alice
+    )
     assert_problem(api.post("/detector-configs", json={}), 403)
     assert api.get("/me").json()["role"] == "viewer"
 
@@ -117,8 +133,12 @@ def test_unknown_api_paths_answer_a_problem_not_the_html_page(alice_api):
 
 
 def test_malformed_json_is_a_400_problem(alice_api):
-    r = alice_api.client.post("/api/v1/detector-configs", b"{not json", content_type="application/json",
-                              headers={"Authorization": f"Bearer {alice_api.raw}"})
+    r = alice_api.client.post(
+        "/api/v1/detector-configs",
+        b"{not json",
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {alice_api.raw}"},
+    )
     body = assert_problem(r, 400)
     assert "JSON" in body["detail"]
 
@@ -128,12 +148,19 @@ def test_the_docs_page_uses_our_static_files_and_no_cdn(client):
     assert r.status_code == 200
     html = r.content.decode()
     assert "/static/ninja/" in html
-    assert "cdn" not in html.lower() and "unpkg" not in html.lower() and "jsdelivr" not in html.lower()
+    assert (
+        "cdn" not in html.lower() and "unpkg" not in html.lower() and "jsdelivr" not in html.lower()
+    )
 
 
 def test_the_openapi_schema_describes_the_endpoints_and_bearer_auth(client):
     schema = client.get("/api/v1/openapi.json").json()
-    for p in ("/api/v1/me", "/api/v1/datasets", "/api/v1/runs/{run_id}/results", "/api/v1/models/{model_id}/score"):
+    for p in (
+        "/api/v1/me",
+        "/api/v1/datasets",
+        "/api/v1/runs/{run_id}/results",
+        "/api/v1/models/{model_id}/score",
+    ):
         assert p in schema["paths"], p
     assert schema["components"]["securitySchemes"]["TokenAuth"]["scheme"] == "bearer"
 
@@ -152,15 +179,25 @@ def test_api_role_checks_agree_with_guardian_for_every_role(alice, tenant_a):
     api = Api(make_token(user, tenant_a, scope="write")[1])
     for role in (Role.VIEWER, Role.ANALYST, Role.ADMIN, Role.OWNER):
         if Membership.objects.get(user=user, tenant=tenant_a).role != role:
-            membership_set_role(membership=Membership.objects.get(user=user, tenant=tenant_a), role=role, actor=alice)
+            membership_set_role(
+                membership=Membership.objects.get(user=user, tenant=tenant_a),
+                role=role,
+                actor=alice,
+            )
         fresh = type(user).objects.get(pk=user.pk)  # guardian caches permissions on the user object
-        assert [role_allows(role, a) for a in ACTIONS] == [user_can(fresh, tenant_a, a) for a in ACTIONS], role
+        assert [role_allows(role, a) for a in ACTIONS] == [
+            user_can(fresh, tenant_a, a) for a in ACTIONS
+        ], role
         assert api.get("/me").json()["role"] == role
-        may_create = api.post("/detector-configs", json={}).status_code == 422  # past auth: validation answers
+        may_create = (
+            api.post("/detector-configs", json={}).status_code == 422
+        )  # past auth: validation answers
         assert may_create == user_can(fresh, tenant_a, "create"), role
 
 
-def test_an_authenticated_request_costs_one_query_for_token_user_membership_and_role(alice_api, django_assert_num_queries):
+def test_an_authenticated_request_costs_one_query_for_token_user_membership_and_role(
+    alice_api, django_assert_num_queries
+):
     assert alice_api.get("/me").status_code == 200  # the first use also records last_used_at
     with django_assert_num_queries(1):
         assert alice_api.get("/me").status_code == 200

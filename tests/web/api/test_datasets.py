@@ -31,7 +31,11 @@ def test_a_multipart_upload_answers_202_with_the_dataset(alice_api, tenant_a):
     r = _multipart(alice_api)
     assert r.status_code == 202, r.content
     body = r.json()
-    assert body["name"] == "sensors" and body["status"] == "ingesting" and body["latest_version"] is None
+    assert (
+        body["name"] == "sensors"
+        and body["status"] == "ingesting"
+        and body["latest_version"] is None
+    )
     assert [u["status"] for u in body["uploads"]] == ["pending"]
     assert Dataset.objects.get(pk=body["id"]).tenant == tenant_a
     assert AuditEvent.objects.filter(action="dataset.uploaded", ip="127.0.0.1").count() == 1
@@ -41,7 +45,12 @@ def test_a_streamed_upload_answers_202_with_the_dataset(alice_api):
     r = alice_api.put("/datasets/stream?name=streamed&filename=data.csv", CSV)
     assert r.status_code == 202, r.content
     upload = Upload.objects.get(dataset_id=r.json()["id"])
-    assert (r.json()["name"], upload.original_name, upload.format, upload.size) == ("streamed", "data.csv", "csv", len(CSV))
+    assert (r.json()["name"], upload.original_name, upload.format, upload.size) == (
+        "streamed",
+        "data.csv",
+        "csv",
+        len(CSV),
+    )
 
 
 def test_a_streamed_upload_is_content_checked_like_the_browsers(alice_api):
@@ -85,17 +94,26 @@ def test_a_dataset_reads_with_its_latest_version_and_versions(alice_api, alice, 
     r = alice_api.get(f"/datasets/{version.dataset_id}")
     assert r.status_code == 200
     latest = r.json()["latest_version"]
-    assert (latest["id"], latest["number"], latest["rows"], latest["columns"]) == (version.pk, 1, 40, 4)
+    assert (latest["id"], latest["number"], latest["rows"], latest["columns"]) == (
+        version.pk,
+        1,
+        40,
+        4,
+    )
     assert latest["schema"][0] == {"name": "a", "dtype": "float64"}
     versions = alice_api.get(f"/datasets/{version.dataset_id}/versions").json()["items"]
     assert [v["number"] for v in versions] == [1]
 
 
-def test_the_profile_of_a_version_is_returned_and_a_missing_version_is_404(alice_api, alice, tenant_a):
+def test_the_profile_of_a_version_is_returned_and_a_missing_version_is_404(
+    alice_api, alice, tenant_a
+):
     version = make_version(tenant_a, blobs(40), user=alice)
     version.profile = {"columns": [{"name": "a"}], "warnings": []}
     version.save()
-    assert alice_api.get(f"/datasets/{version.dataset_id}/profile").json()["columns"] == [{"name": "a"}]
+    assert alice_api.get(f"/datasets/{version.dataset_id}/profile").json()["columns"] == [
+        {"name": "a"}
+    ]
     assert alice_api.get(f"/datasets/{version.dataset_id}/profile?version=1").status_code == 200
     assert_problem(alice_api.get(f"/datasets/{version.dataset_id}/profile?version=9"), 404)
 
@@ -123,7 +141,9 @@ def test_a_limit_over_500_is_a_422_naming_the_parameter(alice_api):
     assert body["errors"][0]["loc"] == ["query", "limit"]
 
 
-def test_a_stranger_gets_404_for_every_dataset_endpoint_and_never_the_name(charlie_api, alice, tenant_a):
+def test_a_stranger_gets_404_for_every_dataset_endpoint_and_never_the_name(
+    charlie_api, alice, tenant_a
+):
     version = make_version(tenant_a, blobs(40), user=alice)
     pk = version.dataset_id
     for path in (f"/datasets/{pk}", f"/datasets/{pk}/versions", f"/datasets/{pk}/profile"):
@@ -164,13 +184,19 @@ def test_a_removed_member_cannot_read_datasets(alice, bob, tenant_a):
     assert_problem(api.get("/datasets"), 401)
 
 
-def test_a_strangers_reach_for_another_workspaces_dataset_is_audited_once(charlie_api, charlie, alice, tenant_a):
+def test_a_strangers_reach_for_another_workspaces_dataset_is_audited_once(
+    charlie_api, charlie, alice, tenant_a
+):
     from apps.audit.models import AuditEvent
 
     version = make_version(tenant_a, blobs(40), user=alice)
     assert_problem(charlie_api.get(f"/datasets/{version.dataset_id}"), 404)
     event = AuditEvent.objects.get(action="access.denied")
-    assert (event.actor, event.tenant, event.target_id) == (charlie, tenant_a, str(version.dataset_id))
+    assert (event.actor, event.tenant, event.target_id) == (
+        charlie,
+        tenant_a,
+        str(version.dataset_id),
+    )
     # An id that exists nowhere is only a 404, with nothing to record.
     assert_problem(charlie_api.get("/datasets/987654"), 404)
     assert AuditEvent.objects.filter(action="access.denied").count() == 1

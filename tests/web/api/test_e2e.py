@@ -20,7 +20,9 @@ def _wait(api: Api, path: str, done, timeout: float = 90.0) -> dict:
         time.sleep(0.2)
 
 
-def test_a_client_uploads_configures_runs_and_reads_results_with_a_real_worker(celery_worker, alice, tenant_a):
+def test_a_client_uploads_configures_runs_and_reads_results_with_a_real_worker(
+    celery_worker, alice, tenant_a
+):
     api = Api(make_token(alice, tenant_a)[1])
     rng = np.random.default_rng(1)
     rows = rng.normal(size=(300, 3))
@@ -32,14 +34,27 @@ def test_a_client_uploads_configures_runs_and_reads_results_with_a_real_worker(c
     assert dataset["status"] == "ready", dataset
     assert dataset["latest_version"]["rows"] == 300
 
-    config = api.post("/detector-configs", json={"name": "forest", "pipeline": {
-        "detectors": [{"key": "iforest", "params": {"n_estimators": 60}}],
-        "threshold": {"kind": "top_k", "value": 10}}})
+    config = api.post(
+        "/detector-configs",
+        json={
+            "name": "forest",
+            "pipeline": {
+                "detectors": [{"key": "iforest", "params": {"n_estimators": 60}}],
+                "threshold": {"kind": "top_k", "value": 10},
+            },
+        },
+    )
     assert config.status_code == 201, config.content
 
-    run = api.post("/runs", json={"dataset_id": dataset["id"], "detector_config_id": config.json()["id"]})
+    run = api.post(
+        "/runs", json={"dataset_id": dataset["id"], "detector_config_id": config.json()["id"]}
+    )
     assert run.status_code == 202, run.content
-    final = _wait(api, f"/runs/{run.json()['id']}", lambda r: r["status"] in ("succeeded", "failed", "cancelled"))
+    final = _wait(
+        api,
+        f"/runs/{run.json()['id']}",
+        lambda r: r["status"] in ("succeeded", "failed", "cancelled"),
+    )
     assert final["status"] == "succeeded", final["error"]
     assert final["percent"] == 100 and final["rows_done"] == 300 and final["trained_model_id"]
 
@@ -48,7 +63,9 @@ def test_a_client_uploads_configures_runs_and_reads_results_with_a_real_worker(c
     assert first["next_cursor"] is None
     everything, cursor = [], None
     while True:
-        page = api.get(f"/runs/{final['id']}/results", {"limit": 100, **({"cursor": cursor} if cursor else {})}).json()
+        page = api.get(
+            f"/runs/{final['id']}/results", {"limit": 100, **({"cursor": cursor} if cursor else {})}
+        ).json()
         everything += page["items"]
         cursor = page["next_cursor"]
         if not cursor:
@@ -59,6 +76,8 @@ def test_a_client_uploads_configures_runs_and_reads_results_with_a_real_worker(c
     table = list(csv.DictReader(io.StringIO(b"".join(download.streaming_content).decode())))
     assert len(table) == 300 and sum(int(r["label"]) for r in table) == 10
 
-    scored = api.post(f"/models/{final['trained_model_id']}/score",
-                      json={"records": [{"x": 9, "y": 9, "z": 9}, {"x": 0, "y": 0, "z": 0}]})
+    scored = api.post(
+        f"/models/{final['trained_model_id']}/score",
+        json={"records": [{"x": 9, "y": 9, "z": 9}, {"x": 0, "y": 0, "z": 0}]},
+    )
     assert scored.status_code == 200 and scored.json()["labels"] == [1, 0]

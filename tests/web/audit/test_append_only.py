@@ -41,13 +41,23 @@ def test_the_database_has_the_append_only_triggers(db):
 
 
 def test_a_raw_sql_update_is_refused_by_the_database(event):
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("UPDATE audit_auditevent SET action = %s WHERE id = %s", ["rewritten", event.pk])
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(
+            "UPDATE audit_auditevent SET action = %s WHERE id = %s", ["rewritten", event.pk]
+        )
     assert AuditEvent.objects.get(pk=event.pk).action == "test.event"
 
 
 def test_a_raw_sql_delete_is_refused_by_the_database(event):
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
         cursor.execute("DELETE FROM audit_auditevent WHERE id = %s", [event.pk])
     assert AuditEvent.objects.filter(pk=event.pk).exists()
 
@@ -60,7 +70,11 @@ def test_raw_sql_delete_is_refused_again_after_a_flush_on_sqlite(event):
     assert not AuditEvent.objects.exists()
     # ...and only while it runs.
     audit_record(action="test.again")
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
         cursor.execute("DELETE FROM audit_auditevent")
 
 
@@ -70,7 +84,11 @@ def test_deleting_a_tenant_and_a_user_leaves_their_events_untouched(alice, tenan
     tenant_id, alice_id = tenant_a.pk, alice.pk
     tenant_delete(tenant=tenant_a, actor=alice, confirm_name="Acme")
     alice.delete()
-    actions = set(AuditEvent.objects.filter(tenant_id=tenant_id, actor_id=alice_id).values_list("action", flat=True))
+    actions = set(
+        AuditEvent.objects.filter(tenant_id=tenant_id, actor_id=alice_id).values_list(
+            "action", flat=True
+        )
+    )
     assert actions == {"tenant.created", "tenant.deleted"}
 
 

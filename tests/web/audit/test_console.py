@@ -20,7 +20,9 @@ def test_the_owner_sees_the_workspaces_events_only(alice_client, tenant_a, tenan
     assert f"tenants.tenant:{tenant_b.pk}<" not in html  # tenant_b's creation is not ours
 
 
-def test_a_stranger_gets_404_and_viewers_and_analysts_403(charlie_client, vera_client, bob_client, tenant_a):
+def test_a_stranger_gets_404_and_viewers_and_analysts_403(
+    charlie_client, vera_client, bob_client, tenant_a
+):
     assert charlie_client.get(_console(tenant_a)).status_code == 404
     assert vera_client.get(_console(tenant_a)).status_code == 403
     assert bob_client.get(_console(tenant_a)).status_code == 403
@@ -32,13 +34,19 @@ def test_the_console_filters_by_actor_action_target_and_time(alice_client, alice
     assert "membership.added" in html and "tenant.created" not in html
     html = alice_client.get(_console(tenant_a), {"actor": "nobody-like-this"}).content.decode()
     assert "No events match" in html
-    html = alice_client.get(_console(tenant_a), {"target": f"tenants.tenant:{tenant_a.pk}"}).content.decode()
+    html = alice_client.get(
+        _console(tenant_a), {"target": f"tenants.tenant:{tenant_a.pk}"}
+    ).content.decode()
     assert "tenant.created" in html and "membership.added" not in html
-    html = alice_client.get(_console(tenant_a), {"start": "2000-01-01", "end": "2000-01-02"}).content.decode()
+    html = alice_client.get(
+        _console(tenant_a), {"start": "2000-01-01", "end": "2000-01-02"}
+    ).content.decode()
     assert "No events match" in html
 
 
-def test_an_htmx_request_gets_only_the_table_and_its_links_keep_hrefs(alice_client, alice, tenant_a):
+def test_an_htmx_request_gets_only_the_table_and_its_links_keep_hrefs(
+    alice_client, alice, tenant_a
+):
     for _ in range(PAGE_SIZE + 1):
         audit_record(action="test.bulk", tenant=tenant_a, actor=alice)
     response = alice_client.get(_console(tenant_a), {"action": "test"}, HTTP_HX_REQUEST="true")
@@ -48,7 +56,9 @@ def test_an_htmx_request_gets_only_the_table_and_its_links_keep_hrefs(alice_clie
     assert 'href="?action=test&amp;page=2"' in html
 
 
-def test_staff_see_every_workspace_and_others_are_refused(alice_client, alice, charlie, tenant_a, tenant_b):
+def test_staff_see_every_workspace_and_others_are_refused(
+    alice_client, alice, charlie, tenant_a, tenant_b
+):
     assert alice_client.get(reverse("audit:staff")).status_code == 403
     alice.is_staff = True
     alice.save()
@@ -56,18 +66,35 @@ def test_staff_see_every_workspace_and_others_are_refused(alice_client, alice, c
     assert f"tenants.tenant:{tenant_a.pk}<" in html and f"tenants.tenant:{tenant_b.pk}<" in html
 
 
-@pytest.mark.parametrize(("raw", "safe"), [
-    ("=HYPERLINK(\"http://evil\")", "'=HYPERLINK(\"http://evil\")"),
-    ("+1", "'+1"), ("-1", "'-1"), ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "'\tx"), ("\rx", "'\rx"),
-    ("plain", "plain"), ("a=b", "a=b"), (None, ""), (42, "42"),
-])
+@pytest.mark.parametrize(
+    ("raw", "safe"),
+    [
+        ('=HYPERLINK("http://evil")', '\'=HYPERLINK("http://evil")'),
+        ("+1", "'+1"),
+        ("-1", "'-1"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tx", "'\tx"),
+        ("\rx", "'\rx"),
+        ("plain", "plain"),
+        ("a=b", "a=b"),
+        (None, ""),
+        (42, "42"),
+    ],
+)
 def test_csv_cells_that_a_spreadsheet_would_evaluate_get_a_leading_quote(raw, safe):
     assert csv_safe(raw) == safe
 
 
-def test_the_csv_export_streams_the_filtered_events_with_formulas_defused(alice_client, alice, tenant_a):
-    audit_record(action="test.csv", tenant=tenant_a, actor=alice, actor_repr="=cmd|' /C calc'!A0",
-                 details={"name": "@evil"})
+def test_the_csv_export_streams_the_filtered_events_with_formulas_defused(
+    alice_client, alice, tenant_a
+):
+    audit_record(
+        action="test.csv",
+        tenant=tenant_a,
+        actor=alice,
+        actor_repr="=cmd|' /C calc'!A0",
+        details={"name": "@evil"},
+    )
     response = alice_client.get(_console(tenant_a), {"action": "test.csv", "format": "csv"})
     assert response.streaming
     assert response["Content-Type"].startswith("text/csv")

@@ -24,7 +24,9 @@ def test_it_filters_by_family_and_search_words(alice_client, tenant_a):
 
 
 def test_htmx_filtering_returns_only_the_list(alice_client, tenant_a):
-    response = alice_client.get(_url(tenant_a), {"family": "linear"}, headers={"HX-Request": "true"})
+    response = alice_client.get(
+        _url(tenant_a), {"family": "linear"}, headers={"HX-Request": "true"}
+    )
     html = response.content.decode()
     assert html.lstrip().startswith('<div id="detector-list"')
     assert "<html" not in html

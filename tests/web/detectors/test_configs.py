@@ -11,15 +11,28 @@ def _url(tenant, name, **kw):
 
 
 def _form(**overrides):
-    data = {"name": "Forest", "description": "", "algorithm": "iforest", "combine": "average", "scaling": "standard",
-            "encode_categoricals": "on", "impute": "on", "drop_constant": "on", "threshold_kind": "contamination",
-            "threshold_value": "0.05", "iforest__n_estimators": "150", "iforest__max_samples": "auto",
-            "iforest__max_features": "1.0"}
+    data = {
+        "name": "Forest",
+        "description": "",
+        "algorithm": "iforest",
+        "combine": "average",
+        "scaling": "standard",
+        "encode_categoricals": "on",
+        "impute": "on",
+        "drop_constant": "on",
+        "threshold_kind": "contamination",
+        "threshold_value": "0.05",
+        "iforest__n_estimators": "150",
+        "iforest__max_samples": "auto",
+        "iforest__max_features": "1.0",
+    }
     data.update(overrides)
     return data
 
 
-def test_creating_a_configuration_stores_version_one_with_the_engine_pipeline(alice_client, tenant_a):
+def test_creating_a_configuration_stores_version_one_with_the_engine_pipeline(
+    alice_client, tenant_a
+):
     response = alice_client.post(_url(tenant_a, "config_create"), _form())
     config = DetectorConfig.objects.get(tenant=tenant_a, name="Forest")
     assert response.status_code == 302
@@ -28,7 +41,9 @@ def test_creating_a_configuration_stores_version_one_with_the_engine_pipeline(al
     assert version.pipeline["detectors"][0]["key"] == "iforest"
     assert version.pipeline["detectors"][0]["params"]["n_estimators"] == 150
     assert version.pipeline["threshold"] == {"kind": "contamination", "value": 0.05}
-    assert AuditEvent.objects.filter(action="detector.created", target_id=str(config.pk)).count() == 1
+    assert (
+        AuditEvent.objects.filter(action="detector.created", target_id=str(config.pk)).count() == 1
+    )
 
 
 def test_the_form_rejects_out_of_range_params_with_a_field_error(alice_client, tenant_a):
@@ -47,21 +62,35 @@ def test_a_fraction_outside_its_open_interval_is_refused_by_the_engine_rule(alic
 
 def test_a_bad_threshold_is_an_error_on_the_threshold_value(alice_client, tenant_a):
     response = alice_client.post(_url(tenant_a, "config_create"), _form(threshold_value="0.9"))
-    assert "contamination must be in (0, 0.5]" in response.context["form"].errors["threshold_value"][0]
+    assert (
+        "contamination must be in (0, 0.5]" in response.context["form"].errors["threshold_value"][0]
+    )
 
 
 def test_an_ensemble_stores_every_detector_and_the_combine_method(alice_client, tenant_a):
-    alice_client.post(_url(tenant_a, "config_create"),
-                      _form(ensemble_with=["ecod", "knn"], combine="maximum", knn__n_neighbors="7", knn__method="mean",
-                            knn__radius="1.0", knn__algorithm="auto", knn__leaf_size="30", knn__metric="minkowski",
-                            knn__p="2"))
+    alice_client.post(
+        _url(tenant_a, "config_create"),
+        _form(
+            ensemble_with=["ecod", "knn"],
+            combine="maximum",
+            knn__n_neighbors="7",
+            knn__method="mean",
+            knn__radius="1.0",
+            knn__algorithm="auto",
+            knn__leaf_size="30",
+            knn__metric="minkowski",
+            knn__p="2",
+        ),
+    )
     pipeline = DetectorConfig.objects.get(name="Forest").current.pipeline
     assert [d["key"] for d in pipeline["detectors"]] == ["iforest", "ecod", "knn"]
     assert pipeline["combine"] == "maximum"
     assert pipeline["detectors"][2]["params"]["n_neighbors"] == 7
 
 
-def test_an_edit_creates_version_two_and_old_runs_keep_version_one(alice, alice_client, tenant_a, settings, tmp_path):
+def test_an_edit_creates_version_two_and_old_runs_keep_version_one(
+    alice, alice_client, tenant_a, settings, tmp_path
+):
     from tests.web.runs.factories import blobs, make_run, make_version
 
     settings.MEDIA_ROOT = str(tmp_path)
@@ -69,7 +98,9 @@ def test_an_edit_creates_version_two_and_old_runs_keep_version_one(alice, alice_
     config = DetectorConfig.objects.get(name="Forest")
     old_run = make_run(tenant_a, alice, make_version(tenant_a, blobs(50)), config)
 
-    alice_client.post(_url(tenant_a, "config_edit", config_id=config.pk), _form(iforest__n_estimators="300"))
+    alice_client.post(
+        _url(tenant_a, "config_edit", config_id=config.pk), _form(iforest__n_estimators="300")
+    )
     assert config.current.number == 2
     assert config.current.pipeline["detectors"][0]["params"]["n_estimators"] == 300
     old_run.refresh_from_db()
@@ -88,7 +119,9 @@ def test_saving_unchanged_settings_adds_no_version(alice_client, tenant_a):
 
 
 def test_changing_the_algorithm_rerenders_its_parameter_fields(alice_client, tenant_a):
-    response = alice_client.get(_url(tenant_a, "config_params"), {"algorithm": "knn"}, headers={"HX-Request": "true"})
+    response = alice_client.get(
+        _url(tenant_a, "config_params"), {"algorithm": "knn"}, headers={"HX-Request": "true"}
+    )
     html = response.content.decode()
     assert html.lstrip().startswith('<div id="detector-params"')
     assert 'name="knn__n_neighbors"' in html and 'min="1"' in html
@@ -96,7 +129,9 @@ def test_changing_the_algorithm_rerenders_its_parameter_fields(alice_client, ten
 
 
 def test_update_parameters_works_without_javascript_and_saves_nothing(alice_client, tenant_a):
-    response = alice_client.post(_url(tenant_a, "config_create"), _form(algorithm="lof", _refresh="1"))
+    response = alice_client.post(
+        _url(tenant_a, "config_create"), _form(algorithm="lof", _refresh="1")
+    )
     html = response.content.decode()
     assert response.status_code == 200
     assert 'name="lof__n_neighbors"' in html
@@ -117,7 +152,10 @@ def test_a_viewer_may_look_but_not_configure(vera_client, alice, tenant_a):
     assert vera_client.get(_url(tenant_a, "config_detail", config_id=config.pk)).status_code == 200
     assert vera_client.get(_url(tenant_a, "config_create")).status_code == 403
     assert vera_client.post(_url(tenant_a, "config_create"), _form(name="Mine")).status_code == 403
-    assert vera_client.post(_url(tenant_a, "config_edit", config_id=config.pk), _form()).status_code == 403
+    assert (
+        vera_client.post(_url(tenant_a, "config_edit", config_id=config.pk), _form()).status_code
+        == 403
+    )
     assert config.versions.count() == 1
 
 
@@ -125,18 +163,29 @@ def test_a_stranger_gets_404_on_every_detector_url(charlie_client, alice, tenant
     from tests.web.runs.factories import make_config
 
     config = make_config(tenant_a, alice)
-    for name, kw in [("catalogue", {}), ("detail", {"key": "knn"}), ("configs", {}), ("config_create", {}),
-                     ("config_params", {}), ("config_detail", {"config_id": config.pk}),
-                     ("config_edit", {"config_id": config.pk})]:
+    for name, kw in [
+        ("catalogue", {}),
+        ("detail", {"key": "knn"}),
+        ("configs", {}),
+        ("config_create", {}),
+        ("config_params", {}),
+        ("config_detail", {"config_id": config.pk}),
+        ("config_edit", {"config_id": config.pk}),
+    ]:
         assert charlie_client.get(_url(tenant_a, name, **kw)).status_code == 404, name
-    assert charlie_client.post(_url(tenant_a, "config_edit", config_id=config.pk), _form()).status_code == 404
+    assert (
+        charlie_client.post(_url(tenant_a, "config_edit", config_id=config.pk), _form()).status_code
+        == 404
+    )
 
 
 def test_a_config_of_tenant_a_is_404_under_tenant_b(charlie_client, alice, tenant_a, tenant_b):
     from tests.web.runs.factories import make_config
 
     config = make_config(tenant_a, alice)
-    assert charlie_client.get(_url(tenant_b, "config_detail", config_id=config.pk)).status_code == 404
+    assert (
+        charlie_client.get(_url(tenant_b, "config_detail", config_id=config.pk)).status_code == 404
+    )
 
 
 # ---------------------------------------------------------------- cost guard

@@ -84,7 +84,9 @@ def test_minmax_decimation_keeps_peaks():
 
 def test_the_time_series_follows_a_time_axis_in_time_order():
     x = np.array(["2024-01-03", "2024-01-01", "2024-01-02"], dtype="datetime64[s]")
-    fig = charts.timeseries(np.array([0.1, 0.9, 0.2]), np.array([False, True, False]), x, x_title="ts")
+    fig = charts.timeseries(
+        np.array([0.1, 0.9, 0.2]), np.array([False, True, False]), x, x_title="ts"
+    )
     assert fig["data"][0]["x"] == ["2024-01-02T00:00:00", "2024-01-03T00:00:00"]
     assert fig["data"][1]["x"] == ["2024-01-01T00:00:00"]
     assert fig["layout"]["xaxis"]["title"]["text"] == "ts"
@@ -102,7 +104,9 @@ def test_the_heatmap_is_top_n_rows_by_features():
 
 def test_pca_finds_the_direction_of_largest_spread():
     rng = np.random.default_rng(4)
-    X = np.column_stack([rng.normal(scale=10, size=500), rng.normal(scale=0.1, size=500), np.zeros(500)])
+    X = np.column_stack(
+        [rng.normal(scale=10, size=500), rng.normal(scale=0.1, size=500), np.zeros(500)]
+    )
     coords, share = charts.pca_2d(X)
     assert coords.shape == (500, 2)
     assert share[0] > 0.99
@@ -111,8 +115,13 @@ def test_pca_finds_the_direction_of_largest_spread():
 
 def test_the_projection_outlines_flagged_rows_and_notes_the_sample():
     coords = np.zeros((3, 2))
-    fig = charts.projection(coords, np.array([0.1, 0.5, 0.9]), np.array([False, False, True]),
-                            np.array([4, 8, 15]), total_rows=1000)
+    fig = charts.projection(
+        coords,
+        np.array([0.1, 0.5, 0.9]),
+        np.array([False, False, True]),
+        np.array([4, 8, 15]),
+        total_rows=1000,
+    )
     marker = fig["data"][0]["marker"]
     assert marker["line"]["color"][2] == charts.RED and marker["line"]["color"][0] != charts.RED
     assert fig["data"][0]["customdata"] == [4, 8, 15]

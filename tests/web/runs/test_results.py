@@ -14,7 +14,9 @@ RESULT_URLS = ["results", "results_table", "threshold_preview", "download_csv", 
 
 
 def _figure(html: str, chart_id: str) -> dict:
-    m = re.search(rf'<script id="{chart_id}-figure" type="application/json">(.*?)</script>', html, re.S)
+    m = re.search(
+        rf'<script id="{chart_id}-figure" type="application/json">(.*?)</script>', html, re.S
+    )
     assert m, f"no figure for {chart_id}"
     return json.loads(m.group(1))
 
@@ -54,7 +56,9 @@ def test_a_stranger_cannot_save_a_threshold_on_a_foreign_run(charlie_client, ten
     from django.urls import reverse
 
     run = small_run(tenant_a)
-    foreign = reverse("runs:threshold_save", kwargs={"tenant_slug": tenant_b.slug, "run_id": run.pk})
+    foreign = reverse(
+        "runs:threshold_save", kwargs={"tenant_slug": tenant_b.slug, "run_id": run.pk}
+    )
     assert charlie_client.post(foreign, {"threshold": "0.5"}).status_code == 404
     run.refresh_from_db()
     assert run.threshold == 0.9
@@ -78,8 +82,19 @@ def test_downloads_of_an_unfinished_run_are_404(alice_client, tenant_a):
 
 
 def test_the_page_shows_summary_quantiles_duration_and_metrics(alice_client, tenant_a):
-    metrics = {"roc_auc": 0.91234, "average_precision": 0.5, "f1": 0.4, "precision": 0.5, "recall": 0.33,
-               "tp": 3, "fp": 3, "tn": 90, "fn": 4, "k": 7, "precision_at_k": 0.42}
+    metrics = {
+        "roc_auc": 0.91234,
+        "average_precision": 0.5,
+        "f1": 0.4,
+        "precision": 0.5,
+        "recall": 0.33,
+        "tp": 3,
+        "fp": 3,
+        "tn": 90,
+        "fn": 4,
+        "k": 7,
+        "precision_at_k": 0.42,
+    }
     run = small_run(tenant_a, metrics=metrics, label_column="z")
     html = alice_client.get(url("results", run)).content.decode()
     assert 'id="score-quantiles"' in html and ">0.99<" in html  # max score
@@ -101,7 +116,9 @@ def test_the_time_series_uses_the_datasets_time_column(alice_client, tenant_a):
     import pandas as pd
 
     times = pd.date_range("2024-01-01", periods=50, freq="h")
-    version = make_version(tenant_a, {"ts": times[::-1], "x": np.arange(50.0), "y": np.ones(50)}, time_column="ts")
+    version = make_version(
+        tenant_a, {"ts": times[::-1], "x": np.arange(50.0), "y": np.ones(50)}, time_column="ts"
+    )
     run = make_run(tenant_a, version, np.arange(50) / 50, threshold=0.97, time_column="ts")
     fig = _figure(alice_client.get(url("results", run)).content.decode(), "chart-timeseries")
     flagged = fig["data"][1]
@@ -113,8 +130,13 @@ def test_the_time_series_uses_the_datasets_time_column(alice_client, tenant_a):
 def test_the_heatmap_uses_contributions_when_the_run_has_them(alice_client, tenant_a):
     n = 40
     version = make_version(tenant_a, {"x": np.arange(n, dtype=float), "y": np.zeros(n)})
-    run = make_run(tenant_a, version, np.arange(n) / n, threshold=0.5,
-                   contributions={"x": np.linspace(0, 1, n), "y": np.linspace(1, 0, n)})
+    run = make_run(
+        tenant_a,
+        version,
+        np.arange(n) / n,
+        threshold=0.5,
+        contributions={"x": np.linspace(0, 1, n), "y": np.linspace(1, 0, n)},
+    )
     fig = _figure(alice_client.get(url("results", run)).content.decode(), "chart-heatmap")
     assert fig["data"][0]["x"] == ["x", "y"]
     assert len(fig["data"][0]["z"]) == 30

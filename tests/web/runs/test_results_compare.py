@@ -9,14 +9,18 @@ from .test_results_fixtures import make_run, make_version, results_env, small_ru
 
 
 def _compare(client, tenant, a, b):
-    return client.get(reverse("runs:compare", kwargs={"tenant_slug": tenant.slug}), {"a": a, "b": b})
+    return client.get(
+        reverse("runs:compare", kwargs={"tenant_slug": tenant.slug}), {"a": a, "b": b}
+    )
 
 
 def _two_runs(tenant, scores_b=None, threshold_b=0.9, **kwargs):
     version = make_version(tenant, {"x": np.arange(100.0), "y": np.ones(100)})
     scores = np.arange(100) / 100
     a = make_run(tenant, version, scores, threshold=0.9, **kwargs)
-    b = make_run(tenant, version, scores if scores_b is None else scores_b, threshold=threshold_b, **kwargs)
+    b = make_run(
+        tenant, version, scores if scores_b is None else scores_b, threshold=threshold_b, **kwargs
+    )
     return a, b
 
 
@@ -26,7 +30,11 @@ def test_identical_scores_correlate_perfectly_and_overlap_fully(vera_client, ten
     assert response.status_code == 200
     html = response.content.decode()
     assert 'id="compare-spearman">1.000<' in html
-    assert 'id="compare-both">9<' in html and 'id="compare-only-a">0<' in html and 'id="compare-only-b">0<' in html
+    assert (
+        'id="compare-both">9<' in html
+        and 'id="compare-only-a">0<' in html
+        and 'id="compare-only-b">0<' in html
+    )
     assert 'id="compare-jaccard">1.000<' in html
     assert 'data-plotly="chart-compare-figure"' in html
 
@@ -34,7 +42,11 @@ def test_identical_scores_correlate_perfectly_and_overlap_fully(vera_client, ten
 def test_the_overlap_counts_rows_flagged_by_both_and_by_one(alice_client, tenant_a):
     a, b = _two_runs(tenant_a, threshold_b=0.95)  # A flags 91..99, B flags 96..99
     html = _compare(alice_client, tenant_a, a.pk, b.pk).content.decode()
-    assert 'id="compare-both">4<' in html and 'id="compare-only-a">5<' in html and 'id="compare-only-b">0<' in html
+    assert (
+        'id="compare-both">4<' in html
+        and 'id="compare-only-a">5<' in html
+        and 'id="compare-only-b">0<' in html
+    )
     assert 'id="compare-jaccard">0.444<' in html
 
 
@@ -46,11 +58,19 @@ def test_reversed_scores_correlate_negatively(alice_client, tenant_a):
 
 def test_metrics_are_shown_side_by_side_when_labels_exist(alice_client, tenant_a):
     version = make_version(tenant_a, {"x": np.arange(100.0), "y": np.ones(100)})
-    a = make_run(tenant_a, version, np.arange(100) / 100, threshold=0.9, metrics={"roc_auc": 0.81, "f1": 0.5})
-    b = make_run(tenant_a, version, np.arange(100) / 100, threshold=0.9, metrics={"roc_auc": 0.67, "f1": 0.25})
+    a = make_run(
+        tenant_a, version, np.arange(100) / 100, threshold=0.9, metrics={"roc_auc": 0.81, "f1": 0.5}
+    )
+    b = make_run(
+        tenant_a,
+        version,
+        np.arange(100) / 100,
+        threshold=0.9,
+        metrics={"roc_auc": 0.67, "f1": 0.25},
+    )
     html = _compare(alice_client, tenant_a, a.pk, b.pk).content.decode()
-    row = html[html.index("ROC-AUC"):]
-    row = row[:row.index("</tr>")]
+    row = html[html.index("ROC-AUC") :]
+    row = row[: row.index("</tr>")]
     assert "0.81" in row and "0.67" in row
 
 
@@ -80,8 +100,12 @@ def test_another_tenants_run_ids_are_404(alice_client, charlie_client, tenant_a,
     assert _compare(charlie_client, tenant_a, mine.pk, mine.pk).status_code == 404
 
 
-def test_without_runs_chosen_the_page_offers_the_tenants_finished_runs(alice_client, tenant_a, tenant_b):
+def test_without_runs_chosen_the_page_offers_the_tenants_finished_runs(
+    alice_client, tenant_a, tenant_b
+):
     mine = small_run(tenant_a)
     theirs = small_run(tenant_b)
-    html = alice_client.get(reverse("runs:compare", kwargs={"tenant_slug": tenant_a.slug})).content.decode()
+    html = alice_client.get(
+        reverse("runs:compare", kwargs={"tenant_slug": tenant_a.slug})
+    ).content.decode()
     assert f'<option value="{mine.pk}"' in html and f'<option value="{theirs.pk}"' not in html

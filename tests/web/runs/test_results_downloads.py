@@ -13,7 +13,7 @@ from apps.runs import results
 
 from .test_results_fixtures import make_run, make_version, results_env, small_run, url  # noqa: F401
 
-NASTY = ["=HYPERLINK(\"http://evil\")", "+cmd", "-2+3", "@SUM(A1)", "\tx", "\rx"]
+NASTY = ['=HYPERLINK("http://evil")', "+cmd", "-2+3", "@SUM(A1)", "\tx", "\rx"]
 
 
 @pytest.mark.parametrize("value", NASTY)
@@ -36,7 +36,9 @@ def _run_with_nasty_features(tenant):
     names = ["=cmd", "+plus", "-minus", "@at", "fine"]
     version = make_version(tenant, {name: np.zeros(n) for name in names})
     contributions = {name: np.full(n, -0.25) for name in names}
-    return make_run(tenant, version, np.linspace(-1, 1, n), threshold=0.5, contributions=contributions)
+    return make_run(
+        tenant, version, np.linspace(-1, 1, n), threshold=0.5, contributions=contributions
+    )
 
 
 def test_the_csv_is_streamed_and_escapes_formula_like_cells(alice_client, tenant_a):
@@ -47,8 +49,17 @@ def test_the_csv_is_streamed_and_escapes_formula_like_cells(alice_client, tenant
     assert f'filename="run-{run.pk}-results.csv"' in response["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     # prefixed with "contrib:", feature names cannot start a formula
-    assert rows[0] == ["row_id", "score", "label", "severity",
-                       "contrib:=cmd", "contrib:+plus", "contrib:-minus", "contrib:@at", "contrib:fine"]
+    assert rows[0] == [
+        "row_id",
+        "score",
+        "label",
+        "severity",
+        "contrib:=cmd",
+        "contrib:+plus",
+        "contrib:-minus",
+        "contrib:@at",
+        "contrib:fine",
+    ]
     assert len(rows) == 31
     assert rows[1][1] == "-1" and rows[1][4] == "-0.25"  # negative numbers stay numbers
     assert [int(r[2]) for r in rows[1:]] == [int(s > 0.5) for s in np.linspace(-1, 1, 30)]

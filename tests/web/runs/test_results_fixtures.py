@@ -40,17 +40,31 @@ def _media(sub: str) -> tuple[str, Path]:
     return name, full
 
 
-def make_version(tenant, data: pd.DataFrame | dict, *, time_column: str = "", row_group_size: int | None = None):
+def make_version(
+    tenant, data: pd.DataFrame | dict, *, time_column: str = "", row_group_size: int | None = None
+):
     from apps.datasets.models import Dataset, DatasetVersion
 
     table = pa.Table.from_pandas(pd.DataFrame(data), preserve_index=False)
     name, full = _media("datasets/parquet")
     pq.write_table(table, full, row_group_size=row_group_size)
-    dataset = Dataset.objects.create(tenant=tenant, name=f"data-{uuid.uuid4().hex[:8]}", status=Dataset.Status.READY)
+    dataset = Dataset.objects.create(
+        tenant=tenant, name=f"data-{uuid.uuid4().hex[:8]}", status=Dataset.Status.READY
+    )
     return DatasetVersion.objects.create(
-        tenant=tenant, dataset=dataset, number=1, sha256=uuid.uuid4().hex, original=name, original_name="data.csv",
-        format="csv", size=full.stat().st_size, parquet=name, rows=table.num_rows, columns=table.num_columns,
-        schema=[{"name": f.name, "dtype": str(f.type)} for f in table.schema], time_column=time_column,
+        tenant=tenant,
+        dataset=dataset,
+        number=1,
+        sha256=uuid.uuid4().hex,
+        original=name,
+        original_name="data.csv",
+        format="csv",
+        size=full.stat().st_size,
+        parquet=name,
+        rows=table.num_rows,
+        columns=table.num_columns,
+        schema=[{"name": f.name, "dtype": str(f.type)} for f in table.schema],
+        time_column=time_column,
     )
 
 
@@ -58,8 +72,9 @@ def make_detector(tenant):
     from apps.detectors.models import DetectorConfig, DetectorConfigVersion
 
     config = DetectorConfig.objects.create(tenant=tenant, name=f"IForest {uuid.uuid4().hex[:6]}")
-    return DetectorConfigVersion.objects.create(tenant=tenant, config=config, number=1,
-                                                pipeline={"detectors": [["iforest", {}]]})
+    return DetectorConfigVersion.objects.create(
+        tenant=tenant, config=config, number=1, pipeline={"detectors": [["iforest", {}]]}
+    )
 
 
 def write_results(scores, threshold: float, contributions: dict | None = None, row_ids=None) -> str:
@@ -67,7 +82,9 @@ def write_results(scores, threshold: float, contributions: dict | None = None, r
     n = len(scores)
     lo, hi = float(scores.min()), float(scores.max())
     columns = {
-        "row_id": pa.array(np.arange(n, dtype=np.int64) if row_ids is None else np.asarray(row_ids, np.int64)),
+        "row_id": pa.array(
+            np.arange(n, dtype=np.int64) if row_ids is None else np.asarray(row_ids, np.int64)
+        ),
         "score": pa.array(scores),
         "label": pa.array((scores > threshold).astype(np.int8)),
         "severity": pa.array(100 * (scores - lo) / (hi - lo or 1.0)),
@@ -79,22 +96,46 @@ def write_results(scores, threshold: float, contributions: dict | None = None, r
     return name
 
 
-def make_run(tenant, version, scores, *, threshold: float, status: str = "succeeded", contributions=None,
-             metrics=None, label_column: str = "", time_column: str | None = None, detector=None):
+def make_run(
+    tenant,
+    version,
+    scores,
+    *,
+    threshold: float,
+    status: str = "succeeded",
+    contributions=None,
+    metrics=None,
+    label_column: str = "",
+    time_column: str | None = None,
+    detector=None,
+):
     from apps.runs.models import Run
 
     scores = np.asarray(scores, dtype="float64")
     flagged = int((scores > threshold).sum())
     now = timezone.now()
     return Run.objects.create(
-        tenant=tenant, dataset_version=version, detector_version=detector or make_detector(tenant),
-        status=status, label_column=label_column,
+        tenant=tenant,
+        dataset_version=version,
+        detector_version=detector or make_detector(tenant),
+        status=status,
+        label_column=label_column,
         results=write_results(scores, threshold, contributions) if status == "succeeded" else "",
         threshold=threshold if status == "succeeded" else None,
-        started_at=now - timezone.timedelta(seconds=12), finished_at=now if status == "succeeded" else None,
-        summary={"rows": len(scores), "anomalies": flagged, "anomaly_rate": flagged / len(scores),
-                 "threshold": threshold, "feature_names": [], "has_contributions": bool(contributions),
-                 "time_column": time_column, "label_column": label_column or None} if status == "succeeded" else {},
+        started_at=now - timezone.timedelta(seconds=12),
+        finished_at=now if status == "succeeded" else None,
+        summary={
+            "rows": len(scores),
+            "anomalies": flagged,
+            "anomaly_rate": flagged / len(scores),
+            "threshold": threshold,
+            "feature_names": [],
+            "has_contributions": bool(contributions),
+            "time_column": time_column,
+            "label_column": label_column or None,
+        }
+        if status == "succeeded"
+        else {},
         metrics=metrics or {},
     )
 
@@ -102,8 +143,12 @@ def make_run(tenant, version, scores, *, threshold: float, status: str = "succee
 def small_run(tenant, *, n: int = 100, threshold: float = 0.9, seed: int = 1, **kwargs):
     """A 100-row dataset (x, y, z, name) with scores i/n: rows 91..99 score above 0.9."""
     rng = np.random.default_rng(seed)
-    data = {"x": rng.normal(size=n), "y": rng.normal(size=n), "z": np.arange(n, dtype="float64"),
-            "name": [f"item-{i}" for i in range(n)]}
+    data = {
+        "x": rng.normal(size=n),
+        "y": rng.normal(size=n),
+        "z": np.arange(n, dtype="float64"),
+        "name": [f"item-{i}" for i in range(n)],
+    }
     version = make_version(tenant, data)
     return make_run(tenant, version, np.arange(n) / n, threshold=threshold, **kwargs)
 

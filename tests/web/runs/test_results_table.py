@@ -25,20 +25,25 @@ def test_the_table_lists_the_flagged_rows_highest_score_first(alice_client, tena
 
 def test_each_row_shows_its_values_from_the_dataset(alice_client, tenant_a):
     html = alice_client.get(url("results", small_run(tenant_a))).content.decode()
-    row = html[html.index('data-row-id="95"'):]
-    row = row[:row.index("</tr>")]
+    row = html[html.index('data-row-id="95"') :]
+    row = row[: row.index("</tr>")]
     assert "item-95" in row and ">95.0<" in row  # the name and z columns of dataset row 95
 
 
-@pytest.mark.parametrize(("sort", "direction", "expected"), [
-    ("row_id", "asc", list(range(91, 100))),
-    ("score", "asc", list(range(91, 100))),
-    ("severity", "desc", list(range(99, 90, -1))),
-    ("name", "desc", list(range(99, 90, -1))),
-])
+@pytest.mark.parametrize(
+    ("sort", "direction", "expected"),
+    [
+        ("row_id", "asc", list(range(91, 100))),
+        ("score", "asc", list(range(91, 100))),
+        ("severity", "desc", list(range(99, 90, -1))),
+        ("name", "desc", list(range(99, 90, -1))),
+    ],
+)
 def test_the_table_sorts_by_any_column(alice_client, tenant_a, sort, direction, expected):
     run = small_run(tenant_a)
-    html = alice_client.get(url("results_table", run, sort=sort, dir=direction), **HTMX).content.decode()
+    html = alice_client.get(
+        url("results_table", run, sort=sort, dir=direction), **HTMX
+    ).content.decode()
     assert _row_ids(html) == expected
 
 
@@ -50,7 +55,9 @@ def test_sorting_by_a_feature_follows_its_values(alice_client, tenant_a):
 
 
 def test_an_unknown_sort_falls_back_to_score(alice_client, tenant_a):
-    html = alice_client.get(url("results_table", small_run(tenant_a), sort="__class__"), **HTMX).content.decode()
+    html = alice_client.get(
+        url("results_table", small_run(tenant_a), sort="__class__"), **HTMX
+    ).content.decode()
     assert _row_ids(html) == list(range(99, 90, -1))
 
 
@@ -59,13 +66,17 @@ def test_the_table_pages_and_its_links_keep_a_real_href(alice_client, tenant_a):
     first = alice_client.get(url("results", run)).content.decode()
     assert _row_ids(first) == list(range(99, 74, -1))
     assert "1–25 of 49" in first
-    nxt = re.search(r'<a class="btn btn-secondary" rel="next" href="([^"]+)" hx-get="([^"]+)"', first)
+    nxt = re.search(
+        r'<a class="btn btn-secondary" rel="next" href="([^"]+)" hx-get="([^"]+)"', first
+    )
     href, hx = (u.replace("&amp;", "&") for u in nxt.groups())
     assert "page=2" in href and "/results/?" in href and "/results/table/?" in hx
     partial = alice_client.get(hx, **HTMX).content.decode()
-    assert "<html" not in partial and partial.lstrip().startswith("<section id=\"anomalies-table\"")
+    assert "<html" not in partial and partial.lstrip().startswith('<section id="anomalies-table"')
     assert _row_ids(partial) == list(range(74, 50, -1))
-    assert _row_ids(alice_client.get(href).content.decode()) == list(range(74, 50, -1))  # without JS too
+    assert _row_ids(alice_client.get(href).content.decode()) == list(
+        range(74, 50, -1)
+    )  # without JS too
 
 
 def test_the_table_without_htmx_is_the_whole_page(alice_client, tenant_a):
@@ -75,8 +86,9 @@ def test_the_table_without_htmx_is_the_whole_page(alice_client, tenant_a):
 
 def test_sort_headers_flip_direction_and_keep_the_preview_threshold(alice_client, tenant_a):
     run = small_run(tenant_a)
-    html = alice_client.get(url("results_table", run, sort="score", dir="desc", threshold="0.5"),
-                            **HTMX).content.decode()
+    html = alice_client.get(
+        url("results_table", run, sort="score", dir="desc", threshold="0.5"), **HTMX
+    ).content.decode()
     score_link = re.search(r'href="([^"]*sort=score[^"]*)"', html).group(1).replace("&amp;", "&")
     assert "dir=asc" in score_link and "threshold=0.5" in score_link
     assert 'aria-sort="descending"' in html
@@ -84,8 +96,15 @@ def test_sort_headers_flip_direction_and_keep_the_preview_threshold(alice_client
 
 def test_rows_say_which_contributions_stand_out(alice_client, tenant_a):
     n = 20
-    version = make_version(tenant_a, {"a": np.zeros(n), "b": np.zeros(n), "c": np.zeros(n), "d": np.zeros(n)})
-    contributions = {"a": np.full(n, 0.1), "b": np.full(n, 0.4), "c": np.full(n, 0.3), "d": np.full(n, 0.2)}
+    version = make_version(
+        tenant_a, {"a": np.zeros(n), "b": np.zeros(n), "c": np.zeros(n), "d": np.zeros(n)}
+    )
+    contributions = {
+        "a": np.full(n, 0.1),
+        "b": np.full(n, 0.4),
+        "c": np.full(n, 0.3),
+        "d": np.full(n, 0.2),
+    }
     run = make_run(tenant_a, version, np.arange(n) / n, threshold=0.9, contributions=contributions)
     table = results.anomalies_table(run)
     assert table.why_kind == "contribution"
@@ -95,7 +114,12 @@ def test_rows_say_which_contributions_stand_out(alice_client, tenant_a):
 def test_without_contributions_rows_name_their_largest_z_scores(alice_client, tenant_a):
     rng = np.random.default_rng(5)
     n = 200
-    data = {"p": rng.normal(size=n), "q": rng.normal(size=n), "r": rng.normal(size=n), "s": rng.normal(size=n)}
+    data = {
+        "p": rng.normal(size=n),
+        "q": rng.normal(size=n),
+        "r": rng.normal(size=n),
+        "s": rng.normal(size=n),
+    }
     data["q"][199] = 40.0
     data["s"][199] = -25.0
     version = make_version(tenant_a, data)

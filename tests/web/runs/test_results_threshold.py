@@ -28,21 +28,31 @@ def _csv_labels(client, run) -> int:
 
 def test_the_preview_counts_the_rows_above_the_threshold(vera_client, tenant_a):
     run = small_run(tenant_a)
-    html = vera_client.get(url("threshold_preview", run, threshold="0.5"), **_htmx("threshold-number")).content.decode()
+    html = vera_client.get(
+        url("threshold_preview", run, threshold="0.5"), **_htmx("threshold-number")
+    ).content.decode()
     assert re.search(r'id="preview-count">49<', html)  # scores 0.51 … 0.99
     assert "of 100 rows flagged" in html
-    html = vera_client.get(url("threshold_preview", run, threshold_range="0.955"),
-                           **_htmx("threshold-range")).content.decode()
+    html = vera_client.get(
+        url("threshold_preview", run, threshold_range="0.955"), **_htmx("threshold-range")
+    ).content.decode()
     assert re.search(r'id="preview-count">4<', html)
 
 
-def test_the_preview_swaps_in_the_histogram_line_and_the_table_but_not_the_inputs(alice_client, tenant_a):
+def test_the_preview_swaps_in_the_histogram_line_and_the_table_but_not_the_inputs(
+    alice_client, tenant_a
+):
     run = small_run(tenant_a)
-    html = alice_client.get(url("threshold_preview", run, threshold_range="0.5"),
-                            **_htmx("threshold-range")).content.decode()
+    html = alice_client.get(
+        url("threshold_preview", run, threshold_range="0.5"), **_htmx("threshold-range")
+    ).content.decode()
     assert "<html" not in html
     assert re.search(r'<div id="histogram-panel"[^>]*hx-swap-oob="true"', html)
-    fig = json.loads(re.search(r'id="chart-histogram-figure" type="application/json">(.*?)</script>', html, re.S)[1])
+    fig = json.loads(
+        re.search(
+            r'id="chart-histogram-figure" type="application/json">(.*?)</script>', html, re.S
+        )[1]
+    )
     assert fig["layout"]["shapes"][0]["x0"] == 0.5
     assert re.search(r'<section id="anomalies-table"[^>]*hx-swap-oob="true"', html)
     assert len(re.findall(r'data-row-id="\d+"', html)) == 25  # first page of 49
@@ -57,7 +67,9 @@ def test_the_page_starts_both_inputs_at_the_saved_threshold(alice_client, tenant
 
 
 def test_the_preview_without_javascript_is_the_full_page(alice_client, tenant_a):
-    html = alice_client.get(url("threshold_preview", small_run(tenant_a), threshold="0.5")).content.decode()
+    html = alice_client.get(
+        url("threshold_preview", small_run(tenant_a), threshold="0.5")
+    ).content.decode()
     assert "<html" in html and re.search(r'id="preview-count">49<', html)
 
 
@@ -71,8 +83,9 @@ def test_the_saved_threshold_stays_until_saved(alice_client, tenant_a):
 @pytest.mark.parametrize("persona", ["alice_client", "bob_client"])
 def test_owners_and_analysts_are_offered_the_save_button(request, tenant_a, persona):
     client = request.getfixturevalue(persona)
-    html = client.get(url("threshold_preview", small_run(tenant_a), threshold="0.5"),
-                      **_htmx("threshold-number")).content.decode()
+    html = client.get(
+        url("threshold_preview", small_run(tenant_a), threshold="0.5"), **_htmx("threshold-number")
+    ).content.decode()
     assert 'id="threshold-save-form"' in html and 'name="threshold" value="0.5"' in html
 
 
@@ -86,8 +99,10 @@ def test_saving_updates_the_counts_audits_and_the_downloads_follow(bob, bob_clie
     assert run.summary["anomaly_rate"] == pytest.approx(0.49)
     event = AuditEvent.objects.get(action="run.threshold_changed")
     assert event.actor == bob and event.tenant == tenant_a and event.target_id == str(run.pk)
-    assert event.details == {"before": {"threshold": 0.9, "anomalies": 9},
-                             "after": {"threshold": 0.5, "anomalies": 49}}
+    assert event.details == {
+        "before": {"threshold": 0.9, "anomalies": 9},
+        "after": {"threshold": 0.5, "anomalies": 49},
+    }
     page = bob_client.get(url("results", run)).content.decode()
     assert 'id="card-anomalies">49<' in page and "Threshold saved" in page
     assert _csv_labels(bob_client, run) == 49
@@ -97,10 +112,26 @@ def test_saving_updates_the_counts_audits_and_the_downloads_follow(bob, bob_clie
 
 def test_saving_recomputes_label_metrics_when_the_run_has_labels(alice_client, tenant_a):
     n = 100
-    version = make_version(tenant_a, {"x": np.arange(n, dtype=float), "truth": (np.arange(n) >= 95).astype(int)})
-    run = make_run(tenant_a, version, np.arange(n) / n, threshold=0.9, label_column="truth",
-                   metrics={"roc_auc": 1.0, "tp": 5, "fp": 4, "tn": 91, "fn": 0, "precision": 5 / 9,
-                            "recall": 1.0, "f1": 0.71})
+    version = make_version(
+        tenant_a, {"x": np.arange(n, dtype=float), "truth": (np.arange(n) >= 95).astype(int)}
+    )
+    run = make_run(
+        tenant_a,
+        version,
+        np.arange(n) / n,
+        threshold=0.9,
+        label_column="truth",
+        metrics={
+            "roc_auc": 1.0,
+            "tp": 5,
+            "fp": 4,
+            "tn": 91,
+            "fn": 0,
+            "precision": 5 / 9,
+            "recall": 1.0,
+            "f1": 0.71,
+        },
+    )
     alice_client.post(url("threshold_save", run), {"threshold": "0.965"})  # flags 97, 98, 99
     run.refresh_from_db()
     assert (run.metrics["tp"], run.metrics["fp"], run.metrics["fn"]) == (3, 0, 2)
@@ -110,7 +141,9 @@ def test_saving_recomputes_label_metrics_when_the_run_has_labels(alice_client, t
 
 def test_a_viewer_sees_the_preview_but_no_save_button_and_cannot_post(vera_client, tenant_a):
     run = small_run(tenant_a)
-    html = vera_client.get(url("threshold_preview", run, threshold="0.5"), **_htmx("threshold-number")).content.decode()
+    html = vera_client.get(
+        url("threshold_preview", run, threshold="0.5"), **_htmx("threshold-number")
+    ).content.decode()
     assert re.search(r'id="preview-count">49<', html)
     assert 'id="threshold-save-form"' not in html and "an analyst or owner can save" in html
     assert vera_client.post(url("threshold_save", run), {"threshold": "0.5"}).status_code == 403

@@ -13,12 +13,17 @@ from .factories import blobs, make_config, make_run, make_version
 pytestmark = pytest.mark.usefixtures("media")
 
 
-@pytest.mark.parametrize("detectors, rows", [
-    ((("ecod", {}),), 120_000),  # more rows than one default chunk: ECOD depends on chunking
-    ((("iforest", {}),), 3000),
-    ((("ecod", {}), ("hbos", {})), 3000),
-])
-def test_the_platform_gives_the_engines_scores_labels_and_threshold(alice, tenant_a, detectors, rows):
+@pytest.mark.parametrize(
+    "detectors, rows",
+    [
+        ((("ecod", {}),), 120_000),  # more rows than one default chunk: ECOD depends on chunking
+        ((("iforest", {}),), 3000),
+        ((("ecod", {}), ("hbos", {})), 3000),
+    ],
+)
+def test_the_platform_gives_the_engines_scores_labels_and_threshold(
+    alice, tenant_a, detectors, rows
+):
     frame = blobs(rows, anomalies=40, label=True)
     version = make_version(tenant_a, frame)
     config = make_config(tenant_a, alice, detectors=detectors)

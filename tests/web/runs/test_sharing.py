@@ -39,7 +39,12 @@ def share_url(run) -> str:
 def _share(run, email="sam@example.com", **kwargs):
     from apps.runs.sharing import run_share
 
-    return run_share(run=run, email=email, expires_at=kwargs.get("expires_at"), actor=run.tenant.memberships.first().user)
+    return run_share(
+        run=run,
+        email=email,
+        expires_at=kwargs.get("expires_at"),
+        actor=run.tenant.memberships.first().user,
+    )
 
 
 # ---------------------------------------------------------------- sharing
@@ -54,7 +59,10 @@ def test_an_analyst_shares_a_run_by_email_and_it_is_audited(bob_client, run, sam
     assert sam.has_perm("runs.view_shared_run", run)
     event = AuditEvent.objects.get(action="run.shared")
     assert event.tenant_id == run.tenant_id and event.target_id == str(run.pk)
-    assert event.details["email"] == "sam@example.com" and event.details["expires_at"] == share.expires_at.isoformat()
+    assert (
+        event.details["email"] == "sam@example.com"
+        and event.details["expires_at"] == share.expires_at.isoformat()
+    )
 
 
 def test_a_viewer_may_not_share(vera_client, run, sam):
@@ -102,7 +110,10 @@ def test_the_shared_results_page_shows_no_workspace_navigation_or_saving(sam_cli
     assert 'id="main-nav"' not in html
     assert 'id="threshold-save-form"' not in html
     assert "Compare…" not in html and 'id="share-link"' not in html
-    assert f'href="{reverse("runs:detail", kwargs={"tenant_slug": run.tenant.slug, "run_id": run.pk})}"' not in html
+    assert (
+        f'href="{reverse("runs:detail", kwargs={"tenant_slug": run.tenant.slug, "run_id": run.pk})}"'
+        not in html
+    )
 
 
 def test_the_shared_user_gets_404_everywhere_else_in_the_tenant(sam_client, run, sam, tenant_a):
@@ -110,9 +121,15 @@ def test_the_shared_user_gets_404_everywhere_else_in_the_tenant(sam_client, run,
     other = small_run(tenant_a, seed=2)
     slug = tenant_a.slug
     for path in [
-        f"/t/{slug}/", f"/t/{slug}/datasets/", f"/t/{slug}/runs/", f"/t/{slug}/runs/{run.pk}/",
-        f"/t/{slug}/runs/compare/?a={run.pk}&b={other.pk}", url("results", other), url("download_csv", other),
-        f"/t/{slug}/datasets/{run.dataset_version.dataset_id}/", f"/t/{slug}/settings/",
+        f"/t/{slug}/",
+        f"/t/{slug}/datasets/",
+        f"/t/{slug}/runs/",
+        f"/t/{slug}/runs/{run.pk}/",
+        f"/t/{slug}/runs/compare/?a={run.pk}&b={other.pk}",
+        url("results", other),
+        url("download_csv", other),
+        f"/t/{slug}/datasets/{run.dataset_version.dataset_id}/",
+        f"/t/{slug}/settings/",
     ]:
         assert sam_client.get(path).status_code == 404, path
     response = sam_client.post(url("threshold_save", run), {"threshold": "0.5"})
@@ -149,12 +166,16 @@ def test_an_expired_share_answers_404_on_the_next_request(sam_client, run, sam):
     assert sam_client.get(url("results", run)).status_code == 404
 
 
-def test_revoking_takes_effect_on_the_next_request_and_is_audited(alice_client, sam_client, run, sam):
+def test_revoking_takes_effect_on_the_next_request_and_is_audited(
+    alice_client, sam_client, run, sam
+):
     share = _share(run)
     assert sam_client.get(url("results", run)).status_code == 200
 
-    revoke = reverse("runs:share_revoke", kwargs={"tenant_slug": run.tenant.slug, "run_id": run.pk,
-                                                  "share_id": share.pk})
+    revoke = reverse(
+        "runs:share_revoke",
+        kwargs={"tenant_slug": run.tenant.slug, "run_id": run.pk, "share_id": share.pk},
+    )
     assert alice_client.post(revoke).status_code == 302
 
     assert sam_client.get(url("results", run)).status_code == 404
@@ -181,7 +202,9 @@ def test_a_share_row_without_the_permission_admits_nobody(sam_client, run, sam):
 
 def test_a_viewer_cannot_revoke_a_share(vera_client, run, sam):
     share = _share(run)
-    revoke = reverse("runs:share_revoke", kwargs={"tenant_slug": run.tenant.slug, "run_id": run.pk,
-                                                  "share_id": share.pk})
+    revoke = reverse(
+        "runs:share_revoke",
+        kwargs={"tenant_slug": run.tenant.slug, "run_id": run.pk, "share_id": share.pk},
+    )
     assert vera_client.post(revoke).status_code == 403
     assert run.shares.exists()

@@ -8,11 +8,15 @@ class AuditCounter:
         self.action = action
 
     def __enter__(self):
-        self.before = set(AuditEvent.objects.filter(action=self.action).values_list("pk", flat=True))
+        self.before = set(
+            AuditEvent.objects.filter(action=self.action).values_list("pk", flat=True)
+        )
         return self
 
     def __exit__(self, *exc):
-        self.events = list(AuditEvent.objects.filter(action=self.action).exclude(pk__in=self.before))
+        self.events = list(
+            AuditEvent.objects.filter(action=self.action).exclude(pk__in=self.before)
+        )
         return False
 
     @property

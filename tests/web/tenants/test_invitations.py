@@ -32,10 +32,14 @@ def _client(user):
     return c
 
 
-def test_an_admin_invites_by_e_mail_and_the_link_arrives(alice_client, tenant_a, django_capture_on_commit_callbacks):
+def test_an_admin_invites_by_e_mail_and_the_link_arrives(
+    alice_client, tenant_a, django_capture_on_commit_callbacks
+):
     with AuditCounter("invitation.sent") as audit, django_capture_on_commit_callbacks(execute=True):
-        alice_client.post(reverse("tenants:invite", kwargs={"tenant_slug": tenant_a.slug}),
-                          {"email": "dora@example.com", "role": "analyst"})
+        alice_client.post(
+            reverse("tenants:invite", kwargs={"tenant_slug": tenant_a.slug}),
+            {"email": "dora@example.com", "role": "analyst"},
+        )
     assert len(mail.outbox) == 1 and mail.outbox[0].to == ["dora@example.com"]
     assert "/invitations/" in mail.outbox[0].body
     assert audit.event.details["email"] == "dora@example.com"
@@ -51,14 +55,20 @@ def test_the_token_is_stored_only_as_a_hash_and_never_in_the_trail(alice, tenant
 def test_the_invitee_accepts_and_joins_with_the_chosen_role(alice, tenant_a, dora):
     _, token = _invite(tenant_a, alice)
     c = _client(dora)
-    assert "Join Acme" in c.get(reverse("invitation_accept", kwargs={"token": token})).content.decode()
+    assert (
+        "Join Acme" in c.get(reverse("invitation_accept", kwargs={"token": token})).content.decode()
+    )
     with AuditCounter("invitation.accepted") as audit:
         response = c.post(reverse("invitation_accept", kwargs={"token": token}))
     assert response["Location"] == f"/t/{tenant_a.slug}/"
     assert Membership.objects.get(user=dora, tenant=tenant_a).role == Role.ANALYST
     assert dora.has_perm("tenants.create_content", tenant_a)
-    assert audit.count == 1 and not AuditEvent.objects.filter(action="membership.added", tenant=tenant_a,
-                                                             details__user="dora@example.com").exists()
+    assert (
+        audit.count == 1
+        and not AuditEvent.objects.filter(
+            action="membership.added", tenant=tenant_a, details__user="dora@example.com"
+        ).exists()
+    )
 
 
 def test_an_invitation_works_once(alice, tenant_a, dora):
@@ -73,17 +83,28 @@ def test_an_invitation_works_once(alice, tenant_a, dora):
 
 def test_an_expired_invitation_is_refused(alice, tenant_a, dora):
     invitation, token = _invite(tenant_a, alice)
-    Invitation.objects.filter(pk=invitation.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
-    assert _client(dora).post(reverse("invitation_accept", kwargs={"token": token})).status_code == 410
+    Invitation.objects.filter(pk=invitation.pk).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    assert (
+        _client(dora).post(reverse("invitation_accept", kwargs={"token": token})).status_code == 410
+    )
     assert not Membership.objects.filter(user=dora, tenant=tenant_a).exists()
 
 
 def test_a_revoked_invitation_is_refused(alice_client, alice, tenant_a, dora):
     invitation, token = _invite(tenant_a, alice)
     with AuditCounter("invitation.revoked") as audit:
-        alice_client.post(reverse("tenants:invitation_revoke", kwargs={"tenant_slug": tenant_a.slug, "pk": invitation.pk}))
+        alice_client.post(
+            reverse(
+                "tenants:invitation_revoke",
+                kwargs={"tenant_slug": tenant_a.slug, "pk": invitation.pk},
+            )
+        )
     assert audit.count == 1
-    assert _client(dora).post(reverse("invitation_accept", kwargs={"token": token})).status_code == 410
+    assert (
+        _client(dora).post(reverse("invitation_accept", kwargs={"token": token})).status_code == 410
+    )
     assert not Membership.objects.filter(user=dora, tenant=tenant_a).exists()
 
 
@@ -100,15 +121,21 @@ def test_an_unknown_token_answers_404(client, db):
     assert client.get(reverse("invitation_accept", kwargs={"token": "nope"})).status_code == 404
 
 
-def test_a_visitor_signs_up_with_the_invited_address_and_lands_on_the_accept_page(alice, tenant_a, client):
+def test_a_visitor_signs_up_with_the_invited_address_and_lands_on_the_accept_page(
+    alice, tenant_a, client
+):
     _, token = _invite(tenant_a, alice, email="erin@example.com")
     url = reverse("invitation_accept", kwargs={"token": token})
     assert "Sign up" in client.get(url).content.decode()
-    response = client.post(reverse("account_signup"), {"email": "erin@example.com", "password1": PASSWORD,
-                                                       "password2": PASSWORD})
+    response = client.post(
+        reverse("account_signup"),
+        {"email": "erin@example.com", "password1": PASSWORD, "password2": PASSWORD},
+    )
     assert response["Location"] == url
     client.post(url)
-    assert Membership.objects.get(user__email="erin@example.com", tenant=tenant_a).role == Role.ANALYST
+    assert (
+        Membership.objects.get(user__email="erin@example.com", tenant=tenant_a).role == Role.ANALYST
+    )
 
 
 def test_a_visitor_signs_in_and_lands_on_the_accept_page(alice, tenant_a, dora, client):
@@ -124,16 +151,32 @@ def test_only_admins_invite_or_revoke(request, alice, tenant_a, persona):
     c = request.getfixturevalue(persona)
     invitation, _ = _invite(tenant_a, alice)
     expected = 404 if persona == "charlie_client" else 403
-    assert c.post(reverse("tenants:invite", kwargs={"tenant_slug": tenant_a.slug}),
-                  {"email": "x@example.com", "role": "viewer"}).status_code == expected
-    assert c.post(reverse("tenants:invitation_revoke", kwargs={"tenant_slug": tenant_a.slug, "pk": invitation.pk})) \
-        .status_code == expected
+    assert (
+        c.post(
+            reverse("tenants:invite", kwargs={"tenant_slug": tenant_a.slug}),
+            {"email": "x@example.com", "role": "viewer"},
+        ).status_code
+        == expected
+    )
+    assert (
+        c.post(
+            reverse(
+                "tenants:invitation_revoke",
+                kwargs={"tenant_slug": tenant_a.slug, "pk": invitation.pk},
+            )
+        ).status_code
+        == expected
+    )
     assert Invitation.objects.get().status == Invitation.Status.PENDING
 
 
-def test_an_invitation_of_another_workspace_cannot_be_revoked_from_mine(charlie_client, alice, tenant_a, tenant_b):
+def test_an_invitation_of_another_workspace_cannot_be_revoked_from_mine(
+    charlie_client, alice, tenant_a, tenant_b
+):
     invitation, _ = _invite(tenant_a, alice)
-    url = reverse("tenants:invitation_revoke", kwargs={"tenant_slug": tenant_b.slug, "pk": invitation.pk})
+    url = reverse(
+        "tenants:invitation_revoke", kwargs={"tenant_slug": tenant_b.slug, "pk": invitation.pk}
+    )
     assert charlie_client.post(url).status_code == 404
 
 

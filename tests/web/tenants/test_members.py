@@ -17,9 +17,13 @@ def _url(name, tenant, **kw):
     return reverse(name, kwargs={"tenant_slug": tenant.slug, **kw})
 
 
-def test_an_admin_changes_a_role_with_one_audit_event_holding_before_and_after(alice_client, bob, tenant_a):
+def test_an_admin_changes_a_role_with_one_audit_event_holding_before_and_after(
+    alice_client, bob, tenant_a
+):
     with AuditCounter("membership.role_changed") as audit:
-        alice_client.post(_url("tenants:member_role", tenant_a, pk=_m(bob, tenant_a).pk), {"role": "viewer"})
+        alice_client.post(
+            _url("tenants:member_role", tenant_a, pk=_m(bob, tenant_a).pk), {"role": "viewer"}
+        )
     assert _m(bob, tenant_a).role == Role.VIEWER
     assert audit.event.details == {"user": bob.email, "before": "analyst", "after": "viewer"}
 
@@ -32,7 +36,9 @@ def test_the_last_owner_cannot_be_demoted(alice, tenant_a):
 
 def test_the_last_owner_cannot_be_removed_and_the_page_says_why(alice_client, alice, tenant_a):
     with AuditCounter("membership.removed") as audit:
-        response = alice_client.post(_url("tenants:member_remove", tenant_a, pk=_m(alice, tenant_a).pk), follow=True)
+        response = alice_client.post(
+            _url("tenants:member_remove", tenant_a, pk=_m(alice, tenant_a).pk), follow=True
+        )
     assert _m(alice, tenant_a).role == Role.OWNER
     assert "last owner cannot be removed" in response.content.decode()
     assert audit.count == 0
@@ -61,14 +67,22 @@ def test_an_admin_cannot_remove_an_owner(alice, bob, vera, tenant_a):
 
 def test_a_membership_of_another_workspace_answers_404(alice_client, charlie, tenant_a, tenant_b):
     foreign = _m(charlie, tenant_b)
-    assert alice_client.post(_url("tenants:member_remove", tenant_a, pk=foreign.pk)).status_code == 404
-    assert alice_client.post(_url("tenants:member_role", tenant_a, pk=foreign.pk), {"role": "viewer"}).status_code == 404
+    assert (
+        alice_client.post(_url("tenants:member_remove", tenant_a, pk=foreign.pk)).status_code == 404
+    )
+    assert (
+        alice_client.post(
+            _url("tenants:member_role", tenant_a, pk=foreign.pk), {"role": "viewer"}
+        ).status_code
+        == 404
+    )
     assert Membership.objects.filter(pk=foreign.pk).exists()
 
 
 @pytest.mark.parametrize("name", ["tenants:member_role", "tenants:member_remove"])
-def test_a_stranger_gets_404_and_viewers_and_analysts_403_on_member_actions(charlie_client, vera_client, bob_client,
-                                                                           alice, tenant_a, name):
+def test_a_stranger_gets_404_and_viewers_and_analysts_403_on_member_actions(
+    charlie_client, vera_client, bob_client, alice, tenant_a, name
+):
     pk = _m(alice, tenant_a).pk
     assert charlie_client.post(_url(name, tenant_a, pk=pk), {"role": "viewer"}).status_code == 404
     assert vera_client.post(_url(name, tenant_a, pk=pk), {"role": "viewer"}).status_code == 403
@@ -82,14 +96,32 @@ def test_a_removed_member_loses_access_on_the_next_request(alice, bob, bob_clien
         membership_remove(membership=_m(bob, tenant_a), actor=alice)
     assert audit.count == 1
     assert bob_client.get(_url("tenants:dashboard", tenant_a)).status_code == 404
-    assert bob_client.get(reverse("datasets:list", kwargs={"tenant_slug": tenant_a.slug})).status_code == 404
+    assert (
+        bob_client.get(reverse("datasets:list", kwargs={"tenant_slug": tenant_a.slug})).status_code
+        == 404
+    )
 
 
 def test_a_demoted_member_loses_the_action_on_the_next_request(alice, bob, bob_client, tenant_a):
-    assert "Upload a dataset" in bob_client.get(reverse("datasets:list", kwargs={"tenant_slug": tenant_a.slug})).content.decode()
+    assert (
+        "Upload a dataset"
+        in bob_client.get(
+            reverse("datasets:list", kwargs={"tenant_slug": tenant_a.slug})
+        ).content.decode()
+    )
     membership_set_role(membership=_m(bob, tenant_a), role=Role.VIEWER, actor=alice)
-    assert "Upload a dataset" not in bob_client.get(reverse("datasets:list", kwargs={"tenant_slug": tenant_a.slug})).content.decode()
-    assert bob_client.get(reverse("datasets:upload", kwargs={"tenant_slug": tenant_a.slug})).status_code == 403
+    assert (
+        "Upload a dataset"
+        not in bob_client.get(
+            reverse("datasets:list", kwargs={"tenant_slug": tenant_a.slug})
+        ).content.decode()
+    )
+    assert (
+        bob_client.get(
+            reverse("datasets:upload", kwargs={"tenant_slug": tenant_a.slug})
+        ).status_code
+        == 403
+    )
 
 
 def test_a_deactivated_user_is_signed_out_on_the_next_request(bob, bob_client, tenant_a):
@@ -112,7 +144,9 @@ def test_a_member_may_leave_and_lands_home(alice, bob, tenant_a):
     assert not Membership.objects.filter(user=bob, tenant=tenant_a).exists()
 
 
-def test_a_stranger_reaching_for_a_workspace_is_audited_once_per_request(charlie, charlie_client, tenant_a):
+def test_a_stranger_reaching_for_a_workspace_is_audited_once_per_request(
+    charlie, charlie_client, tenant_a
+):
     with AuditCounter("access.denied") as audit:
         charlie_client.get(_url("tenants:settings", tenant_a))
     assert audit.event.actor_id == charlie.pk

@@ -35,13 +35,18 @@ def test_a_new_tenant_gets_one_group_per_role_holding_the_roles_permissions(tena
         assert set(get_perms(group, tenant_a)) == {perm_name(a).split(".")[1] for a in actions}
 
 
-@pytest.mark.parametrize(("persona", "allowed"), [
-    ("alice", {VIEW, CREATE, MANAGE, OWN}),
-    ("bob", {VIEW, CREATE}),
-    ("vera", {VIEW}),
-    ("charlie", set()),
-])
-def test_each_persona_holds_exactly_its_roles_object_permissions(request, tenant_a, bob, vera, charlie, persona, allowed):
+@pytest.mark.parametrize(
+    ("persona", "allowed"),
+    [
+        ("alice", {VIEW, CREATE, MANAGE, OWN}),
+        ("bob", {VIEW, CREATE}),
+        ("vera", {VIEW}),
+        ("charlie", set()),
+    ],
+)
+def test_each_persona_holds_exactly_its_roles_object_permissions(
+    request, tenant_a, bob, vera, charlie, persona, allowed
+):
     user = request.getfixturevalue(persona)
     for action in (VIEW, CREATE, MANAGE, OWN):
         assert user.has_perm(perm_name(action), tenant_a) is (action in allowed), action
@@ -67,7 +72,11 @@ def test_removing_a_member_takes_them_out_of_every_group_of_the_tenant(alice, bo
 
 def test_a_failed_role_change_leaves_the_groups_as_they_were(alice, tenant_a):
     with pytest.raises(TenantRuleError):
-        membership_set_role(membership=Membership.objects.get(user=alice, tenant=tenant_a), role=Role.VIEWER, actor=alice)
+        membership_set_role(
+            membership=Membership.objects.get(user=alice, tenant=tenant_a),
+            role=Role.VIEWER,
+            actor=alice,
+        )
     assert _groups(alice, tenant_a) == [f"tenant:{tenant_a.pk}:owner"]
 
 
@@ -87,7 +96,9 @@ def test_the_can_set_for_templates_comes_from_guardian(tenant_a, bob):
     request = RequestFactory().get("/")
     request.user, request.tenant = bob, tenant_a
     assert tenant_actions(request) == {VIEW, CREATE}
-    remove_perm("tenants.create_content", Group.objects.get(name=f"tenant:{tenant_a.pk}:analyst"), tenant_a)
+    remove_perm(
+        "tenants.create_content", Group.objects.get(name=f"tenant:{tenant_a.pk}:analyst"), tenant_a
+    )
     request = RequestFactory().get("/")
     request.user, request.tenant = bob, tenant_a
     assert tenant_actions(request) == {VIEW}
@@ -101,5 +112,9 @@ def test_a_deactivated_member_holds_no_permission(tenant_a, bob):
 
 def test_the_matrix_on_the_settings_page_is_the_role_table():
     rows = {action: allowed for action, _, allowed in role_matrix()}
-    assert rows == {VIEW: [True, True, True, True], CREATE: [False, True, True, True],
-                    MANAGE: [False, False, True, True], OWN: [False, False, False, True]}
+    assert rows == {
+        VIEW: [True, True, True, True],
+        CREATE: [False, True, True, True],
+        MANAGE: [False, False, True, True],
+        OWN: [False, False, False, True],
+    }

@@ -5,7 +5,13 @@ from django.urls import reverse
 
 from apps.tenants.models import Membership, Role, Tenant
 
-TENANT_PAGES = ["tenants:dashboard", "tenants:settings", "datasets:list", "detectors:catalogue", "runs:list"]
+TENANT_PAGES = [
+    "tenants:dashboard",
+    "tenants:settings",
+    "datasets:list",
+    "detectors:catalogue",
+    "runs:list",
+]
 
 
 @pytest.mark.parametrize("name", TENANT_PAGES)
@@ -33,9 +39,12 @@ def test_an_unknown_workspace_looks_the_same_as_a_foreign_one(charlie_client, te
     foreign = charlie_client.get(f"/t/{tenant_a.slug}/")
     unknown = charlie_client.get("/t/no-such-workspace/")
     assert foreign.status_code == unknown.status_code == 404
+
     # Same page byte for byte, apart from the per-response CSRF token.
     def strip_token(html: bytes) -> str:
-        return re.sub(r'"X-CSRFToken": "[^"]+"|name="csrfmiddlewaretoken" value="[^"]+"', "", html.decode())
+        return re.sub(
+            r'"X-CSRFToken": "[^"]+"|name="csrfmiddlewaretoken" value="[^"]+"', "", html.decode()
+        )
 
     assert strip_token(foreign.content) == strip_token(unknown.content)
 
@@ -65,7 +74,11 @@ def test_the_switcher_lists_only_my_workspaces(alice_client, tenant_a, tenant_b)
 def test_sign_up_creates_a_personal_workspace_owned_by_the_new_user(client, db):
     response = client.post(
         reverse("account_signup"),
-        {"email": "dana@example.com", "password1": "a-long-enough-passphrase", "password2": "a-long-enough-passphrase"},
+        {
+            "email": "dana@example.com",
+            "password1": "a-long-enough-passphrase",
+            "password2": "a-long-enough-passphrase",
+        },
     )
     assert response.status_code == 302
     membership = Membership.objects.get(user__email="dana@example.com")

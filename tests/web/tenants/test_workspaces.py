@@ -11,8 +11,14 @@ from apps.tenants.models import Membership, Role, Tenant
 from .helpers import AuditCounter
 
 # (url name, method) of every new tenant page/action, with the action it needs.
-MANAGE_ACTIONS = [("tenants:rename", {"name": "X"}), ("tenants:invite", {"email": "x@example.com", "role": "viewer"})]
-OWN_ACTIONS = [("tenants:transfer", {"membership": "0"}), ("tenants:delete", {"confirm_name": "Acme"})]
+MANAGE_ACTIONS = [
+    ("tenants:rename", {"name": "X"}),
+    ("tenants:invite", {"email": "x@example.com", "role": "viewer"}),
+]
+OWN_ACTIONS = [
+    ("tenants:transfer", {"membership": "0"}),
+    ("tenants:delete", {"confirm_name": "Acme"}),
+]
 
 
 def _url(name, tenant, **kw):
@@ -59,7 +65,9 @@ def test_a_stranger_gets_404_on_every_workspace_action(charlie_client, tenant_a,
 
 @pytest.mark.parametrize(("name", "data"), MANAGE_ACTIONS + OWN_ACTIONS)
 @pytest.mark.parametrize("persona", ["vera_client", "bob_client"])
-def test_viewers_and_analysts_get_403_on_every_workspace_action(request, tenant_a, persona, name, data):
+def test_viewers_and_analysts_get_403_on_every_workspace_action(
+    request, tenant_a, persona, name, data
+):
     c = request.getfixturevalue(persona)
     assert c.post(_url(name, tenant_a), data).status_code == 403
     tenant_a.refresh_from_db()
@@ -70,7 +78,9 @@ def test_viewers_and_analysts_get_403_on_every_workspace_action(request, tenant_
 def test_an_admin_gets_403_on_owner_actions(alice, bob, bob_client, tenant_a, name, data):
     from apps.tenants.services import membership_set_role
 
-    membership_set_role(membership=Membership.objects.get(user=bob, tenant=tenant_a), role=Role.ADMIN, actor=alice)
+    membership_set_role(
+        membership=Membership.objects.get(user=bob, tenant=tenant_a), role=Role.ADMIN, actor=alice
+    )
     assert bob_client.post(_url(name, tenant_a), data).status_code == 403
     assert Tenant.objects.filter(pk=tenant_a.pk).exists()
 
@@ -103,13 +113,21 @@ def test_deleting_needs_the_exact_name(alice_client, tenant_a):
     assert Tenant.objects.filter(pk=tenant_a.pk).exists()
 
 
-def test_the_owner_deletes_the_workspace_its_rows_groups_and_files(alice_client, alice, bob, tenant_a,
-                                                                   django_capture_on_commit_callbacks, settings, tmp_path):
+def test_the_owner_deletes_the_workspace_its_rows_groups_and_files(
+    alice_client, alice, bob, tenant_a, django_capture_on_commit_callbacks, settings, tmp_path
+):
     from apps.datasets.models import Dataset, Upload
 
     settings.MEDIA_ROOT = str(tmp_path)
     dataset = Dataset.objects.create(tenant=tenant_a, name="d")
-    upload = Upload(tenant=tenant_a, dataset=dataset, original_name="a.csv", format="csv", size=8, sha256="0" * 64)
+    upload = Upload(
+        tenant=tenant_a,
+        dataset=dataset,
+        original_name="a.csv",
+        format="csv",
+        size=8,
+        sha256="0" * 64,
+    )
     upload.file.save("a.csv", ContentFile(b"x,y\n1,2\n"), save=True)
     stored = upload.file.name
     assert default_storage.exists(stored)
@@ -132,8 +150,9 @@ def bob_client_for(user):
     return c
 
 
-def test_deleting_a_workspace_with_runs_removes_versions_runs_and_their_files(alice, tenant_a, settings, tmp_path,
-                                                                             django_capture_on_commit_callbacks):
+def test_deleting_a_workspace_with_runs_removes_versions_runs_and_their_files(
+    alice, tenant_a, settings, tmp_path, django_capture_on_commit_callbacks
+):
     from apps.datasets.models import DatasetVersion
     from apps.runs.models import Run
     from apps.tenants.services import tenant_delete
@@ -151,7 +170,9 @@ def test_deleting_a_workspace_with_runs_removes_versions_runs_and_their_files(al
     assert not parquet.exists()
 
 
-def test_a_rolled_back_deletion_keeps_the_files(alice, tenant_a, settings, tmp_path, django_capture_on_commit_callbacks):
+def test_a_rolled_back_deletion_keeps_the_files(
+    alice, tenant_a, settings, tmp_path, django_capture_on_commit_callbacks
+):
     from django.db import transaction
 
     from apps.tenants.services import tenant_delete

@@ -24,8 +24,12 @@ class Command(BaseCommand):
             user = User.objects.filter(email=DEMO_EMAIL).first()
             created = user is None
             if created:
-                user = User.objects.create_user(username="demo", email=DEMO_EMAIL, password=password)
-                EmailAddress.objects.create(user=user, email=DEMO_EMAIL, verified=True, primary=True)
+                user = User.objects.create_user(
+                    username="demo", email=DEMO_EMAIL, password=password
+                )
+                EmailAddress.objects.create(
+                    user=user, email=DEMO_EMAIL, verified=True, primary=True
+                )
             tenant = Tenant.objects.filter(slug=DEMO_TENANT_SLUG).first()
             if tenant is None:
                 tenant = tenant_create(name="Demo", owner=user)
@@ -35,7 +39,9 @@ class Command(BaseCommand):
                 membership_add(tenant=tenant, user=user, role=Role.OWNER)
         self.seed_data(tenant, user)
         state = "created" if created else "already there (password unchanged)"
-        self.stdout.write(self.style.SUCCESS(f"Demo account {state}: sign in as {DEMO_EMAIL} / {password}"))
+        self.stdout.write(
+            self.style.SUCCESS(f"Demo account {state}: sign in as {DEMO_EMAIL} / {password}")
+        )
         self.stdout.write(f"Demo workspace: /t/{tenant.slug}/")
 
     def seed_data(self, tenant, user) -> None:
