@@ -175,7 +175,8 @@ def _add_output_options(p: argparse.ArgumentParser) -> None:
         "-o",
         "--output",
         metavar="FILE",
-        help="write row_id, score, label, severity to FILE (.parquet, .csv or .tsv)",
+        help="write row_id, score, label, severity to FILE (.parquet, .csv or .tsv); "
+        "Parquet adds contrib:<feature> columns for detectors that explain their scores",
     )
     g.add_argument(
         "--chunk-size",
@@ -434,36 +435,12 @@ def _num(value) -> str:
 
 
 def write_scores(result, path: str) -> None:
-    """Write row_id, score, label, severity; Parquet directly, CSV through pyarrow.
+    """Write the results table (``pynomaly.results``): the platform's own file for Parquet."""
+    from pynomaly import results
 
-    pandas ``to_csv`` needs ~10 s for 1M float rows; pyarrow's writer a fraction of it.
-    """
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-    import pyarrow.parquet as pq
-
-    n = len(result.scores)
-    table = pa.table(
-        {
-            "row_id": pa.array(np.arange(n, dtype=np.int64)),
-            "score": pa.array(np.asarray(result.scores, dtype=np.float64)),
-            "label": pa.array(np.asarray(result.labels).astype(np.int8)),
-            "severity": pa.array(np.asarray(result.severity)),
-        }
-    )
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.part")
     try:
-        if target.suffix.lower() in (".parquet", ".pq"):
-            pq.write_table(table, tmp)
-        else:
-            delimiter = "\t" if target.suffix.lower() == ".tsv" else ","
-            options = pacsv.WriteOptions(delimiter=delimiter, quoting_style="needed")
-            pacsv.write_csv(table, tmp, write_options=options)
-        os.replace(tmp, target)
+        results.write(result, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 

@@ -38,7 +38,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from . import catalogue
+from . import catalogue, results
 from .errors import Cancelled, DataError, DetectionFailed, EngineError, ParamError
 from .prepare import PrepareOptions, Preparer
 from .scores import AUTO_THRESHOLDER, COMBINERS, Threshold, threshold_from_scores
@@ -521,13 +521,7 @@ def summarize(result: ScoreResult, *, top: int = 20) -> dict:
     scores = result.scores
     n = len(scores)
     anomalies = int(result.labels.sum())
-    if n:
-        qs = np.quantile(scores, [0, 0.25, 0.5, 0.75, 0.9, 0.99, 1])
-        quantiles = dict(
-            zip(("min", "p25", "p50", "p75", "p90", "p99", "max"), map(float, qs), strict=True)
-        )
-    else:
-        quantiles = dict.fromkeys(("min", "p25", "p50", "p75", "p90", "p99", "max"))
+    quantiles = results.quantiles(scores) or dict.fromkeys(results.QUANTILES)
     top = max(0, min(int(top), n))
     if top:
         candidates = np.argpartition(-scores, top - 1)[:top] if top < n else np.arange(n)

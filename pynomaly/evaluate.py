@@ -4,6 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 
+# What :func:`evaluate` returns, in the order a report lists it, with the names people read.
+METRIC_NAMES = (
+    ("roc_auc", "ROC-AUC"),
+    ("average_precision", "Average precision"),
+    ("precision_at_k", "Precision@k"),
+    ("f1", "F1"),
+    ("precision", "Precision"),
+    ("recall", "Recall"),
+    ("tp", "True positives"),
+    ("fp", "False positives"),
+    ("tn", "True negatives"),
+    ("fn", "False negatives"),
+)
+
 
 def evaluate(y_true, scores, labels, *, k: int | None = None) -> dict:
     """Ranking and labelling quality against ground truth (1 = anomaly).
@@ -48,15 +62,49 @@ def evaluate(y_true, scores, labels, *, k: int | None = None) -> dict:
         result["precision_at_k"] = float(y[top].mean())
     else:
         result["precision_at_k"] = None
-    tp = int(((flagged == 1) & (y == 1)).sum())
-    fp = int(((flagged == 1) & (y == 0)).sum())
-    tn = int(((flagged == 0) & (y == 0)).sum())
-    fn = int(((flagged == 0) & (y == 1)).sum())
+    result["k"] = k
+    result.update(label_metrics(y == 1, flagged == 1))
+    return result
+
+
+def label_metrics(truth, flagged) -> dict:
+    """The metrics that depend on the threshold: the confusion matrix, precision, recall, F1.
+
+    ROC-AUC, average precision and precision@k rank the scores, so a new threshold
+    leaves them as they are; these are the ones to recompute.
+
+    Parameters
+    ----------
+    truth : array-like of bool
+        True for the rows known to be anomalies.
+    flagged : array-like of bool
+        True for the rows the threshold flags.
+
+    Returns
+    -------
+    dict
+        f1, precision, recall, tp, fp, tn, fn (0.0 where a ratio is undefined).
+    """
+    t = np.asarray(truth).astype(bool).ravel()
+    f = np.asarray(flagged).astype(bool).ravel()
+    if len(t) != len(f):
+        raise ValueError("truth and flagged must have the same length")
+    tp = int((f & t).sum())
+    fp = int((f & ~t).sum())
+    tn = int((~f & ~t).sum())
+    fn = int((~f & t).sum())
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    result.update(k=k, f1=f1, precision=precision, recall=recall, tp=tp, fp=fp, tn=tn, fn=fn)
-    return result
+    return {
+        "f1": f1,
+        "precision": precision,
+        "recall": recall,
+        "tp": tp,
+        "fp": fp,
+        "tn": tn,
+        "fn": fn,
+    }
 
 
 def compare(scores_a, labels_a, scores_b, labels_b) -> dict:

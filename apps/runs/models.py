@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.conf import settings
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.tenants.models import TenantOwned
@@ -96,6 +99,12 @@ class Run(TenantOwned):
         if self.started_at is None:
             return None
         return ((self.finished_at or timezone.now()) - self.started_at).total_seconds()
+
+    def url(self, name: str = "detail", **query) -> str:
+        """The path of this run's page ``runs:<name>``, with the query parameters that have a value."""
+        path = reverse(f"runs:{name}", kwargs={"tenant_slug": self.tenant.slug, "run_id": self.pk})
+        query = {k: v for k, v in query.items() if v not in (None, "")}
+        return f"{path}?{urlencode(query)}" if query else path
 
 
 class RunShareQuerySet(models.QuerySet):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 import uuid
 from dataclasses import dataclass
@@ -18,13 +19,14 @@ from django.db import transaction
 from django.db.models import Q
 from django.http import HttpRequest
 from django.template.loader import render_to_string
-from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from apps.audit.services import audit_record
 from apps.datasets.models import DatasetVersion
 from apps.detectors.models import DetectorConfigVersion, TrainedModel
+from pynomaly.evaluate import label_metrics
 
+from . import selectors
 from .models import Run
 
 logger = logging.getLogger(__name__)
@@ -51,17 +53,9 @@ def run_group(run_id: int) -> str:
 
 
 # ---------------------------------------------------------------- rendering and pushing
-def results_url(run: Run) -> str | None:
-    """The results page once the results engineer's URL exists; None before."""
-    try:
-        return reverse("runs:results", kwargs={"tenant_slug": run.tenant.slug, "run_id": run.pk})
-    except NoReverseMatch:
-        return None
-
-
 def render_run_progress(run: Run, *, oob: bool = True) -> str:
     """The ``run-progress`` partial of the run page, as sockets and the page show it."""
-    context = {"run": run, "tenant": run.tenant, "results_url": results_url(run), "oob": oob}
+    context = {"run": run, "tenant": run.tenant, "results_url": run.url("results"), "oob": oob}
     return render_to_string("runs/run_detail.html#run-progress", context)
 
 
@@ -455,3 +449,38 @@ def run_reap_stale(*, now=None) -> dict[str, int]:
     if any(counts.values()):
         logger.warning("reaper: %s", counts)
     return counts
+
+
+# ---------------------------------------------------------------- the saved threshold
+def run_threshold_set(
+    *, run: Run, threshold: float, actor, request: HttpRequest | None = None
+) -> Run:
+    """Save a new threshold (no refit): summary counts and label metrics follow; audited."""
+    if not math.isfinite(threshold):
+        raise ValueError("The threshold must be a finite number.")
+    after = selectors.counts(run, threshold)
+    truth = selectors.truth(run) if run.metrics else None
+    with transaction.atomic():
+        locked = Run.objects.select_for_update().get(pk=run.pk)
+        before = {
+            "threshold": locked.threshold,
+            "anomalies": (locked.summary or {}).get("anomalies"),
+        }
+        locked.threshold = float(threshold)
+        locked.summary = {**(locked.summary or {}), **after, "threshold": float(threshold)}
+        if truth is not None:
+            flagged = selectors.flags(locked, threshold)
+            locked.metrics = {**locked.metrics, **label_metrics(truth, flagged)}
+        locked.save(update_fields=["threshold", "summary", "metrics"])
+        audit_record(
+            action="run.threshold_changed",
+            actor=actor,
+            tenant=locked.tenant,
+            target=locked,
+            request=request,
+            details={
+                "before": before,
+                "after": {"threshold": float(threshold), "anomalies": after["anomalies"]},
+            },
+        )
+    return locked

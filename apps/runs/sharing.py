@@ -139,7 +139,7 @@ def tenant_or_share_view(func):
     """Like ``tenant_view`` (VIEW) for members; also admits a live share of the URL's run.
 
     Only for read-only views of one run's results. Sets ``request.run_share`` (None for members);
-    for a shared user ``request.membership`` is None and the helpers in results.py restrict every
+    for a shared user ``request.membership`` is None and the helpers in selectors.py restrict every
     lookup to the shared run.
     """
 

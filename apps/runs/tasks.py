@@ -115,7 +115,7 @@ class _Execution:
             beat.join(timeout=5)
 
     def _execute(self) -> None:
-        from pynomaly import data, detect
+        from pynomaly import data, detect, results
         from pynomaly.evaluate import evaluate
 
         run = self.run
@@ -166,7 +166,7 @@ class _Execution:
         metrics = evaluate(y_true, result.scores, result.labels) if y_true is not None else {}
         with tempfile.TemporaryDirectory(prefix="pynomaly-run-") as tmp:
             results_path = Path(tmp) / "results.parquet"
-            write_results(result, results_path)
+            results.write(result, results_path)
             model = self._save_model(fitted, Path(tmp))
             self._enter("done")
             with open(results_path, "rb") as fh:
@@ -199,25 +199,6 @@ class _Execution:
             input_columns=list(fitted.preparer.input_columns),
             threshold=float(fitted.threshold_),
         )
-
-
-def write_results(result, path: Path) -> None:
-    """row_id, score, label, severity, and contrib:<feature> when the detector has them."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    n = len(result.scores)
-    columns = {
-        "row_id": pa.array(np.arange(n, dtype=np.int64)),
-        "score": pa.array(np.asarray(result.scores, dtype=np.float64)),
-        "label": pa.array(np.asarray(result.labels).astype(np.int8)),
-        "severity": pa.array(np.asarray(result.severity, dtype=np.float64)),
-    }
-    if result.contributions is not None:
-        contributions = np.asarray(result.contributions, dtype=np.float64)
-        for j, name in enumerate(result.feature_names):
-            columns[f"contrib:{name}"] = pa.array(contributions[:, j])
-    pq.write_table(pa.table(columns), path, compression="zstd")
 
 
 def jsonable(value):

@@ -14,21 +14,15 @@ from apps.tenants.permissions import CREATE
 
 from .forms import RunFilterForm, StartRunForm
 from .models import Run
-from .results import get_run_for_member
-from .services import RunStateError, results_url, run_cancel, run_rerun, run_start
+from .selectors import get_run_for_member
+from .services import RunStateError, run_cancel, run_rerun, run_start
 
 PAGE_SIZE = 25
 
 
 def _to_run(request: HttpRequest, run: Run) -> HttpResponse:
-    url = run_url(run)
+    url = run.url()
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
-
-
-def run_url(run: Run) -> str:
-    from django.urls import reverse
-
-    return reverse("runs:detail", kwargs={"tenant_slug": run.tenant.slug, "run_id": run.pk})
 
 
 @tenant_view
@@ -80,7 +74,12 @@ def start(request: HttpRequest) -> HttpResponse:
 @tenant_view
 def detail(request: HttpRequest, run_id: int) -> HttpResponse:
     run = get_run_for_member(request, run_id)
-    context = {"run": run, "tenant": request.tenant, "results_url": results_url(run), "oob": False}
+    context = {
+        "run": run,
+        "tenant": request.tenant,
+        "results_url": run.url("results"),
+        "oob": False,
+    }
     template = "runs/run_detail.html"
     if request.htmx and request.htmx.target in ("run-actions", "run-progress"):
         template += "#" + request.htmx.target

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import math
-from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.tenants.access import tenant_view
 from apps.tenants.permissions import CREATE
 
-from . import results
+from . import report, selectors
+from .anomalies import TablePage, anomalies_table
 from .models import Run
-from .results import ResultsUnavailable, get_run_for_member, get_succeeded_run
+from .selectors import ResultsUnavailable, get_run_for_member, get_succeeded_run
+from .services import run_threshold_set
 from .sharing import tenant_or_share_view
 
 
@@ -36,30 +36,16 @@ def _int(value: str | None, default: int = 1) -> int:
         return default
 
 
-def run_page_url(run: Run) -> str:
-    """The run's own page; the runs list until that page exists."""
-    try:
-        return reverse("runs:detail", kwargs={"tenant_slug": run.tenant.slug, "run_id": run.pk})
-    except NoReverseMatch:
-        return reverse("runs:list", kwargs={"tenant_slug": run.tenant.slug})
-
-
-def _url(name: str, run: Run, **query) -> str:
-    url = reverse(f"runs:{name}", kwargs={"tenant_slug": run.tenant.slug, "run_id": run.pk})
-    query = {k: v for k, v in query.items() if v not in (None, "")}
-    return f"{url}?{urlencode(query)}" if query else url
-
-
-def _table_links(run: Run, table: results.TablePage, preview: float | None) -> dict:
+def _table_links(run: Run, table: TablePage, preview: float | None) -> dict:
     """href (full page, works without JS) and hx-get (partial) for every sort header and page link."""
     state = {"threshold": preview, "sort": table.sort, "dir": table.direction}
 
     def link(**change):
         q = {**state, **change}
         return {
-            "href": _url("results", run, **q) + "#anomalies-table",
-            "hx": _url("results_table", run, **q),
-            "push": _url("results", run, **q),
+            "href": run.url("results", **q) + "#anomalies-table",
+            "hx": run.url("results_table", **q),
+            "push": run.url("results", **q),
         }
 
     def header(key: str, label: str) -> dict:
@@ -97,14 +83,14 @@ def _context(request: HttpRequest, run: Run, *, charts: bool = True) -> dict:
     )
     ctx: dict = {
         "run": run,
-        "run_page_url": run_page_url(run),
-        "urls": {n: _url(n, run) for n in names},
+        "run_page_url": run.url(),
+        "urls": {n: run.url(n) for n in names},
     }
     if run.status != Run.Status.SUCCEEDED or not run.results:
         return {**ctx, "finished": False}
     preview = _float(request.GET.get("threshold") or request.GET.get("threshold_range"))
     shown = preview if preview is not None else run.threshold
-    table = results.anomalies_table(
+    table = anomalies_table(
         run,
         shown,
         sort=request.GET.get("sort", "score"),
@@ -117,20 +103,20 @@ def _context(request: HttpRequest, run: Run, *, charts: bool = True) -> dict:
         shown_threshold=shown,
         table=table,
         links=_table_links(run, table, preview),
-        saved=results.counts(run),
-        at=results.counts(run, shown),
-        range=results.score_range(run),
-        histogram=results.histogram_figure(run, shown),
-        contributions=bool(results.contribution_columns(run)),
+        saved=selectors.counts(run),
+        at=selectors.counts(run, shown),
+        range=selectors.score_range(run),
+        histogram=report.histogram_figure(run, shown),
+        contributions=bool(selectors.contribution_columns(run)),
     )
     ctx.update(at_pct=100 * ctx["at"]["anomaly_rate"], saved_pct=100 * ctx["saved"]["anomaly_rate"])
     if charts:
         ctx.update(
-            quantiles=results.quantiles(run),
-            metrics=results.metric_rows(run.metrics or {}),
-            timeseries=results.timeseries_figure(run, shown),
-            heatmap=results.heatmap_figure(run),
-            projection=results.projection_figure(run, shown),
+            quantiles=selectors.quantiles(run),
+            metrics=report.metric_rows(run.metrics or {}),
+            timeseries=report.timeseries_figure(run, shown),
+            heatmap=report.heatmap_figure(run),
+            projection=report.projection_figure(run, shown),
         )
     return ctx
 
@@ -141,7 +127,7 @@ def _render(request: HttpRequest, run: Run, partial: str | None = None, **extra)
     except ResultsUnavailable:
         ctx = {
             "run": run,
-            "run_page_url": run_page_url(run),
+            "run_page_url": run.url(),
             "finished": False,
             "unreadable": True,
             "urls": {},
@@ -181,14 +167,12 @@ def threshold_save(request: HttpRequest, run_id: int) -> HttpResponse:
     threshold = _float(request.POST.get("threshold"))
     if run.status != Run.Status.SUCCEEDED or not run.results or threshold is None:
         messages.error(request, "Enter a number for the threshold of a finished run.")
-        return redirect(_url("results", run))
-    run = results.run_threshold_set(
-        run=run, threshold=threshold, actor=request.user, request=request
-    )
+        return redirect(run.url("results"))
+    run = run_threshold_set(run=run, threshold=threshold, actor=request.user, request=request)
     messages.success(
         request, f"Threshold saved: {threshold:.6g} — {run.summary['anomalies']:,} rows flagged."
     )
-    return redirect(_url("results", run))
+    return redirect(run.url("results"))
 
 
 @tenant_or_share_view  # members, or a user this run is shared with (read-only)
@@ -196,7 +180,7 @@ def threshold_save(request: HttpRequest, run_id: int) -> HttpResponse:
 def download_csv(request: HttpRequest, run_id: int) -> StreamingHttpResponse:
     run = get_succeeded_run(request, run_id)
     response = StreamingHttpResponse(
-        results.csv_chunks(run), content_type="text/csv; charset=utf-8"
+        selectors.csv_chunks(run), content_type="text/csv; charset=utf-8"
     )
     response["Content-Disposition"] = f'attachment; filename="run-{run.pk}-results.csv"'
     return response
@@ -207,7 +191,7 @@ def download_csv(request: HttpRequest, run_id: int) -> StreamingHttpResponse:
 def download_parquet(request: HttpRequest, run_id: int) -> FileResponse:
     run = get_succeeded_run(request, run_id)
     return FileResponse(
-        results.parquet_download(run),
+        selectors.parquet_download(run),
         as_attachment=True,
         filename=f"run-{run.pk}-results.parquet",
         content_type="application/vnd.apache.parquet",
@@ -227,6 +211,6 @@ def compare(request: HttpRequest) -> HttpResponse:
     if not (a_id and b_id):
         return render(request, "runs/compare.html", ctx)
     a, b = get_run_for_member(request, a_id), get_run_for_member(request, b_id)
-    comparison = results.compare_runs(a, b)
+    comparison = report.compare_runs(a, b)
     ctx.update(a=a, b=b, comparison=comparison)
     return render(request, "runs/compare.html", ctx, status=400 if comparison.error else 200)

@@ -9,7 +9,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -17,7 +16,7 @@ from apps.tenants.access import tenant_view
 from apps.tenants.permissions import CREATE
 
 from .models import RunShare
-from .results import get_run_for_member
+from .selectors import get_run_for_member
 from .sharing import ShareError, run_share, run_share_revoke, shares_for_user, shares_of_run
 
 
@@ -38,10 +37,6 @@ class ShareForm(forms.Form):
         return datetime.combine(day + timedelta(days=1), time.min, timezone.get_current_timezone())
 
 
-def _share_url(run) -> str:
-    return reverse("runs:share", kwargs={"tenant_slug": run.tenant.slug, "run_id": run.pk})
-
-
 @tenant_view(perm=CREATE)
 def share(request: HttpRequest, run_id: int) -> HttpResponse:
     run = get_run_for_member(request, run_id)
@@ -59,7 +54,7 @@ def share(request: HttpRequest, run_id: int) -> HttpResponse:
             form.add_error(None, str(exc))
         else:
             messages.success(request, f"Run #{run.pk}'s results are shared with {made.user.email}.")
-            return redirect(_share_url(run))
+            return redirect(run.url("share"))
     status = 400 if form.errors else 200
     return render(
         request,
@@ -78,7 +73,7 @@ def share_revoke(request: HttpRequest, run_id: int, share_id: int) -> HttpRespon
     )
     run_share_revoke(share=found, actor=request.user, request=request)
     messages.success(request, f"{found.user.email} can no longer see run #{run.pk}.")
-    return redirect(_share_url(run))
+    return redirect(run.url("share"))
 
 
 @login_required

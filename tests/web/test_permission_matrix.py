@@ -270,7 +270,7 @@ def world(settings, tmp_path, alice, tenant_a, bob, vera, charlie, tenant_b):
     settings.API_RATE_PER_TOKEN = settings.API_RATE_PER_IP = settings.API_RATE_ANON = "100000/min"
     from apps.api import throttling
     from apps.api.services import token_create
-    from apps.runs import results
+    from apps.runs import selectors
     from apps.runs.sharing import run_share
     from apps.tenants.services import invitation_create, membership_add, tenant_create
     from tests.web.detectors.test_scoring import register, train
@@ -282,7 +282,7 @@ def world(settings, tmp_path, alice, tenant_a, bob, vera, charlie, tenant_b):
     )
 
     throttling.reset_all()
-    results._cache.clear()
+    selectors._cache.clear()
     adam = _user("adam@example.com")
     membership_add(tenant=tenant_a, user=adam, role="admin")
     tess = _user("tess@example.com")  # the member whose role is changed and who is removed

@@ -10,7 +10,7 @@ from ninja import Query, Router, Status
 
 from apps.datasets.models import Dataset, DatasetVersion
 from apps.detectors.models import DetectorConfig, TrainedModel
-from apps.runs import results
+from apps.runs import selectors
 from apps.runs.forms import StartRunForm
 from apps.runs.models import Run
 from apps.runs.services import RunStateError, run_cancel, run_start
@@ -181,8 +181,8 @@ def _finished(request: HttpRequest, run_id: int) -> Run:
             409, f"Run {run.pk} has no results (status: {run.status}).", title="No results yet"
         )
     try:
-        results.file_key(run.results)
-    except results.ResultsUnavailable:
+        selectors.file_key(run.results)
+    except selectors.ResultsUnavailable:
         raise ApiProblem(404, f"The results file of run {run.pk} is missing.") from None
     return run
 
@@ -192,15 +192,15 @@ def _positions(
 ) -> tuple[np.ndarray, int]:
     """Row positions of the page and how many rows match in all; reads whole columns only when sorting needs them."""
     if not only_anomalies and order == "row_id":
-        total = results.parquet_file(run.results).metadata.num_rows
+        total = selectors.parquet_file(run.results).metadata.num_rows
         return np.arange(start, min(start + count, total), dtype=np.int64), total
     if only_anomalies:
-        candidates = np.flatnonzero(results.flags(run))
+        candidates = np.flatnonzero(selectors.flags(run))
     else:
         candidates = None
     if order == "row_id":
         return candidates[start : start + count], len(candidates)
-    s = results.scores(run)
+    s = selectors.scores(run)
     s = np.where(np.isnan(s), -np.inf, s)
     pool = np.arange(len(s), dtype=np.int64) if candidates is None else candidates
     need = min(start + count, len(pool))
@@ -233,9 +233,11 @@ def run_results(
     salt = f":results:{run.pk}:{order}:{int(only_anomalies)}"
     start = int(decode(cursor, salt_extra=salt)) if cursor else 0
     positions, total = _positions(run, order, only_anomalies, start, limit)
-    columns = [c for c in ("row_id", "score", "severity") if c in results.column_names(run.results)]
+    columns = [
+        c for c in ("row_id", "score", "severity") if c in selectors.column_names(run.results)
+    ]
     values = (
-        results.values_at(run.results, positions, columns)
+        selectors.values_at(run.results, positions, columns)
         if len(positions)
         else {c: [] for c in columns}
     )
@@ -244,7 +246,7 @@ def run_results(
         labels = [int(v is not None and v > run.threshold) for v in s]
     else:
         labels = (
-            [int(bool(v)) for v in results.values_at(run.results, positions, ["label"])["label"]]
+            [int(bool(v)) for v in selectors.values_at(run.results, positions, ["label"])["label"]]
             if len(positions)
             else []
         )
@@ -278,13 +280,13 @@ def download(request: HttpRequest, run_id: int, format: Literal["csv", "parquet"
     run = _finished(request, run_id)
     if format == "parquet":
         return FileResponse(
-            results.parquet_download(run),
+            selectors.parquet_download(run),
             as_attachment=True,
             filename=f"run-{run.pk}-results.parquet",
             content_type="application/vnd.apache.parquet",
         )
     response = StreamingHttpResponse(
-        results.csv_chunks(run), content_type="text/csv; charset=utf-8"
+        selectors.csv_chunks(run), content_type="text/csv; charset=utf-8"
     )
     response["Content-Disposition"] = f'attachment; filename="run-{run.pk}-results.csv"'
     return response

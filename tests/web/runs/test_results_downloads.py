@@ -9,7 +9,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from apps.runs import results
+from apps.runs import selectors
+from pynomaly.results import escape_cell
 
 from .test_results_fixtures import make_run, make_version, results_env, small_run, url  # noqa: F401
 
@@ -18,17 +19,17 @@ NASTY = ['=HYPERLINK("http://evil")', "+cmd", "-2+3", "@SUM(A1)", "\tx", "\rx"]
 
 @pytest.mark.parametrize("value", NASTY)
 def test_text_that_a_spreadsheet_would_run_gets_a_leading_quote(value):
-    assert results.escape_cell(value) == "'" + value
+    assert escape_cell(value) == "'" + value
 
 
 @pytest.mark.parametrize("value", ["plain", "a=b", "", "1e5", "'=already"])
 def test_harmless_text_is_left_alone(value):
-    assert results.escape_cell(value) == value
+    assert escape_cell(value) == value
 
 
 @pytest.mark.parametrize("value", [-1.5, -3, 0.0, 7])
 def test_numbers_are_never_escaped_even_when_negative(value):
-    assert results.escape_cell(value) == value
+    assert escape_cell(value) == value
 
 
 def _run_with_nasty_features(tenant):
@@ -67,7 +68,7 @@ def test_the_csv_is_streamed_and_escapes_formula_like_cells(alice_client, tenant
 
 def test_the_csv_comes_batch_by_batch(tenant_a):
     run = small_run(tenant_a)
-    chunks = list(results.csv_chunks(run, batch_size=10))
+    chunks = list(selectors.csv_chunks(run, batch_size=10))
     assert len(chunks) == 1 + 10  # header, then one chunk per batch of 10 rows
     assert b"".join(chunks).count(b"\n") == 101
 
@@ -80,9 +81,9 @@ def test_text_cells_and_headers_are_escaped_in_the_stream(tenant_a, monkeypatch)
     run = make_run(tenant_a, version, [-0.1, 0.9], threshold=0.5)
     path = f"{settings.MEDIA_ROOT}/{run.results.name}"
     pq.write_table(pq.read_table(path).append_column("@note", pa.array(["=1+1", "-neg"])), path)
-    original = results.download_columns
-    monkeypatch.setattr(results, "download_columns", lambda r: [*original(r), "@note"])
-    rows = list(csv.reader(io.StringIO(b"".join(results.csv_chunks(run)).decode())))
+    original = selectors.download_columns
+    monkeypatch.setattr(selectors, "download_columns", lambda r: [*original(r), "@note"])
+    rows = list(csv.reader(io.StringIO(b"".join(selectors.csv_chunks(run)).decode())))
     assert rows[0][-1] == "'@note"
     assert [r[-1] for r in rows[1:]] == ["'=1+1", "'-neg"]
     assert rows[1][1] == "-0.1"  # the negative score in the same text-path batch stays a number

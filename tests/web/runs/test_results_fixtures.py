@@ -25,11 +25,11 @@ def results_env(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path / "media")
     # Personas are created after this fixture; a fast hasher saves ~0.5 s per user.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    from apps.runs import results
+    from apps.runs import selectors
 
-    results._cache.clear()
+    selectors._cache.clear()
     yield
-    results._cache.clear()
+    selectors._cache.clear()
 
 
 # ---------------------------------------------------------------- factories

@@ -1,4 +1,4 @@
-from apps.runs.results import metric_rows
+from apps.runs.report import metric_rows
 
 
 def test_counts_show_as_whole_numbers_and_scores_with_three_digits():

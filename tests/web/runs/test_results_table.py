@@ -7,7 +7,8 @@ import re
 import numpy as np
 import pytest
 
-from apps.runs import results
+from apps.runs import selectors
+from apps.runs.anomalies import anomalies_table
 
 from .test_results_fixtures import make_run, make_version, results_env, small_run, url  # noqa: F401
 
@@ -49,7 +50,7 @@ def test_the_table_sorts_by_any_column(alice_client, tenant_a, sort, direction, 
 
 def test_sorting_by_a_feature_follows_its_values(alice_client, tenant_a):
     run = small_run(tenant_a)
-    x = results.read_column(run.dataset_version.parquet, "x")
+    x = selectors.read_column(run.dataset_version.parquet, "x")
     html = alice_client.get(url("results_table", run, sort="x", dir="asc"), **HTMX).content.decode()
     assert _row_ids(html) == sorted(range(91, 100), key=lambda i: x[i])
 
@@ -106,7 +107,7 @@ def test_rows_say_which_contributions_stand_out(alice_client, tenant_a):
         "d": np.full(n, 0.2),
     }
     run = make_run(tenant_a, version, np.arange(n) / n, threshold=0.9, contributions=contributions)
-    table = results.anomalies_table(run)
+    table = anomalies_table(run)
     assert table.why_kind == "contribution"
     assert [w["feature"] for w in table.rows[0]["why"]] == ["b", "c", "d"]
 
@@ -124,7 +125,7 @@ def test_without_contributions_rows_name_their_largest_z_scores(alice_client, te
     data["s"][199] = -25.0
     version = make_version(tenant_a, data)
     run = make_run(tenant_a, version, np.arange(n) / n, threshold=0.99)
-    table = results.anomalies_table(run)
+    table = anomalies_table(run)
     assert table.why_kind == "z-score"
     why = table.rows[0]["why"]
     assert table.rows[0]["row_id"] == 199
@@ -136,7 +137,7 @@ def test_without_contributions_rows_name_their_largest_z_scores(alice_client, te
 
 def test_reading_rows_by_position_reads_only_their_row_groups_in_the_asked_order(tenant_a):
     version = make_version(tenant_a, {"v": np.arange(1000)}, row_group_size=100)
-    table = results.read_rows(version.parquet, np.array([950, 3, 420, 3]), ["v"])
+    table = selectors.read_rows(version.parquet, np.array([950, 3, 420, 3]), ["v"])
     assert table.column("v").to_pylist() == [950, 3, 420, 3]
 
 
@@ -147,5 +148,5 @@ def test_paging_through_tied_scores_shows_every_row_once(tenant_a):
     run = make_run(tenant_a, version, scores, threshold=0.5)
     seen = []
     for page in range(1, 25):
-        seen += [r["row_id"] for r in results.anomalies_table(run, sort="score", page=page).rows]
+        seen += [r["row_id"] for r in anomalies_table(run, sort="score", page=page).rows]
     assert seen == list(range(700, 1000)) + list(range(400, 700))

@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from apps.runs.demo import seed_demo_data
 from apps.tenants.models import Role, Tenant
 from apps.tenants.services import membership_add, tenant_create
 
@@ -45,9 +46,5 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo workspace: /t/{tenant.slug}/")
 
     def seed_data(self, tenant, user) -> None:
-        """Demo datasets and a finished run, when the data apps provide a seeder."""
-        try:
-            from apps.runs.demo import seed_demo_data
-        except ImportError:
-            return
+        """Demo datasets and a finished run."""
         seed_demo_data(tenant=tenant, user=user, stdout=self.stdout)
