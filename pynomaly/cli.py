@@ -62,11 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--debug", action="store_true", help="show a traceback for unexpected errors"
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
-    # Each command is one small function, so that remote commands (login, datasets, runs)
-    # can be added as further _add_* calls without touching the local ones.
+    # Each command is one small function; the remote ones (login, datasets, runs) live in
+    # cli_remote, so the local commands never need an HTTP client.
     for add in (_add_detectors, _add_detect, _add_train, _add_score):
         add(commands)
-    from pynomaly.cli_remote import add_remote_commands  # imports no HTTP library yet
+    from pynomaly.cli_remote import add_remote_commands  # imports no HTTP library until one runs
 
     add_remote_commands(commands)
     return parser

@@ -17,7 +17,7 @@ CSV = b"a,b,c\n" + b"".join(f"{i},{i * 2},{i % 7}\n".encode() for i in range(50)
 
 @pytest.fixture(autouse=True)
 def no_ingest(monkeypatch):
-    """Ingestion is the datasets engineer's (tested with a real worker there and in test_e2e)."""
+    """These tests check the API's answers; ingestion itself is tested in tests/web/datasets and e2e."""
     monkeypatch.setattr("apps.datasets.services._enqueue_ingest", lambda upload_id: None)
 
 

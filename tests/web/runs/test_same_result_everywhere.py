@@ -40,3 +40,29 @@ def test_the_platform_gives_the_engines_scores_labels_and_threshold(
     np.testing.assert_array_equal(platform["score"].to_numpy(), engine.scores)
     np.testing.assert_array_equal(platform["label"].to_numpy(), engine.labels)
     assert run.threshold == engine.threshold
+
+
+def test_the_worker_writes_the_engines_results_table_with_contributions(alice, tenant_a):
+    import pyarrow.parquet as pq
+
+    from pynomaly import results
+
+    frame = blobs(500, anomalies=10, label=True)
+    version = make_version(tenant_a, frame)
+    config = make_config(tenant_a, alice, detectors=(("ecod", {}),))
+    run = make_run(tenant_a, alice, version, config, label_column="is_anomaly")
+    execute_run(run.pk)
+    run.refresh_from_db()
+    assert run.status == Run.Status.SUCCEEDED, run.error
+
+    pipeline = PipelineConfig.from_dict(config.current.pipeline)
+    pipeline = PipelineConfig.from_dict({**pipeline.to_dict(), "exclude_columns": ["is_anomaly"]})
+    _, engine = detect(frame, pipeline)
+
+    platform = pq.read_table(run.results.path)
+    assert [c for c in platform.column_names if c.startswith("contrib:")] == [
+        "contrib:a",
+        "contrib:b",
+        "contrib:c",
+    ]
+    assert platform.equals(results.table(engine))
