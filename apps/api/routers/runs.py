@@ -14,6 +14,7 @@ from apps.runs import selectors
 from apps.runs.forms import StartRunForm
 from apps.runs.models import Run
 from apps.runs.services import RunStateError, run_cancel, run_start
+from pynomaly import results as R
 
 from ..auth import write_auth
 from ..errors import ApiProblem
@@ -233,20 +234,19 @@ def run_results(
     salt = f":results:{run.pk}:{order}:{int(only_anomalies)}"
     start = int(decode(cursor, salt_extra=salt)) if cursor else 0
     positions, total = _positions(run, order, only_anomalies, start, limit)
-    columns = [
-        c for c in ("row_id", "score", "severity") if c in selectors.column_names(run.results)
-    ]
+    names = selectors.column_names(run.results)
+    columns = [c for c in (R.ROW_ID, R.SCORE, R.SEVERITY) if c in names]
     values = (
         selectors.values_at(run.results, positions, columns)
         if len(positions)
         else {c: [] for c in columns}
     )
-    s = values.get("score", [])
+    s = values.get(R.SCORE, [])
     if run.threshold is not None:
-        labels = [int(v is not None and v > run.threshold) for v in s]
+        labels = R.flags(np.array(s, dtype="float64"), run.threshold).astype(int).tolist()
     else:
         labels = (
-            [int(bool(v)) for v in selectors.values_at(run.results, positions, ["label"])["label"]]
+            [int(bool(v)) for v in selectors.values_at(run.results, positions, [R.LABEL])[R.LABEL]]
             if len(positions)
             else []
         )
