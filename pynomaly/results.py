@@ -275,7 +275,9 @@ def zscores(values: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray
     mean = np.asarray(mean, dtype=np.float64)
     std = np.asarray(std, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        z = (np.asarray(values, dtype=np.float64) - mean) / np.where(std > 0, std, np.nan)
+        z: np.ndarray = (np.asarray(values, dtype=np.float64) - mean) / np.where(
+            std > 0, std, np.nan
+        )
     z[:, std <= 0] = 0.0
     return z
 
@@ -309,7 +311,8 @@ def truth(values: np.ndarray, row_ids: np.ndarray) -> np.ndarray | None:
     values = np.asarray(values)
     if values.dtype.kind not in "biuf":
         return None
-    return np.nan_to_num(values.astype(np.float64))[np.asarray(row_ids)] != 0
+    flagged: np.ndarray = np.nan_to_num(values.astype(np.float64))[np.asarray(row_ids)] != 0
+    return flagged
 
 
 # ---------------------------------------------------------------- comparing two results
