@@ -28,10 +28,10 @@ from django.db.models import Max
 from apps.audit.services import audit_record
 from pynomaly import data as engine
 from pynomaly.errors import DataError
+from pynomaly.profile import profile_frame, value_types
 from pynomaly_web.storage import local_path
 
 from .models import Dataset, DatasetVersion, Upload
-from .profile import profile_frame, value_types
 from .selectors import dataset_delete_blocker
 from .uploads import UploadRefused, check_content
 
