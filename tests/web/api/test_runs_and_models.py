@@ -236,9 +236,6 @@ def test_a_stranger_cannot_score_with_another_tenants_model(charlie_api, finishe
 def test_records_are_scored_synchronously_like_the_run_scored_them(
     alice_api, alice_read_api, finished
 ):
-    pytest.importorskip(
-        "apps.detectors.scoring", reason="the warm-model scoring service has not landed yet"
-    )
     model = TrainedModel.objects.get(run=finished)
     records = [{"a": 9.0, "b": 9.0, "c": 9.0}, {"a": 0.0, "b": 0.1, "c": -0.1}]
     r = alice_read_api.post(
