@@ -391,6 +391,29 @@ def _config(args):
     )
 
 
+def _warn_cost(config, features) -> None:
+    """On stderr, the run form's cost-guard warning when the run looks heavy (never refuses)."""
+    from pynomaly.cost import estimate_pipeline
+
+    excluded = set(config.exclude_columns) & set(map(str, features.columns))
+    cost = estimate_pipeline(
+        rows=len(features),
+        columns=features.shape[1] - len(excluded),
+        keys=[key for key, _ in config.detectors],
+        max_fit_rows=config.max_fit_rows,
+    )
+    if not cost.heavy:
+        return
+    for line in [*cost.warnings, cost.summary_text, *cost.suggestion_texts]:
+        print(f"warning: {line}", file=sys.stderr)
+    hints = []
+    if cost.suggested_max_fit_rows:
+        hints.append(f"--max-fit-rows {cost.suggested_max_fit_rows}")
+    hints += [f"-d {key}" for key in cost.suggested_detectors]
+    if hints:
+        print(f"warning: (on the command line: {' or '.join(hints)})", file=sys.stderr)
+
+
 def _report(args, result, labels, *, seconds: dict[str, float]) -> None:
     from pynomaly.detect import summarize
 
@@ -554,6 +577,7 @@ def cmd_detect(args) -> int:
     t0 = time.perf_counter()
     _loaded, features, labels = _load(args)
     seconds["load"] = time.perf_counter() - t0
+    _warn_cost(config, features)
 
     t0 = time.perf_counter()
     progress = Progress(not args.quiet)
@@ -585,6 +609,7 @@ def cmd_train(args) -> int:
     config = _config(args)
     t0 = time.perf_counter()
     _loaded, features, _labels = _load(args)
+    _warn_cost(config, features)
     progress = Progress(not args.quiet)
     try:
         fitted = fit(features, config, progress=progress)

@@ -30,7 +30,7 @@ import copy
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
@@ -40,6 +40,7 @@ import pandas as pd
 
 from . import catalogue, results
 from .errors import Cancelled, DataError, DetectionFailed, EngineError, ParamError
+from .fastscore import Decision, RecordScorer, decision_functions
 from .prepare import PrepareOptions, Preparer
 from .scores import AUTO_THRESHOLDER, COMBINERS, Threshold, threshold_from_scores
 
@@ -326,12 +327,29 @@ class FittedPipeline:
         self.fit_seconds = 0.0
         self.n_train = 0
         self.notes: list[str] = []  # repairs made while fitting, to show the user
+        self._decisions: list[Decision] | None = None  # see decision_functions()
 
     @property
     def keys(self) -> list[str]:
         return [key for key, _ in self.config.detectors]
 
     # -- scoring ---------------------------------------------------------------------
+
+    def decision_functions(self) -> list[Decision]:
+        """Per detector, the function that scores a prepared chunk (see :mod:`pynomaly.fastscore`).
+
+        Built once, on the first call (``persist.load`` makes it at load): a fast path is
+        used only where it gives PyOD's scores bit for bit, else PyOD's own.
+        """
+        if self._decisions is None:
+            self._decisions = decision_functions(
+                self.keys, self.detectors_, len(self.feature_names)
+            )
+        return self._decisions
+
+    def scorer(self, input_columns: Sequence[str] | None = None) -> RecordScorer:
+        """A :class:`~pynomaly.fastscore.RecordScorer` for online scoring of records."""
+        return RecordScorer(self, input_columns)
 
     def _raw_scores(self, X, chunk_size, progress, should_stop, *, frame=None):
         """Per-detector scores (n x n_detectors), chunk by chunk, checked finite.
@@ -355,10 +373,11 @@ class FittedPipeline:
                 chunk = self.preparer.transform(frame.iloc[start : start + chunk_size])
             else:
                 chunk = np.ascontiguousarray(X[start : start + chunk_size], dtype=np.float64)
+            decisions = self.decision_functions()
             for j, (key, estimator) in enumerate(zip(self.keys, self.detectors_, strict=True)):
                 if key in _RESEED_BEFORE_SCORING:
                     estimator.random_state = np.random.RandomState(self.config.seed)
-                raw[start : start + len(chunk), j] = _decision(key, estimator, chunk)
+                raw[start : start + len(chunk), j] = _decision(key, decisions[j], chunk)
                 if contributions is not None:
                     # ECOD/COPOD: per-feature tail probabilities, rows train + chunk
                     contributions[start : start + len(chunk)] = estimator.O[-len(chunk) :]
@@ -541,7 +560,7 @@ def summarize(result: ScoreResult, *, top: int = 20) -> dict:
     }
 
 
-def _decision(key: str, estimator, X: np.ndarray) -> np.ndarray:
+def _decision(key: str, decision: Decision, X: np.ndarray) -> np.ndarray:
     threads = min(2, os.cpu_count() or 1)
     if key in _THREADED_SCORING and threads > 1 and len(X) >= _THREADED_MIN_ROWS:
         # Row blocks in threads (tree traversal releases the GIL). Unlike joblib's
@@ -549,9 +568,9 @@ def _decision(key: str, estimator, X: np.ndarray) -> np.ndarray:
         # order (scores then differ by ~1e-16 from run to run), every row here goes
         # through the same sequential code, so scores are bitwise reproducible.
         with ThreadPoolExecutor(threads) as pool:
-            parts = list(pool.map(estimator.decision_function, np.array_split(X, threads)))
+            parts = list(pool.map(decision, np.array_split(X, threads)))
         return np.asarray(np.concatenate(parts), dtype=np.float64).ravel()
-    return np.asarray(estimator.decision_function(X), dtype=np.float64).ravel()
+    return np.asarray(decision(X), dtype=np.float64).ravel()
 
 
 def warm_up() -> None:

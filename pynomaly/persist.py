@@ -236,6 +236,7 @@ def _pipeline_from_payload(payload) -> FittedPipeline:
     fitted.fit_seconds = float(state["fit_seconds"])
     fitted.n_train = int(state["n_train"])
     fitted.notes = list(state.get("notes", []))
+    fitted.decision_functions()  # fast paths checked against PyOD now, not on a first request
     return fitted
 
 

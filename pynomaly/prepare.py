@@ -259,7 +259,14 @@ class Preparer:
         """
         if not self.plan:
             raise DataError("the preparation is not fitted")
-        matrix = self._encode(df)
+        return self.scale_encoded(self._encode(df))
+
+    def scale_encoded(self, matrix: np.ndarray) -> np.ndarray:
+        """The scaling step of :meth:`transform`, applied to an already encoded matrix.
+
+        Online scoring builds the encoded matrix of plain numeric records itself (see
+        :mod:`pynomaly.fastscore`) and finishes it here, so both paths scale alike.
+        """
         if self.options.get("scaling", "none") != "none":
             matrix = (matrix - self.center) / self.scale
         return np.ascontiguousarray(matrix, dtype=np.float64)

@@ -1,12 +1,32 @@
-"""Stored files for code that needs a path on local disk (the engine, pyarrow, skops)."""
+"""Stored files: a path on local disk for the engine (pyarrow, skops), and quiet deletion."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def delete_files(names: Iterable[str], storage=None) -> None:
+    """Delete stored files (default storage unless given), after the rows that named them.
+
+    A missing or unreachable file is logged, never raised: the deletion it follows is
+    committed already and must not look failed to the user.
+    """
+    if storage is None:
+        from django.core.files.storage import default_storage
+
+        storage = default_storage
+    for name in names:
+        try:
+            storage.delete(name)
+        except Exception:
+            log.warning("could not delete stored file %s", name, exc_info=True)
 
 
 @contextmanager

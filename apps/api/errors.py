@@ -27,10 +27,12 @@ class ApiProblem(Exception):
         errors: list[dict] | None = None,
         title: str | None = None,
         headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ):
         super().__init__(detail)
         self.status, self.detail, self.errors, self.title = status, detail, errors, title
         self.headers = headers or {}
+        self.extra = extra or {}  # RFC 9457 extension members, e.g. the cost estimate
 
 
 def field_error(loc: list, msg: str) -> ApiProblem:
@@ -45,6 +47,7 @@ def problem(
     errors: list[dict] | None = None,
     title: str | None = None,
     headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> HttpResponse:
     body: dict[str, Any] = {
         "type": "about:blank",
@@ -54,6 +57,8 @@ def problem(
     }
     if errors is not None:
         body["errors"] = errors
+    for key, value in (extra or {}).items():
+        body.setdefault(key, value)  # never overrides the standard members
     response = HttpResponse(json.dumps(body, default=str), status=status, content_type=PROBLEM)
     for key, value in (headers or {}).items():
         response[key] = value
@@ -76,7 +81,12 @@ def install(api) -> None:
     @api.exception_handler(ApiProblem)
     def _api_problem(request: HttpRequest, exc: ApiProblem):
         return problem(
-            exc.status, exc.detail, errors=exc.errors, title=exc.title, headers=exc.headers
+            exc.status,
+            exc.detail,
+            errors=exc.errors,
+            title=exc.title,
+            headers=exc.headers,
+            extra=exc.extra,
         )
 
     @api.exception_handler(ValidationError)

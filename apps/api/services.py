@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import timedelta
 
@@ -12,6 +11,7 @@ from django.utils import timezone
 
 from apps.audit.services import audit_record
 from apps.tenants.models import Membership, Tenant
+from pynomaly_web.tokens import token_hash
 
 from .models import ApiToken, Scope
 
@@ -21,10 +21,6 @@ MAX_EXPIRY_DAYS = 3650
 
 class TokenError(Exception):
     """A token request that breaks a rule; the message is meant for the user."""
-
-
-def token_hash(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
 
 
 def _new_raw_token() -> str:

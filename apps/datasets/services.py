@@ -28,10 +28,11 @@ from django.db.models import Max
 from apps.audit.services import audit_record
 from pynomaly import data as engine
 from pynomaly.errors import DataError
+from pynomaly.profile import profile_frame, value_types
+from pynomaly_web.storage import delete_files as _delete_files
 from pynomaly_web.storage import local_path
 
 from .models import Dataset, DatasetVersion, Upload
-from .profile import profile_frame, value_types
 from .selectors import dataset_delete_blocker
 from .uploads import UploadRefused, check_content
 
@@ -480,11 +481,3 @@ def dataset_delete(*, dataset: Dataset, user, request=None) -> None:
         )
         dataset.delete()
         transaction.on_commit(partial(_delete_files, sorted(n for n in names if n)))
-
-
-def _delete_files(names: list[str]) -> None:
-    for name in names:
-        try:
-            default_storage.delete(name)
-        except OSError:  # already gone, or storage hiccup: never fail the user's action for it
-            log.warning("could not delete stored file %s", name, exc_info=True)

@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 
 from pynomaly import catalogue
-from pynomaly.errors import EngineError, ParamError, UnknownDetector
+from pynomaly.errors import UnknownDetector
 
 from .models import DetectorConfig
 
@@ -155,57 +155,59 @@ class DetectorConfigForm(forms.Form):
         ]
 
     def clean_name(self) -> str:
-        name = self.cleaned_data["name"].strip()
-        taken = DetectorConfig.objects.for_tenant(self.tenant).filter(name__iexact=name)
-        if self.config is not None:
-            taken = taken.exclude(pk=self.config.pk)
-        if taken.exists():
-            raise forms.ValidationError("A configuration with this name exists already.")
-        return name
+        return self.cleaned_data["name"].strip()
 
     def clean(self) -> dict:
-        from apps.detectors.services import pipeline_build
+        from apps.detectors.services import ConfigInvalid, detector_config_validate
 
         data = super().clean()
         detectors = []
         for spec in self.specs:
-            raw = {}
+            params = {}
             for param in spec.params:
                 field = f"{spec.key}{SEP}{param.name}"
-                if field in self._errors:
-                    continue
-                value = data.get(field)
-                try:
-                    raw[param.name] = param.coerce("" if value is None else value)
-                except ParamError as exc:
-                    self.add_error(field, exc.message)
-            try:
-                detectors.append((spec.key, spec.validate_params(raw)))
-            except ParamError as exc:
-                self.add_error(
-                    f"{spec.key}{SEP}{exc.field}" if exc.field in spec.param_index else None,
-                    str(exc),
-                )
-        if self.errors:
+                if field not in self._errors:  # a field's own error is shown already
+                    value = data.get(field)
+                    params[param.name] = "" if value is None else value
+            detectors.append({"key": spec.key, "params": params})
+        if "name" not in data:
             return data
-        try:
-            data["pipeline"] = pipeline_build(
-                detectors=detectors,
-                combine=data["combine"],
-                prepare={
+        pipeline = None
+        if not self.errors:
+            pipeline = {
+                "detectors": detectors,
+                "combine": data["combine"],
+                "prepare": {
                     "scaling": data["scaling"],
                     "encode_categoricals": data["encode_categoricals"],
                     "impute": data["impute"],
                     "drop_constant": data["drop_constant"],
                 },
-                threshold_kind=data["threshold_kind"],
-                threshold_value=data.get("threshold_value"),
+                "threshold": {"kind": data["threshold_kind"], "value": data.get("threshold_value")},
+            }
+        try:
+            data["pipeline"] = detector_config_validate(
+                tenant=self.tenant, name=data["name"], pipeline=pipeline, config=self.config
             )
-        except ParamError as exc:
-            self.add_error("threshold_value" if exc.field == "threshold" else None, exc.message)
-        except EngineError as exc:
-            self.add_error(None, str(exc))
+        except ConfigInvalid as exc:
+            for path, message in exc.errors:
+                self.add_error(*self._field_for(path, message))
         return data
+
+    def _field_for(self, path: tuple, message: str) -> tuple[str | None, str]:
+        """The form field (or None: the whole form) for a service error path."""
+        if path == ("name",):
+            return "name", message
+        if path == ("pipeline", "threshold", "value"):
+            return "threshold_value", message
+        if path == ("pipeline", "combine"):
+            return "combine", message
+        if path[:2] == ("pipeline", "detectors") and len(path) == 5 and path[3] == "params":
+            field = f"{self.specs[path[2]].key}{SEP}{path[4]}"
+            if field in self.fields:
+                return field, message
+            return None, f"{path[4]}: {message}"
+        return None, message
 
 
 def initial_from_pipeline(pipeline: dict, config: DetectorConfig | None = None) -> dict:

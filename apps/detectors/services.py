@@ -37,6 +37,111 @@ def pipeline_build(
     return config.to_dict()
 
 
+NAME_TAKEN = "A configuration with this name exists already."
+
+Path = tuple[str | int, ...]
+
+
+class ConfigInvalid(Exception):
+    """A detector configuration that breaks a rule.
+
+    ``errors`` holds ``(path, message)`` pairs; a path names the input as the API's body
+    does (``("name",)``, ``("pipeline", "detectors", 0, "params", "n_neighbors")``), or is
+    empty for the configuration as a whole. The form and the API only map the paths.
+    """
+
+    def __init__(self, errors: list[tuple[Path, str]]):
+        super().__init__(errors[0][1])
+        self.errors = errors
+
+
+def detector_config_validate(
+    *,
+    tenant: Tenant,
+    name: str,
+    pipeline: dict | None,
+    config: DetectorConfig | None = None,
+) -> dict | None:
+    """The engine's pipeline dict for a named configuration's choices, or ConfigInvalid.
+
+    ``pipeline`` is what a user sent: ``detectors`` (``[{"key", "params"}]`` with raw
+    values, coerced here), ``combine``, ``prepare``, ``threshold`` (``{"kind", "value"}``)
+    and ``seed``; None checks the name only. ``config`` is the one being edited, whose own
+    name is not taken.
+    """
+    errors: list[tuple[Path, str]] = []
+    taken = DetectorConfig.objects.for_tenant(tenant).filter(name__iexact=name)
+    if config is not None:
+        taken = taken.exclude(pk=config.pk)
+    if taken.exists():
+        errors.append((("name",), NAME_TAKEN))
+    built = None
+    if pipeline is not None:
+        try:
+            built = _pipeline_from_choices(pipeline)
+        except ConfigInvalid as exc:
+            errors.extend(exc.errors)
+    if errors:
+        raise ConfigInvalid(errors)
+    return built
+
+
+def _pipeline_from_choices(pipeline: dict) -> dict:
+    from pynomaly import catalogue
+    from pynomaly.errors import EngineError, ParamError, UnknownDetector
+
+    errors: list[tuple[Path, str]] = []
+    detectors = []
+    for i, item in enumerate(pipeline.get("detectors") or ()):
+        at: Path = ("pipeline", "detectors", i)
+        try:
+            spec = catalogue.get_detector(item["key"])
+        except UnknownDetector as exc:
+            errors.append(((*at, "key"), str(exc)))
+            continue
+        if not spec.available:
+            msg = f"{spec.short_name} cannot run here: {spec.unavailable_reason}"
+            errors.append(((*at, "key"), msg))
+            continue
+        if spec.supervised:
+            msg = f"{spec.short_name} needs labels to train; Pynomaly's pipelines are unsupervised"
+            errors.append(((*at, "key"), msg))
+            continue
+        raw, bad = {}, False
+        for param, value in (item.get("params") or {}).items():
+            try:
+                raw[param] = spec.param(param).coerce(value)
+            except ParamError as exc:
+                errors.append(((*at, "params", param), exc.message))
+                bad = True
+            except (TypeError, ValueError, OverflowError) as exc:
+                errors.append(((*at, "params", param), f"not a valid value ({exc})"))
+                bad = True
+        if bad:
+            continue
+        try:
+            detectors.append((spec.key, spec.validate_params(raw)))
+        except ParamError as exc:
+            errors.append(((*at, "params", exc.field), exc.message))
+    if errors:
+        raise ConfigInvalid(errors)
+    threshold = pipeline.get("threshold") or {"kind": "contamination", "value": 0.1}
+    try:
+        return pipeline_build(
+            detectors=detectors,
+            combine=pipeline.get("combine", "average"),
+            prepare=pipeline.get("prepare"),
+            threshold_kind=threshold.get("kind", "contamination"),
+            threshold_value=threshold.get("value"),
+            seed=pipeline.get("seed", 42),
+        )
+    except ParamError as exc:
+        at = {"threshold": ("pipeline", "threshold", "value"), "combine": ("pipeline", "combine")}
+        raise ConfigInvalid([(at.get(exc.field, ("pipeline",)), exc.message)]) from None
+    except EngineError as exc:
+        raise ConfigInvalid([(("pipeline", "prepare"), str(exc))]) from None
+
+
 @transaction.atomic
 def detector_config_create(
     *,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django import forms
 
 from apps.datasets.models import Dataset, DatasetVersion
-from apps.detectors.cost import CostEstimate, estimate
 from apps.detectors.models import DetectorConfig
+from pynomaly.cost import CostEstimate, estimate_pipeline
 
 from .models import Run
 
@@ -116,22 +116,14 @@ class StartRunForm(forms.Form):
 def cost_for(
     version: DatasetVersion, pipeline: dict, *, max_fit_rows: int | None, label_column: str = ""
 ) -> CostEstimate:
-    from pynomaly import catalogue
-    from pynomaly.errors import UnknownDetector
-
-    detectors = []
-    for item in pipeline.get("detectors", []):
-        key = item["key"] if isinstance(item, dict) else item[0]
-        try:
-            spec = catalogue.get_detector(key)
-        except UnknownDetector:
-            continue
-        detectors.append((spec.short_name, spec.complexity_class))
+    keys = [
+        item["key"] if isinstance(item, dict) else item[0] for item in pipeline.get("detectors", [])
+    ]
     features = version.columns - len({c for c in (label_column, version.time_column) if c})
-    return estimate(
+    return estimate_pipeline(
         rows=version.rows,
         columns=max(features, 1),
-        detectors=detectors,
+        keys=keys,
         max_fit_rows=max_fit_rows or pipeline.get("max_fit_rows"),
     )
 

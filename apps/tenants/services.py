@@ -6,7 +6,6 @@ the user between the tenant's guardian groups in the same transaction.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import secrets
 from datetime import timedelta
@@ -23,6 +22,8 @@ from django.utils.text import slugify
 from guardian.shortcuts import assign_perm, get_group_perms, remove_perm
 
 from apps.audit.services import audit_record
+from pynomaly_web.storage import delete_files
+from pynomaly_web.tokens import token_hash
 
 from .models import Invitation, Membership, Role, Tenant
 from .permissions import CODENAMES, OWN, ROLE_PERMISSIONS, group_name, perm_name
@@ -158,14 +159,6 @@ def _tenant_files(tenant: Tenant) -> list[tuple]:
     return files
 
 
-def _delete_files(files: list[tuple]) -> None:
-    for storage, name in files:
-        try:
-            storage.delete(name)
-        except Exception:  # a missing or unreachable file must not undo a committed deletion
-            log.exception("could not delete %s after its workspace was deleted", name)
-
-
 @transaction.atomic
 def tenant_delete(*, tenant: Tenant, actor, confirm_name: str, request=None) -> None:
     """Delete the tenant, its rows (cascade) and, once committed, its stored files. Owners only."""
@@ -194,7 +187,7 @@ def tenant_delete(*, tenant: Tenant, actor, confirm_name: str, request=None) -> 
     tenant.delete()
     # guardian's object permissions point at the tenant by a generic key, not a foreign key.
     Group.objects.filter(name__startswith=f"tenant:{pk}:").delete()
-    transaction.on_commit(lambda: _delete_files(files))
+    transaction.on_commit(lambda: [delete_files([name], storage) for storage, name in files])
 
 
 # ---------------------------------------------------------------- memberships
@@ -295,14 +288,10 @@ def tenant_transfer_ownership(*, tenant: Tenant, to: Membership, actor, request=
 INVITABLE_ROLES = (Role.ADMIN, Role.ANALYST, Role.VIEWER)
 
 
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def invitation_for_token(token: str) -> Invitation | None:
     if not token or len(token) > 100:
         return None
-    return Invitation.objects.select_related("tenant").filter(token_hash=_token_hash(token)).first()
+    return Invitation.objects.select_related("tenant").filter(token_hash=token_hash(token)).first()
 
 
 def _user_addresses(user) -> set[str]:
@@ -337,7 +326,7 @@ def invitation_create(
         tenant=tenant,
         email=email,
         role=role,
-        token_hash=_token_hash(token),
+        token_hash=token_hash(token),
         invited_by=actor,
         expires_at=timezone.now() + timedelta(days=settings.INVITATION_MAX_AGE_DAYS),
     )

@@ -205,3 +205,36 @@ def test_the_cli_and_the_loader_import_no_web_framework():
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
 
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def large_csv(tmp_path_factory) -> Path:
+    """60,000 rows: over the 50,000 the cost guard calls large for a quadratic detector."""
+    rng = np.random.default_rng(3)
+    path = tmp_path_factory.mktemp("large") / "large.csv"
+    pd.DataFrame(rng.standard_normal((60_000, 2)), columns=["a", "b"]).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("command", ["detect", "train"])
+def test_it_warns_on_stderr_about_a_quadratic_detector_on_large_data(tmp_path, large_csv, command):
+    from pynomaly.cost import estimate_pipeline
+
+    out = tmp_path / ("model.skops" if command == "train" else "scores.parquet")
+    result = pynomaly(command, large_csv, "-d", "knn", "-o", out, timeout=600)
+
+    assert result.returncode == 0, result.stderr
+    expected = estimate_pipeline(rows=60_000, columns=2, keys=["knn"])
+    # the run form's estimate and wording, line by line
+    for line in [*expected.warnings, expected.summary_text, *expected.suggestion_texts]:
+        assert f"warning: {line}\n" in result.stderr
+    assert "KNN is quadratic in the number of rows: on 60,000 rows" in result.stderr
+    assert "-d iforest" in result.stderr
+    assert "warning" not in result.stdout and out.exists()
+
+
+def test_a_fit_sample_quiets_the_cost_warning(tmp_path, large_csv):
+    result = pynomaly("detect", large_csv, "-d", "knn", "--max-fit-rows", "2000", timeout=600)
+
+    assert result.returncode == 0, result.stderr
+    assert "quadratic" not in result.stderr and "Estimated cost" not in result.stderr

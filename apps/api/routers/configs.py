@@ -7,9 +7,12 @@ from django.http import HttpRequest
 from ninja import Query, Router, Status
 
 from apps.detectors.models import DetectorConfig
-from apps.detectors.services import detector_config_create, detector_config_update, pipeline_build
-from pynomaly import catalogue
-from pynomaly.errors import EngineError, ParamError, UnknownDetector
+from apps.detectors.services import (
+    ConfigInvalid,
+    detector_config_create,
+    detector_config_update,
+    detector_config_validate,
+)
 
 from ..auth import write_auth
 from ..errors import ApiProblem
@@ -35,89 +38,24 @@ def config_out(c: DetectorConfig) -> dict:
     }
 
 
-def build_pipeline(pipeline: PipelineIn) -> dict:
-    """The engine's pipeline dict, or a 422 naming every bad field (["body", "pipeline", ...])."""
-    errors: list[dict] = []
-    base = ["body", "pipeline"]
-    detectors = []
-    for i, item in enumerate(pipeline.detectors):
-        loc = [*base, "detectors", i]
-        try:
-            spec = catalogue.get_detector(item.key)
-        except UnknownDetector as exc:
-            errors.append({"loc": [*loc, "key"], "msg": str(exc)})
-            continue
-        if not spec.available:
-            errors.append(
-                {
-                    "loc": [*loc, "key"],
-                    "msg": f"{spec.short_name} cannot run here: {spec.unavailable_reason}",
-                }
-            )
-            continue
-        if spec.supervised:
-            errors.append(
-                {
-                    "loc": [*loc, "key"],
-                    "msg": f"{spec.short_name} needs labels to train; "
-                    "Pynomaly's pipelines are unsupervised",
-                }
-            )
-            continue
-        raw, bad = {}, False
-        for name, value in item.params.items():
-            try:
-                raw[name] = spec.param(name).coerce(value)
-            except ParamError as exc:
-                errors.append({"loc": [*loc, "params", name], "msg": exc.message})
-                bad = True
-            except (TypeError, ValueError, OverflowError) as exc:
-                errors.append({"loc": [*loc, "params", name], "msg": f"not a valid value ({exc})"})
-                bad = True
-        if bad:
-            continue
-        try:
-            detectors.append((spec.key, spec.validate_params(raw)))
-        except ParamError as exc:
-            errors.append({"loc": [*loc, "params", exc.field], "msg": exc.message})
-    if errors:
-        raise ApiProblem(422, errors[0]["msg"], errors=errors, title="Validation failed")
-    prepare = pipeline.prepare.dict() if pipeline.prepare else None
-    threshold = pipeline.threshold
+def _invalid(exc: ConfigInvalid) -> ApiProblem:
+    """The service's errors as a 422 naming every bad field (["body", "pipeline", ...])."""
+    errors = [{"loc": ["body", *path], "msg": msg} for path, msg in exc.errors]
+    return ApiProblem(422, errors[0]["msg"], errors=errors, title="Validation failed")
+
+
+def _validated(
+    request: HttpRequest, name: str, pipeline: PipelineIn | None, config=None
+) -> dict | None:
     try:
-        return pipeline_build(
-            detectors=detectors,
-            combine=pipeline.combine,
-            prepare=prepare,
-            threshold_kind=threshold.kind if threshold else "contamination",
-            threshold_value=threshold.value if threshold else 0.1,
-            seed=pipeline.seed,
+        return detector_config_validate(
+            tenant=request.tenant,
+            name=name,
+            pipeline=pipeline.model_dump() if pipeline is not None else None,
+            config=config,
         )
-    except ParamError as exc:
-        loc = {"threshold": [*base, "threshold", "value"], "combine": [*base, "combine"]}.get(
-            exc.field, base
-        )
-        raise ApiProblem(
-            422, exc.message, errors=[{"loc": loc, "msg": exc.message}], title="Validation failed"
-        ) from None
-    except EngineError as exc:
-        raise ApiProblem(
-            422,
-            str(exc),
-            errors=[{"loc": [*base, "prepare"], "msg": str(exc)}],
-            title="Validation failed",
-        ) from None
-
-
-def _name_taken(request: HttpRequest, name: str, exclude: int | None = None) -> None:
-    taken = DetectorConfig.objects.for_tenant(request.tenant).filter(name__iexact=name)
-    if exclude:
-        taken = taken.exclude(pk=exclude)
-    if taken.exists():
-        msg = "A configuration with this name exists already."
-        raise ApiProblem(
-            422, msg, errors=[{"loc": ["body", "name"], "msg": msg}], title="Validation failed"
-        )
+    except ConfigInvalid as exc:
+        raise _invalid(exc) from None
 
 
 def _configs(request: HttpRequest):
@@ -137,8 +75,7 @@ def list_configs(
     "", auth=write_auth, response={201: ConfigOut}, summary="Create a configuration (version 1)"
 )
 def create_config(request: HttpRequest, body: ConfigIn):
-    _name_taken(request, body.name)
-    pipeline = build_pipeline(body.pipeline)
+    pipeline = _validated(request, body.name, body.pipeline)
     try:
         config = detector_config_create(
             tenant=request.tenant,
@@ -149,7 +86,7 @@ def create_config(request: HttpRequest, body: ConfigIn):
             request=request,
         )
     except IntegrityError:  # a concurrent create took the name
-        _name_taken(request, body.name)
+        _validated(request, body.name, None)
         raise
     return Status(201, config_out(config))
 
@@ -170,13 +107,9 @@ def get_config(request: HttpRequest, config_id: int):
 def update_config(request: HttpRequest, config_id: int, body: ConfigPatch):
     config = scoped_or_404(_configs(request), request, config_id, "detector configuration")
     name = body.name if body.name is not None else config.name
-    _name_taken(request, name, exclude=config.pk)
-    current = config.current
-    pipeline = (
-        build_pipeline(body.pipeline)
-        if body.pipeline is not None
-        else (current.pipeline if current else None)
-    )
+    pipeline = _validated(request, name, body.pipeline, config)
+    if pipeline is None and config.current is not None:
+        pipeline = config.current.pipeline
     if pipeline is None:
         raise ApiProblem(
             422,

@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router
 
 from apps.detectors.models import TrainedModel
+from apps.detectors.scoring import score_records
 from pynomaly.errors import ArtifactError, DataError, EngineError
 
 from ..errors import ApiProblem
@@ -124,10 +125,6 @@ def score(request: HttpRequest, model_id: int):
         TrainedModel.objects.all(), request, model_id, "model"
     )  # no join: not needed here
     _missing_columns(body.records, model.input_columns)
-    try:
-        from apps.detectors.scoring import score_records
-    except ImportError:
-        raise ApiProblem(503, "Online scoring is not available on this server yet.") from None
     try:
         return _json_response(score_records(model=model, records=body.records))
     except DataError as exc:

@@ -120,7 +120,12 @@ def start_run(request: HttpRequest, body: RunIn):
             {"loc": ["body", fields.get(f, f)], "msg": " ".join(msgs)}
             for f, msgs in form.errors.items()
         ]
-        raise ApiProblem(422, errors[0]["msg"], errors=errors, title="Validation failed")
+        detail, extra = errors[0]["msg"], {}
+        if "accept_cost" in form.errors:  # the cost guard: say what it estimated and suggests
+            cost = form.cost()
+            detail = " ".join([*cost.warnings, cost.summary_text, detail])
+            extra["estimate"] = cost.to_dict()
+        raise ApiProblem(422, detail, errors=errors, title="Validation failed", extra=extra)
     try:
         run = run_start(
             tenant=request.tenant,

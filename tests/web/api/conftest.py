@@ -7,9 +7,7 @@ from django.test import Client
 
 
 @pytest.fixture(autouse=True)
-def _fast_and_isolated(settings, tmp_path):
-    # Personas are created after this fixture: a fast hasher saves ~0.5 s per user.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def _isolated(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.RUN_HEARTBEAT_SECONDS = 3600
 

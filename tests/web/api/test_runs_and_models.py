@@ -308,3 +308,24 @@ def test_non_finite_scores_are_sent_as_null_never_as_invalid_json():
         "severity": [None, 0.5],
         "threshold": 0.5,
     }
+
+
+def test_the_cost_guard_refusal_carries_the_estimate(alice_api, alice, tenant_a):
+    version = make_version(tenant_a, blobs(50), rows=200_000)
+    knn = make_config(tenant_a, alice, name="knn", detectors=(("knn", {}),))
+    start = {"dataset_version_id": version.pk, "detector_config_id": knn.pk}
+
+    body = assert_problem(alice_api.post("/runs", json=start), 422)
+
+    estimate = body["estimate"]
+    assert body["errors"][0]["loc"] == ["body", "accept_cost"]
+    assert estimate["detectors"] == [{"name": "KNN", "complexity": "quadratic"}]
+    assert estimate["seconds"] > 600 and estimate["memory_mb"] > 100
+    assert estimate["fit_rows"] == 200_000
+    assert 2 <= estimate["suggested_max_fit_rows"] < 200_000
+    assert estimate["suggested_detectors"] == ["iforest", "ecod", "hbos"]
+    assert "KNN is quadratic" in body["detail"] and "Estimated cost: ≈" in body["detail"]
+    assert not Run.objects.exists()
+    sampled = {**start, "max_fit_rows": estimate["suggested_max_fit_rows"]}
+    assert alice_api.post("/runs", json=sampled).status_code == 202
+    assert alice_api.post("/runs", json={**start, "accept_cost": True}).status_code == 202

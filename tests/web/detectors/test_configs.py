@@ -1,9 +1,9 @@
 from django.urls import reverse
 
 from apps.audit.models import AuditEvent
-from apps.detectors.cost import estimate
 from apps.detectors.models import DetectorConfig
 from pynomaly.catalogue import get_detector
+from pynomaly.cost import estimate
 
 
 def _url(tenant, name, **kw):

@@ -225,21 +225,9 @@ def test_a_tampered_artifact_is_refused(forest):
         scoring.score_records(model=model, records=records(1))
 
 
-@pytest.mark.parametrize("params", [{}, {"max_features": 0.5, "n_estimators": 30}])
-def test_the_direct_forest_gives_pyods_scores_bit_for_bit(params):
-    fitted = train("iforest", params)
-    estimator = fitted.detectors_[0]
-    X = fitted.preparer.transform(training_frame(3000, seed=5))
-
-    direct = scoring.DirectForest(estimator)
-
-    assert np.array_equal(direct.decision_function(X), estimator.decision_function(X))
-    assert np.array_equal(direct.decision_function(X[:1]), estimator.decision_function(X[:1]))
-
-
 def test_ecod_scores_records_with_its_training_set(tenant_a, alice, media):
     # ECOD ranks new rows among training + request rows: scores are usable, but depend
-    # on the batch (documented in apps/detectors/scoring.py).
+    # on the batch (documented in pynomaly/fastscore.py).
     fitted = train("ecod")
     model = register(tenant_a, alice, fitted, media, name="ecod")
     batch = records(20)
@@ -318,7 +306,7 @@ def test_plain_numbers_take_the_fast_path_with_the_engines_scores(numeric_forest
     out = scoring.score_records(model=model, records=batch)
 
     assert scoring.cache.get(model).numeric_columns == ["a", "b", "c"]
-    assert scoring.numeric_matrix(scoring.cache.get(model), batch) is not None
+    assert scoring.cache.get(model).numeric_matrix(batch) is not None
     assert out["scores"] == fitted.score(pd.DataFrame(batch)).scores.tolist()
 
 
@@ -329,7 +317,7 @@ def test_missing_values_and_text_go_through_the_engines_preparation(numeric_fore
 
     out = scoring.score_records(model=model, records=batch)
 
-    assert scoring.numeric_matrix(scoring.cache.get(model), batch) is None
+    assert scoring.cache.get(model).numeric_matrix(batch) is None
     assert out["scores"] == fitted.score(pd.DataFrame(batch)).scores.tolist()
     batch[2]["c"] = "lots"
     with pytest.raises(DataError, match="non-numeric"):

@@ -21,10 +21,8 @@ from django.utils import timezone
 
 @pytest.fixture(autouse=True)
 def results_env(settings, tmp_path):
-    """Media in a temporary folder, a fast password hasher, an empty results cache."""
+    """Media in a temporary folder, an empty results cache."""
     settings.MEDIA_ROOT = str(tmp_path / "media")
-    # Personas are created after this fixture; a fast hasher saves ~0.5 s per user.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     from apps.runs import selectors
 
     selectors._cache.clear()

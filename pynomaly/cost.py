@@ -1,6 +1,7 @@
 """Pre-flight cost guard: a rough time and memory estimate before a run is started.
 
-Pure functions, no Django. The constants were calibrated once on this kind of machine
+Pure functions over the catalogue's complexity classes; the web form, the API and the CLI
+all call :func:`estimate` (or :func:`estimate_pipeline`) and show its texts. The constants were calibrated once on this kind of machine
 (2 cores) by fitting and scoring 10 standard-normal features with PyOD defaults:
 
     rows     PCA    HBOS   ECOD   IForest   KNN    LOF
@@ -14,6 +15,7 @@ and the guard only has to tell "seconds" from "hours" and "fits in memory" from 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 # Seconds per unit of work, by complexity class (see the table above).
@@ -41,6 +43,7 @@ class CostEstimate:
     warnings: list[str] = field(default_factory=list)
     suggested_max_fit_rows: int | None = None
     suggested_detectors: tuple[str, ...] = ()
+    detectors: tuple[tuple[str, str], ...] = ()  # (short name, complexity class) estimated
 
     @property
     def heavy(self) -> bool:
@@ -53,6 +56,40 @@ class CostEstimate:
     @property
     def memory_text(self) -> str:
         return "≈ " + human_bytes(self.memory_bytes)
+
+    @property
+    def summary_text(self) -> str:
+        """The headline the run form shows: time, memory and fit sample."""
+        text = f"Estimated cost: {self.time_text}, {self.memory_text} of memory"
+        if self.fit_rows:
+            text += f" (fitting on {self.fit_rows:,} rows)"
+        return text + "."
+
+    @property
+    def suggestion_texts(self) -> list[str]:
+        """What the run form suggests when the run looks heavy, as sentences."""
+        out = []
+        if self.suggested_max_fit_rows:
+            out.append(
+                f"Fit on a sample: use {self.suggested_max_fit_rows:,} rows "
+                "(every row is still scored)."
+            )
+        if self.suggested_detectors:
+            names = ", ".join(k.upper() for k in self.suggested_detectors)
+            out.append(f"Or switch to a fast detector: {names}.")
+        return out
+
+    def to_dict(self) -> dict:
+        """JSON-able form (the API's cost-guard refusal carries it)."""
+        return {
+            "seconds": round(float(self.seconds), 1),
+            "memory_mb": round(self.memory_bytes / 2**20, 1),
+            "fit_rows": self.fit_rows,
+            "detectors": [{"name": n, "complexity": c} for n, c in self.detectors],
+            "warnings": list(self.warnings),
+            "suggested_max_fit_rows": self.suggested_max_fit_rows,
+            "suggested_detectors": list(self.suggested_detectors),
+        }
 
 
 def human_seconds(seconds: float) -> str:
@@ -153,4 +190,24 @@ def estimate(
         warnings=warnings,
         suggested_max_fit_rows=suggested_rows,
         suggested_detectors=fast,
+        detectors=tuple((str(n), str(c)) for n, c in detectors),
+    )
+
+
+def estimate_pipeline(
+    *, rows: int, columns: int, keys: Iterable[str], max_fit_rows: int | None = None
+) -> CostEstimate:
+    """:func:`estimate` for catalogue keys; keys the catalogue does not know are left out."""
+    from .catalogue import get_detector
+    from .errors import UnknownDetector
+
+    detectors = []
+    for key in keys:
+        try:
+            spec = get_detector(key)
+        except UnknownDetector:
+            continue
+        detectors.append((spec.short_name, spec.complexity_class))
+    return estimate(
+        rows=rows, columns=max(int(columns), 1), detectors=detectors, max_fit_rows=max_fit_rows
     )

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from apps.datasets.profile import HISTOGRAM_BINS, profile_frame
+from pynomaly.profile import HISTOGRAM_BINS, profile_frame
 
 
 def _col(profile, name):
