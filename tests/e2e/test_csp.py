@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import login
+from tests.conftest import PASSWORD, login
 from tests.web.runs.test_results_fixtures import make_run, make_version
 
 pytestmark = [pytest.mark.e2e]
@@ -139,3 +139,35 @@ def test_an_inline_script_would_be_refused(asgi_server, tenant_a, page):
     assert page.evaluate("window.__injected") is None
     assert any("script-src" in v for v in page.evaluate("window.__csp"))
     assert violations  # and the console says so
+
+
+def test_the_admin_and_two_factor_pages_work_under_the_csp(asgi_server, alice, tenant_a, page):
+    alice.is_staff = alice.is_superuser = True
+    alice.save()
+    violations = _violations(page)
+    login(page, asgi_server, "alice@example.com")
+    for path in (
+        "/admin/",
+        "/admin/audit/auditevent/",
+        "/admin/tenants/tenant/",
+        f"/admin/tenants/tenant/{tenant_a.pk}/change/",
+        "/audit/",
+        "/accounts/2fa/",
+        "/accounts/2fa/totp/activate/",
+    ):
+        response = page.goto(asgi_server.url + path)
+        assert response.status == 200, path
+        page.wait_for_load_state("load")
+        assert page.evaluate("window.__csp") == [], path
+    # The TOTP QR code is a data: image, which img-src allows: it is drawn (after the
+    # password is confirmed again, as allauth asks before adding a second factor).
+    page.goto(asgi_server.url + "/accounts/2fa/totp/activate/")
+    if "/reauthenticate/" in page.url:
+        page.fill("main input[name=password]", PASSWORD)
+        page.click("main button[type=submit]")  # not the header's "Sign out"
+        page.wait_for_url(lambda url: "/reauthenticate/" not in url)
+    qr = page.locator("img[src^='data:']").first
+    qr.wait_for()
+    assert page.evaluate("img => img.complete && img.naturalWidth > 0", qr.element_handle())
+    assert page.evaluate("window.__csp") == []
+    assert violations == []
