@@ -58,10 +58,13 @@ INSTALLED_APPS = [
     "apps.runs",
     "ninja",
     "apps.api",
+    "csp",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "pynomaly_web.headers.PermissionsPolicyMiddleware",
     "apps.datasets.uploads.UploadLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -251,6 +254,66 @@ CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cook
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+
+# Content-Security-Policy, in every environment so the browser tests prove the pages work
+# under it. No inline script and no eval: page behaviour lives in static/js (data reaches it
+# through json_script blocks, type application/json, which are never executed), htmx runs
+# with allowEval off, and static/vendor/plotly is Plotly's "strict" build, which draws WebGL
+# traces without generating code. Styles: our CSS is a file. Two inline <style> elements are
+# allowed by the hash of their exact content: the empty one Plotly creates and then fills
+# through the CSSOM, and the MapLibre rules the Plotly bundle adds at load (both change only
+# with a Plotly upgrade; tests/e2e/test_csp.py reports a new hash). Plotly (d3) also writes
+# style attributes on the SVG it draws, so style-src-attr is 'unsafe-inline': an attribute
+# carries no selectors and cannot load anything img-src would refuse.
+# connect-src 'self' covers ws:/wss: of the same host (CSP Level 3) for the live run updates.
+_PLOTLY_STYLE_HASHES = [
+    "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='",  # "" (plotly.js-style-global)
+    "'sha256-ji27qzEtxXZW+7dun6UwjHXJ18e6WAin1VvNtkzIE/o='",  # MapLibre CSS, plotly.js 4.1.1
+]
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "style-src-elem": ["'self'", *_PLOTLY_STYLE_HASHES],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "worker-src": ["'self'"],
+        "manifest-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+# Powerful browser features the app never uses are switched off for it and any frame;
+# WebAuthn (two-factor keys) and clipboard writes stay available to our own origin.
+PERMISSIONS_POLICY = {
+    "accelerometer": [],
+    "autoplay": [],
+    "camera": [],
+    "display-capture": [],
+    "encrypted-media": [],
+    "geolocation": [],
+    "gyroscope": [],
+    "hid": [],
+    "magnetometer": [],
+    "microphone": [],
+    "midi": [],
+    "payment": [],
+    "picture-in-picture": [],
+    "screen-wake-lock": [],
+    "serial": [],
+    "usb": [],
+    "xr-spatial-tracking": [],
+    "browsing-topics": [],
+    "clipboard-write": ["self"],
+    "fullscreen": ["self"],
+    "publickey-credentials-create": ["self"],
+    "publickey-credentials-get": ["self"],
+}
 
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)

@@ -17,6 +17,7 @@ class AuditEventAdmin(admin.ModelAdmin):
     list_filter = ("action", "tenant")
     search_fields = ("actor_repr", "action", "target_id")
     date_hierarchy = "created_at"
+    readonly_fields = ("seq", "prev_hash", "hash")  # the chain, shown for reference
 
     # The trail is append-only: operators read it, nobody edits it.
     def has_add_permission(self, request):

@@ -2,11 +2,14 @@
 
 Append-only at two levels: here (saving an existing row, ``delete()``, and queryset
 ``update()``/``delete()`` raise) and in the database (triggers, see migration 0002), so raw
-SQL from the application cannot change the trail either.
+SQL from the application cannot change the trail either. Below that, a hash chain per tenant
+(``seq``, ``prev_hash``, ``hash``; see chain.py) makes a change by the table's owner visible.
 """
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
+from django.utils import timezone
 
 from apps.tenants.models import TenantScopedQuerySet
 
@@ -30,7 +33,8 @@ class AuditEventQuerySet(TenantScopedQuerySet):
 
 
 class AuditEvent(models.Model):
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)  # UTC (USE_TZ)
+    # Set before the insert (not auto_now_add) because the hash covers it. UTC (USE_TZ).
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
     # No database constraint and DO_NOTHING: deleting a tenant or a user must not touch the
     # trail (SET_NULL would be an UPDATE, which the trigger refuses); the ids stay as they were.
     tenant = models.ForeignKey(
@@ -56,12 +60,23 @@ class AuditEvent(models.Model):
     target_id = models.CharField(max_length=64, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
     details = models.JSONField(default=dict, blank=True)
+    # The tamper-evident chain of this event's tenant (or of the global events).
+    seq = models.PositiveBigIntegerField(editable=False)
+    prev_hash = models.CharField(max_length=64, blank=True, editable=False)
+    hash = models.CharField(max_length=64, editable=False)
 
     objects = AuditEventQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["tenant", "-created_at"])]
+        constraints = [
+            # One successor per event: a second writer chaining to the same event fails.
+            models.UniqueConstraint(fields=["tenant", "seq"], name="audit_chain_seq_unique"),
+            models.UniqueConstraint(
+                fields=["seq"], condition=Q(tenant__isnull=True), name="audit_global_seq_unique"
+            ),
+        ]
         base_manager_name = "objects"
 
     def __str__(self) -> str:

@@ -6,8 +6,11 @@ import ipaddress
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.http import HttpRequest
+from django.utils import timezone
 
+from . import chain
 from .models import AuditEvent
 
 _SECRET_WORDS = ("password", "secret", "token", "key")
@@ -51,16 +54,36 @@ def audit_record(
     details: dict[str, Any] | None = None,
     actor_repr: str = "",
 ) -> AuditEvent:
-    """Write one audit event; runs in the caller's transaction so both commit or neither."""
+    """Write one audit event; runs in the caller's transaction so both commit or neither.
+
+    The event is chained to its tenant's last one. The chain's lock is held until the caller's
+    transaction ends, so the next writer of that tenant sees this event as committed (or not
+    at all, after a rollback) before it chains to it.
+    """
     if actor is not None and not getattr(actor, "is_authenticated", False):
         actor = None
-    return AuditEvent.objects.create(
-        action=action,
-        actor=actor,
-        actor_repr=actor_repr or (actor.get_username() if actor is not None else ""),
-        tenant=tenant,
-        target_type=target._meta.label_lower if target is not None else "",
-        target_id=str(target.pk) if target is not None else "",
-        ip=client_ip(request),
-        details=_scrub(details or {}),
-    )
+    tenant_id = tenant.pk if tenant is not None else None
+    with transaction.atomic():
+        chain.lock_chain(tenant_id)
+        last = (
+            AuditEvent.objects.filter(tenant_id=tenant_id)
+            .order_by("-seq")
+            .values_list("seq", "hash")
+            .first()
+        )
+        event = AuditEvent(
+            created_at=timezone.now(),
+            action=action,
+            actor=actor,
+            actor_repr=actor_repr or (actor.get_username() if actor is not None else ""),
+            tenant=tenant,
+            target_type=target._meta.label_lower if target is not None else "",
+            target_id=str(target.pk) if target is not None else "",
+            ip=client_ip(request),
+            details=chain.canonical_details(_scrub(details or {})),
+            seq=last[0] + 1 if last else 1,
+            prev_hash=last[1] if last else "",
+        )
+        event.hash = chain.hash_of(event)
+        event.save()
+    return event

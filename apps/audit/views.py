@@ -18,6 +18,7 @@ from django.utils import timezone
 from apps.tenants.access import tenant_view
 from apps.tenants.permissions import MANAGE
 
+from .chain import verify
 from .models import AuditEvent
 
 PAGE_SIZE = 50
@@ -62,6 +63,7 @@ class AuditFilterForm(forms.Form):
 
 def _console(request: HttpRequest, events: QuerySet, *, staff: bool) -> HttpResponse:
     form = AuditFilterForm(request.GET or None)
+    trail = events
     events = form.filter(events) if request.GET else events
     if request.GET.get("format") == "csv":
         return _csv(events, staff=staff)
@@ -72,6 +74,8 @@ def _console(request: HttpRequest, events: QuerySet, *, staff: bool) -> HttpResp
     template = "audit/console.html"
     if request.htmx:
         template += "#audit-table"
+    else:  # the whole trail (not the filtered view) is checked on each full page load
+        context["verification"] = verify(trail)
     return render(request, template, context)
 
 

@@ -33,6 +33,25 @@
 
   window.pynomaly = { drawCharts: drawCharts };
 
+  // ---------------------------------------------------------------- small behaviours
+  // Declared with data attributes instead of inline handlers, which the CSP forbids.
+  // <input data-mirror="other-id">: typing here sets the other input to the same value.
+  document.addEventListener("input", function (event) {
+    var el = event.target;
+    if (!el.hasAttribute || !el.hasAttribute("data-mirror")) return;
+    var other = document.getElementById(el.getAttribute("data-mirror"));
+    if (other) other.value = el.value;
+  });
+  // <input data-select-on-focus>: focusing selects the whole value, ready to copy.
+  document.addEventListener("focusin", function (event) {
+    var el = event.target;
+    if (el.hasAttribute && el.hasAttribute("data-select-on-focus")) el.select();
+  });
+  // <body data-reload-when-online> (the offline page): back online, load what was asked for.
+  window.addEventListener("online", function () {
+    if (document.body.hasAttribute("data-reload-when-online")) location.reload();
+  });
+
   document.addEventListener("DOMContentLoaded", function () { drawCharts(); });
   // After a swap the new figure's <script> may sit outside the swapped element, so redraw
   // every chart on the page: Plotly.react only touches what changed.
