@@ -14,9 +14,21 @@ import textwrap
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pynomaly import __version__
 from pynomaly.errors import Cancelled, DetectionFailed, EngineError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from pynomaly.catalogue import DetectorSpec
+    from pynomaly.data import LoadedData
+    from pynomaly.detect import PipelineConfig, ScoreResult
+    from pynomaly.params import ParamSpec
+
+    Commands = argparse._SubParsersAction[argparse.ArgumentParser]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 OUTPUT_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
@@ -72,7 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _command(commands, name: str, help: str, description: str, epilog: str = ""):  # noqa: A002
+def _command(
+    commands: Commands,
+    name: str,
+    help: str,  # noqa: A002
+    description: str,
+    epilog: str = "",
+) -> argparse.ArgumentParser:
     return commands.add_parser(
         name,
         help=help,
@@ -82,7 +100,7 @@ def _command(commands, name: str, help: str, description: str, epilog: str = "")
     )
 
 
-def _add_detectors(commands) -> None:
+def _add_detectors(commands: Commands) -> None:
     p = _command(
         commands,
         "detectors",
@@ -186,7 +204,7 @@ def _add_output_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
 
 
-def _add_detect(commands) -> None:
+def _add_detect(commands: Commands) -> None:
     p = _command(
         commands,
         "detect",
@@ -207,7 +225,7 @@ def _add_detect(commands) -> None:
     p.set_defaults(func=cmd_detect)
 
 
-def _add_train(commands) -> None:
+def _add_train(commands: Commands) -> None:
     p = _command(
         commands,
         "train",
@@ -227,7 +245,7 @@ def _add_train(commands) -> None:
     p.set_defaults(func=cmd_train)
 
 
-def _add_score(commands) -> None:
+def _add_score(commands: Commands) -> None:
     from pynomaly.cli_remote import SCORE_HELP
 
     p = _command(
@@ -292,7 +310,7 @@ class Progress:
         self.stage = None
 
 
-def _say(args, text: str = "") -> None:
+def _say(args: argparse.Namespace, text: str = "") -> None:
     if not getattr(args, "quiet", False):
         print(text, flush=True)
 
@@ -311,7 +329,9 @@ def _check_output_path(path: str | None, suffixes: Sequence[str] = OUTPUT_SUFFIX
         raise UsageError(f"output folder {str(parent)!r} is not writable")
 
 
-def _load(args):
+def _load(
+    args: argparse.Namespace,
+) -> tuple[LoadedData, pd.DataFrame, np.ndarray | None]:
     from pynomaly.data import load, split_features
 
     time_column = args.time_column
@@ -356,7 +376,7 @@ def parse_params(pairs: Sequence[str], keys: Sequence[str]) -> dict[str, dict[st
     return out
 
 
-def _config(args):
+def _config(args: argparse.Namespace) -> PipelineConfig:
     from pynomaly.catalogue import get_detector
     from pynomaly.detect import PipelineConfig, Threshold
     from pynomaly.prepare import PrepareOptions
@@ -390,7 +410,13 @@ def _config(args):
     )
 
 
-def _report(args, result, labels, *, seconds: dict[str, float]) -> None:
+def _report(
+    args: argparse.Namespace,
+    result: ScoreResult,
+    labels: np.ndarray | None,
+    *,
+    seconds: dict[str, float],
+) -> None:
     from pynomaly.detect import summarize
 
     if args.quiet:
@@ -415,7 +441,7 @@ def _report(args, result, labels, *, seconds: dict[str, float]) -> None:
     print("time: " + "   ".join(f"{k} {v:.2f}s" for k, v in seconds.items()))
 
 
-def _top_item(item) -> str:
+def _top_item(item: Any) -> str:
     if isinstance(item, dict):
         row = item.get("row", item.get("row_id", item.get("index")))
         score = item.get("score")
@@ -425,7 +451,7 @@ def _top_item(item) -> str:
     return str(item)
 
 
-def _num(value) -> str:
+def _num(value: Any) -> str:
     if value is None:
         return "n/a"
     if isinstance(value, float):
@@ -433,7 +459,7 @@ def _num(value) -> str:
     return str(value)
 
 
-def write_scores(result, path: str) -> None:
+def write_scores(result: ScoreResult, path: str) -> None:
     """Write row_id, score, label, severity; Parquet directly, CSV through pyarrow.
 
     pandas ``to_csv`` needs ~10 s for 1M float rows; pyarrow's writer a fraction of it.
@@ -470,7 +496,7 @@ def write_scores(result, path: str) -> None:
 # -------------------------------------------------------------------------- commands
 
 
-def cmd_detectors(args) -> int:
+def cmd_detectors(args: argparse.Namespace) -> int:
     from pynomaly.catalogue import families, list_detectors
 
     if args.family and args.family not in families():
@@ -494,7 +520,7 @@ def cmd_detectors(args) -> int:
     return EXIT_OK
 
 
-def cmd_detectors_show(args) -> int:
+def cmd_detectors_show(args: argparse.Namespace) -> int:
     from pynomaly.catalogue import get_detector
 
     s = get_detector(args.key)
@@ -536,7 +562,7 @@ def cmd_detectors_show(args) -> int:
     return EXIT_OK
 
 
-def _availability(spec) -> str:
+def _availability(spec: DetectorSpec) -> str:
     if not spec.available:
         return f"no: {spec.install_hint or spec.unavailable_reason or 'requirements missing'}"
     if getattr(spec, "supervised", False):
@@ -544,11 +570,11 @@ def _availability(spec) -> str:
     return "yes"
 
 
-def _spec_dict(spec) -> dict:
+def _spec_dict(spec: DetectorSpec) -> dict[str, Any]:
     return spec.to_dict()
 
 
-def _range(p) -> str:
+def _range(p: ParamSpec) -> str:
     if p.choices:
         return " | ".join(map(str, p.choices))
     if p.minimum is None and p.maximum is None:
@@ -568,7 +594,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "
         )
 
 
-def cmd_detect(args) -> int:
+def cmd_detect(args: argparse.Namespace) -> int:
     from pynomaly.detect import detect
 
     _check_output_path(args.output)
@@ -588,7 +614,12 @@ def cmd_detect(args) -> int:
     return _write_and_report(args, result, labels, seconds)
 
 
-def _write_and_report(args, result, labels, seconds: dict[str, float]) -> int:
+def _write_and_report(
+    args: argparse.Namespace,
+    result: ScoreResult,
+    labels: np.ndarray | None,
+    seconds: dict[str, float],
+) -> int:
     """Write the scores when asked, then print the summary (shared by detect and score)."""
     if args.output:
         t0 = time.perf_counter()
@@ -600,7 +631,7 @@ def _write_and_report(args, result, labels, seconds: dict[str, float]) -> int:
     return EXIT_OK
 
 
-def cmd_train(args) -> int:
+def cmd_train(args: argparse.Namespace) -> int:
     from pynomaly.detect import fit
     from pynomaly.persist import save
 
@@ -623,7 +654,7 @@ def cmd_train(args) -> int:
     return EXIT_OK
 
 
-def cmd_score(args) -> int:
+def cmd_score(args: argparse.Namespace) -> int:
     from pynomaly.cli_remote import cmd_remote_score, is_remote_model
     from pynomaly.persist import load as load_model
 
