@@ -26,9 +26,9 @@ from django.db import OperationalError, transaction
 from django.db.models import Max
 
 from apps.audit.services import audit_record
+from apps.common.storage import local_path
 from pynomaly import data as engine
 from pynomaly.errors import DataError
-from pynomaly_web.storage import local_path
 
 from .models import Dataset, DatasetVersion, Upload
 from .profile import profile_frame, value_types

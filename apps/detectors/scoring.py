@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 
+from apps.common.storage import local_path
 from pynomaly.errors import DataError, LimitExceeded
-from pynomaly_web.storage import local_path
 
 from .models import TrainedModel
 

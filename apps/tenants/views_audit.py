@@ -15,10 +15,9 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from apps.audit.models import AuditEvent
 from apps.tenants.access import tenant_view
 from apps.tenants.permissions import MANAGE
-
-from .models import AuditEvent
 
 PAGE_SIZE = 50
 
