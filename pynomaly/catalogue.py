@@ -70,7 +70,7 @@ class DetectorSpec:
     benchmark_rank: int | None
     supervised: bool = False
     max_features: int | None = None
-    param_index: dict = field(default_factory=dict, repr=False, compare=False)
+    param_index: dict[str, ParamSpec] = field(default_factory=dict, repr=False, compare=False)
 
     def param(self, name: str) -> ParamSpec:
         """The :class:`ParamSpec` called ``name`` (raises ParamError if unknown)."""
@@ -87,11 +87,11 @@ class DetectorSpec:
         known = ", ".join(p.name for p in self.params) or "none"
         return f"is not a parameter of {self.short_name} (accepted: {known})"
 
-    def defaults(self) -> dict:
+    def defaults(self) -> dict[str, Any]:
         """Default value of every exposed parameter."""
         return {p.name: p.default for p in self.params}
 
-    def validate_params(self, raw: Mapping[str, Any]) -> dict:
+    def validate_params(self, raw: Mapping[str, Any]) -> dict[str, Any]:
         """Coerce user-given parameters and fill in defaults.
 
         Returns the full parameter dict (every exposed parameter), so a stored
@@ -107,7 +107,7 @@ class DetectorSpec:
             values[name] = self.param(name).coerce(raw_value)
         return values
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-able description of the detector."""
         data = asdict(self)
         data.pop("param_index")
@@ -133,7 +133,7 @@ _EXTRA_REQUIRES = {"SUOD": ("combo",), "DIF": ("torch",)}
 # (ROC-AUC 0.01), on ADBench WBC 0.03; and scoring new rows takes seconds per hundred.
 _BROKEN = {"RGraph": "its scores point the wrong way in PyOD 3.6.7 (ROC-AUC 0.03 on ADBench WBC)"}
 # The knowledge base says O(n^2 d) for LOCI; measured, 315 rows take 52 s: cubic.
-_COMPLEXITY_OVERRIDE = {"LOCI": "cubic"}
+_COMPLEXITY_OVERRIDE: dict[str, ComplexityClass] = {"LOCI": "cubic"}
 _INSTALL_HINTS = {
     "torch": "pip install 'pynomaly[deep]'",
     "xgboost": "pip install 'pynomaly[xgboost]'",
@@ -205,7 +205,9 @@ class _NotLiteral:
 _NOT_LITERAL = _NotLiteral()
 
 
-def _availability(short_name: str, requires: tuple[str, ...]):
+def _availability(
+    short_name: str, requires: tuple[str, ...]
+) -> tuple[bool, str | None, str | None]:
     if short_name in _BROKEN:
         return False, _BROKEN[short_name], None
     if short_name in _SUPERVISED:
@@ -224,7 +226,7 @@ def _availability(short_name: str, requires: tuple[str, ...]):
     return False, f"needs {', '.join(missing)}, which is not installed", " && ".join(hints)
 
 
-def _spec_from_kb(short_name: str, entry: dict, root: Path) -> DetectorSpec:
+def _spec_from_kb(short_name: str, entry: dict[str, Any], root: Path) -> DetectorSpec:
     class_path = entry["class_path"]
     module, _, class_name = class_path.rpartition(".")
     source = root.joinpath(*module.split(".")[1:]).with_suffix(".py")
@@ -333,7 +335,9 @@ def _catalogue() -> dict[str, DetectorSpec]:
     return {s.key: s for s in specs}
 
 
-def list_detectors(*, family: str | None = None, available: bool | None = None) -> list:
+def list_detectors(
+    *, family: str | None = None, available: bool | None = None
+) -> list[DetectorSpec]:
     """Catalogue entries, benchmark-ranked first, then by name.
 
     Parameters
@@ -367,7 +371,7 @@ def families() -> list[str]:
     return sorted({spec.family for spec in _catalogue().values()})
 
 
-def _lscp_base_detectors():
+def _lscp_base_detectors() -> list[Any]:
     # LSCP needs a pool of base detectors and has no default; LOF at several
     # neighbourhood sizes is the pool its authors use in their examples.
     from pyod.models.lof import LOF
@@ -375,7 +379,9 @@ def _lscp_base_detectors():
     return [LOF(n_neighbors=k) for k in (5, 10, 20, 30, 40)]
 
 
-def build_detector(key: str, params: dict, *, seed: int, contamination: float = 0.1):
+def build_detector(
+    key: str, params: Mapping[str, Any], *, seed: int, contamination: float = 0.1
+) -> Any:
     """Instantiate the (unfitted) estimator for ``key``.
 
     Parameters are validated again here so a hand-built config cannot slip past.

@@ -14,9 +14,21 @@ import textwrap
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pynomaly import __version__
 from pynomaly.errors import Cancelled, DetectionFailed, EngineError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from pynomaly.catalogue import DetectorSpec
+    from pynomaly.data import LoadedData
+    from pynomaly.detect import PipelineConfig, ScoreResult
+    from pynomaly.params import ParamSpec
+
+    Commands = argparse._SubParsersAction[argparse.ArgumentParser]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 OUTPUT_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
@@ -72,7 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _command(commands, name: str, help: str, description: str, epilog: str = ""):  # noqa: A002
+def _command(
+    commands: Commands,
+    name: str,
+    help: str,  # noqa: A002
+    description: str,
+    epilog: str = "",
+) -> argparse.ArgumentParser:
     return commands.add_parser(
         name,
         help=help,
@@ -82,7 +100,7 @@ def _command(commands, name: str, help: str, description: str, epilog: str = "")
     )
 
 
-def _add_detectors(commands) -> None:
+def _add_detectors(commands: Commands) -> None:
     p = _command(
         commands,
         "detectors",
@@ -187,7 +205,7 @@ def _add_output_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
 
 
-def _add_detect(commands) -> None:
+def _add_detect(commands: Commands) -> None:
     p = _command(
         commands,
         "detect",
@@ -208,7 +226,7 @@ def _add_detect(commands) -> None:
     p.set_defaults(func=cmd_detect)
 
 
-def _add_train(commands) -> None:
+def _add_train(commands: Commands) -> None:
     p = _command(
         commands,
         "train",
@@ -228,7 +246,7 @@ def _add_train(commands) -> None:
     p.set_defaults(func=cmd_train)
 
 
-def _add_score(commands) -> None:
+def _add_score(commands: Commands) -> None:
     from pynomaly.cli_remote import SCORE_HELP
 
     p = _command(
@@ -293,7 +311,7 @@ class Progress:
         self.stage = None
 
 
-def _say(args, text: str = "") -> None:
+def _say(args: argparse.Namespace, text: str = "") -> None:
     if not getattr(args, "quiet", False):
         print(text, flush=True)
 
@@ -312,7 +330,9 @@ def _check_output_path(path: str | None, suffixes: Sequence[str] = OUTPUT_SUFFIX
         raise UsageError(f"output folder {str(parent)!r} is not writable")
 
 
-def _load(args):
+def _load(
+    args: argparse.Namespace,
+) -> tuple[LoadedData, pd.DataFrame, np.ndarray | None]:
     from pynomaly.data import load, split_features
 
     time_column = args.time_column
@@ -357,7 +377,7 @@ def parse_params(pairs: Sequence[str], keys: Sequence[str]) -> dict[str, dict[st
     return out
 
 
-def _config(args):
+def _config(args: argparse.Namespace) -> PipelineConfig:
     from pynomaly.catalogue import get_detector
     from pynomaly.detect import PipelineConfig, Threshold
     from pynomaly.prepare import PrepareOptions
@@ -391,7 +411,7 @@ def _config(args):
     )
 
 
-def _warn_cost(config, features) -> None:
+def _warn_cost(config: PipelineConfig, features: pd.DataFrame) -> None:
     """On stderr, the run form's cost-guard warning when the run looks heavy (never refuses)."""
     from pynomaly.cost import estimate_pipeline
 
@@ -414,7 +434,13 @@ def _warn_cost(config, features) -> None:
         print(f"warning: (on the command line: {' or '.join(hints)})", file=sys.stderr)
 
 
-def _report(args, result, labels, *, seconds: dict[str, float]) -> None:
+def _report(
+    args: argparse.Namespace,
+    result: ScoreResult,
+    labels: np.ndarray | None,
+    *,
+    seconds: dict[str, float],
+) -> None:
     from pynomaly.detect import summarize
 
     if args.quiet:
@@ -439,7 +465,7 @@ def _report(args, result, labels, *, seconds: dict[str, float]) -> None:
     print("time: " + "   ".join(f"{k} {v:.2f}s" for k, v in seconds.items()))
 
 
-def _top_item(item) -> str:
+def _top_item(item: Any) -> str:
     if isinstance(item, dict):
         row = item.get("row", item.get("row_id", item.get("index")))
         score = item.get("score")
@@ -449,7 +475,7 @@ def _top_item(item) -> str:
     return str(item)
 
 
-def _num(value) -> str:
+def _num(value: Any) -> str:
     if value is None:
         return "n/a"
     if isinstance(value, float):
@@ -457,7 +483,7 @@ def _num(value) -> str:
     return str(value)
 
 
-def write_scores(result, path: str) -> None:
+def write_scores(result: ScoreResult, path: str) -> None:
     """Write the results table (``pynomaly.results``): the platform's own file for Parquet."""
     from pynomaly import results
 
@@ -470,7 +496,7 @@ def write_scores(result, path: str) -> None:
 # -------------------------------------------------------------------------- commands
 
 
-def cmd_detectors(args) -> int:
+def cmd_detectors(args: argparse.Namespace) -> int:
     from pynomaly.catalogue import families, list_detectors
 
     if args.family and args.family not in families():
@@ -494,7 +520,7 @@ def cmd_detectors(args) -> int:
     return EXIT_OK
 
 
-def cmd_detectors_show(args) -> int:
+def cmd_detectors_show(args: argparse.Namespace) -> int:
     from pynomaly.catalogue import get_detector
 
     s = get_detector(args.key)
@@ -536,7 +562,7 @@ def cmd_detectors_show(args) -> int:
     return EXIT_OK
 
 
-def _availability(spec) -> str:
+def _availability(spec: DetectorSpec) -> str:
     if not spec.available:
         return f"no: {spec.install_hint or spec.unavailable_reason or 'requirements missing'}"
     if getattr(spec, "supervised", False):
@@ -544,11 +570,11 @@ def _availability(spec) -> str:
     return "yes"
 
 
-def _spec_dict(spec) -> dict:
+def _spec_dict(spec: DetectorSpec) -> dict[str, Any]:
     return spec.to_dict()
 
 
-def _range(p) -> str:
+def _range(p: ParamSpec) -> str:
     if p.choices:
         return " | ".join(map(str, p.choices))
     if p.minimum is None and p.maximum is None:
@@ -568,7 +594,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "
         )
 
 
-def cmd_detect(args) -> int:
+def cmd_detect(args: argparse.Namespace) -> int:
     from pynomaly.detect import detect
 
     _check_output_path(args.output)
@@ -589,7 +615,12 @@ def cmd_detect(args) -> int:
     return _write_and_report(args, result, labels, seconds)
 
 
-def _write_and_report(args, result, labels, seconds: dict[str, float]) -> int:
+def _write_and_report(
+    args: argparse.Namespace,
+    result: ScoreResult,
+    labels: np.ndarray | None,
+    seconds: dict[str, float],
+) -> int:
     """Write the scores when asked, then print the summary (shared by detect and score)."""
     if args.output:
         t0 = time.perf_counter()
@@ -601,7 +632,7 @@ def _write_and_report(args, result, labels, seconds: dict[str, float]) -> int:
     return EXIT_OK
 
 
-def cmd_train(args) -> int:
+def cmd_train(args: argparse.Namespace) -> int:
     from pynomaly.detect import fit
     from pynomaly.persist import save
 
@@ -625,7 +656,7 @@ def cmd_train(args) -> int:
     return EXIT_OK
 
 
-def cmd_score(args) -> int:
+def cmd_score(args: argparse.Namespace) -> int:
     from pynomaly.cli_remote import cmd_remote_score, is_remote_model
     from pynomaly.persist import load as load_model
 

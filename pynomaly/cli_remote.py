@@ -11,10 +11,12 @@ that trained model id (``pynomaly score 12 records.jsonl``).
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import textwrap
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pynomaly.cli import (
     EXIT_FAILED,
@@ -26,11 +28,15 @@ from pynomaly.cli import (
     _table,
 )
 
+if TYPE_CHECKING:
+    from pynomaly.cli import Commands
+    from pynomaly.client import Client, Run
+
 RESULT_SUFFIXES = (".csv", ".parquet", ".pq")
 RECORD_SUFFIXES = (".jsonl", ".ndjson", ".json")
 
 
-def add_remote_commands(commands) -> None:
+def add_remote_commands(commands: Commands) -> None:
     for add in (_add_login, _add_logout, _add_whoami, _add_datasets, _add_runs):
         add(commands)
 
@@ -38,7 +44,7 @@ def add_remote_commands(commands) -> None:
 # ----------------------------------------------------------------------------- parsers
 
 
-def _add_login(commands) -> None:
+def _add_login(commands: Commands) -> None:
     p = _command(
         commands,
         "login",
@@ -58,19 +64,19 @@ def _add_login(commands) -> None:
     p.set_defaults(func=cmd_login)
 
 
-def _add_logout(commands) -> None:
+def _add_logout(commands: Commands) -> None:
     p = _command(commands, "logout", "forget the stored server and token",
                  "Delete the stored login (the token stays valid on the server: revoke it there).")  # fmt: skip
     p.set_defaults(func=cmd_logout)
 
 
-def _add_whoami(commands) -> None:
+def _add_whoami(commands: Commands) -> None:
     p = _command(commands, "whoami", "show the server, user and workspace of the login",
                  "Show who the stored token acts as, and in which workspace.")  # fmt: skip
     p.set_defaults(func=cmd_whoami)
 
 
-def _add_datasets(commands) -> None:
+def _add_datasets(commands: Commands) -> None:
     p = _command(
         commands,
         "datasets",
@@ -94,7 +100,7 @@ def _add_datasets(commands) -> None:
     ls.set_defaults(func=cmd_datasets_list)
 
 
-def _add_runs(commands) -> None:
+def _add_runs(commands: Commands) -> None:
     p = _command(
         commands,
         "runs",
@@ -159,7 +165,7 @@ examples:
 # ------------------------------------------------------------------------------ helpers
 
 
-def _client():
+def _client() -> Client:
     from pynomaly.client import Client
     from pynomaly.config import config_path, is_private, load_login
 
@@ -175,7 +181,7 @@ def _client():
     return Client(login["url"], login["token"])
 
 
-def _progress(args) -> bool:
+def _progress(args: argparse.Namespace) -> bool:
     return not getattr(args, "quiet", False) and sys.stderr.isatty()
 
 
@@ -200,7 +206,7 @@ def remote_exit_code(exc: BaseException) -> int | None:
     return None
 
 
-def _run_line(run) -> str:
+def _run_line(run: Run) -> str:
     summary = run.summary or {}
     parts = [f"run {run.id} {run.status}"]
     if summary.get("rows") is not None:
@@ -222,7 +228,7 @@ def _run_line(run) -> str:
 # ----------------------------------------------------------------------------- commands
 
 
-def cmd_login(args) -> int:
+def cmd_login(args: argparse.Namespace) -> int:
     import getpass
 
     from pynomaly.client import Client
@@ -244,7 +250,7 @@ def cmd_login(args) -> int:
     return EXIT_OK
 
 
-def cmd_logout(args) -> int:
+def cmd_logout(args: argparse.Namespace) -> int:
     from pynomaly.config import config_path, delete_login
 
     if delete_login():
@@ -254,7 +260,7 @@ def cmd_logout(args) -> int:
     return EXIT_OK
 
 
-def cmd_whoami(args) -> int:
+def cmd_whoami(args: argparse.Namespace) -> int:
     with _client() as client:
         me = client.me()
         tenant = me.tenant or {}
@@ -263,7 +269,7 @@ def cmd_whoami(args) -> int:
     return EXIT_OK
 
 
-def cmd_datasets_upload(args) -> int:
+def cmd_datasets_upload(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise UsageError(f"{args.file}: no such file")
@@ -278,7 +284,7 @@ def cmd_datasets_upload(args) -> int:
     return EXIT_OK
 
 
-def cmd_datasets_list(args) -> int:
+def cmd_datasets_list(args: argparse.Namespace) -> int:
     with _client() as client:
         datasets = client.datasets.list()
     if args.json:
@@ -296,7 +302,7 @@ def cmd_datasets_list(args) -> int:
     return EXIT_OK
 
 
-def cmd_runs_start(args) -> int:
+def cmd_runs_start(args: argparse.Namespace) -> int:
     with _client() as client:
         run = client.runs.start(
             dataset_id=args.dataset, dataset_version_id=args.dataset_version,
@@ -309,12 +315,12 @@ def cmd_runs_start(args) -> int:
     return EXIT_OK
 
 
-def cmd_runs_watch(args) -> int:
+def cmd_runs_watch(args: argparse.Namespace) -> int:
     with _client() as client:
         return _watch(client.runs.get(args.run), args)
 
 
-def _watch(run, args) -> int:
+def _watch(run: Run, args: argparse.Namespace) -> int:
     from pynomaly.client import RunFailed
 
     try:
@@ -326,7 +332,7 @@ def _watch(run, args) -> int:
     return EXIT_OK
 
 
-def cmd_runs_list(args) -> int:
+def cmd_runs_list(args: argparse.Namespace) -> int:
     with _client() as client:
         runs = client.runs.list(status=args.status, dataset_id=args.dataset)
     rows = [(str(r.id), r.status or "", r.stage or "", f"{r.percent or 0:.0f}%", str(r.dataset_id),
@@ -337,7 +343,7 @@ def cmd_runs_list(args) -> int:
     return EXIT_OK
 
 
-def cmd_runs_results(args) -> int:
+def cmd_runs_results(args: argparse.Namespace) -> int:
     from pynomaly.cli import _check_output_path
 
     _check_output_path(args.output, RESULT_SUFFIXES)
@@ -369,7 +375,7 @@ def is_remote_model(model: str) -> bool:
     return model.isdigit() and not Path(model).exists()
 
 
-def cmd_remote_score(args) -> int:
+def cmd_remote_score(args: argparse.Namespace) -> int:
     if args.sha256:
         raise UsageError("--sha256 checks a local model file; MODEL here is a server model id")
     if args.output and Path(args.output).suffix.lower() not in RECORD_SUFFIXES:
@@ -381,9 +387,11 @@ def cmd_remote_score(args) -> int:
         result = client.models.score(
             int(args.model), records, batch_size=1000, progress=_progress(args)
         )
+    # models.score always fills the three lists; the dataclass allows None for from_json
+    scores, labels = result.scores or [], result.labels or []
     lines = (
         json.dumps({"row": i, "score": s, "label": lab, "severity": sev})
-        for i, (s, lab, sev) in enumerate(zip(result.scores, result.labels, result.severity, strict=True))
+        for i, (s, lab, sev) in enumerate(zip(scores, labels, result.severity or [], strict=True))
     )  # fmt: skip
     if args.output:
         target = Path(args.output)
@@ -395,14 +403,14 @@ def cmd_remote_score(args) -> int:
     else:
         for line in lines:
             print(line)
-    flagged = sum(result.labels)
-    print(f"scored {len(result.scores):,} records with model {args.model}: {flagged:,} anomalies "
+    flagged = sum(labels)
+    print(f"scored {len(scores):,} records with model {args.model}: {flagged:,} anomalies "
           f"(threshold {result.threshold:.4g})" + (f"; written to {args.output}" if args.output else ""),
           file=sys.stderr)  # fmt: skip
     return EXIT_OK
 
 
-def _read_records(source: str) -> list[dict]:
+def _read_records(source: str) -> list[dict[str, Any]]:
     from pynomaly.client import iter_jsonl
 
     try:

@@ -15,12 +15,13 @@ imported when a DataFrame is asked for).
 
 from __future__ import annotations
 
+import builtins
 import json
 import math
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -58,7 +59,14 @@ class ApiError(Exception):
         Field errors ``{"loc": [...], "msg": ...}`` when the server sent them.
     """
 
-    def __init__(self, status: int, title: str, detail: str = "", errors=None, type: str = ""):  # noqa: A002
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str = "",
+        errors: Iterable[dict[str, Any]] | None = None,
+        type: str = "",  # noqa: A002
+    ) -> None:
         self.status = status
         self.title = title
         self.detail = detail or title
@@ -86,7 +94,7 @@ class ValidationError(ApiError):
 class RateLimited(ApiError):
     """429: too many requests; wait ``retry_after`` seconds."""
 
-    def __init__(self, *args, retry_after: float | None = None, **kwargs):
+    def __init__(self, *args: Any, retry_after: float | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.retry_after = retry_after
 
@@ -112,7 +120,7 @@ class JobFailed(Exception):
 class RunFailed(JobFailed):
     """The run ended ``failed`` or ``cancelled``; ``run`` holds its final state."""
 
-    def __init__(self, run: Run):
+    def __init__(self, run: Run) -> None:
         self.run = run
         reason = run.error or ("cancelled" if run.status == "cancelled" else "no reason given")
         super().__init__(f"run {run.id} {run.status}: {reason}")
@@ -121,7 +129,7 @@ class RunFailed(JobFailed):
 class IngestFailed(JobFailed):
     """The dataset could not be ingested; ``dataset`` holds its final state."""
 
-    def __init__(self, dataset: Dataset):
+    def __init__(self, dataset: Dataset) -> None:
         self.dataset = dataset
         super().__init__(f"dataset {dataset.id} failed: {dataset.error or 'no reason given'}")
 
@@ -177,14 +185,14 @@ T = TypeVar("T", bound="_Resource")
 class _Resource:
     """Fields from the JSON; unknown ones are kept in ``raw`` (servers add fields)."""
 
-    raw: dict = field(default_factory=dict, repr=False, compare=False)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def from_json(cls: type[T], data: dict, client: Client | None = None) -> T:
+    def from_json(cls: type[T], data: dict[str, Any], client: Client | None = None) -> T:
         names = {f.name for f in fields(cls)} - {"raw", "_client"}
         obj = cls(**{k: data.get(k) for k in names}, raw=dict(data))
         if "_client" in {f.name for f in fields(cls)}:
-            obj._client = client
+            obj._client = client  # type: ignore[attr-defined]  # declared by the subclass
         return obj
 
 
@@ -199,7 +207,7 @@ class Tenant(_Resource):
 class Me(_Resource):
     id: int | None = None
     email: str | None = None
-    tenant: dict | None = None
+    tenant: dict[str, Any] | None = None
     role: str | None = None
     scope: str | None = None
 
@@ -210,7 +218,7 @@ class DatasetVersion(_Resource):
     number: int | None = None
     rows: int | None = None
     columns: int | None = None
-    schema: list | None = None
+    schema: list[Any] | None = None
     time_column: str | None = None
     sha256: str | None = None
     size: int | None = None
@@ -228,18 +236,18 @@ class Dataset(_Resource):
     created_at: str | None = None
     updated_at: str | None = None
     latest_version: DatasetVersion | None = None
-    uploads: list | None = None
+    uploads: list[Any] | None = None
     _client: Client | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def from_json(cls, data: dict, client: Client | None = None) -> Dataset:
+    def from_json(cls, data: dict[str, Any], client: Client | None = None) -> Dataset:
         obj = super().from_json(data, client)
         if isinstance(obj.latest_version, dict):
             obj.latest_version = DatasetVersion.from_json(obj.latest_version)
         return obj
 
     def refresh(self) -> Dataset:
-        fresh = _bound(self._client).datasets.get(self.id)
+        fresh = _bound(self._client).datasets.get(_known(self.id))
         self.__dict__.update({k: v for k, v in fresh.__dict__.items()})
         return self
 
@@ -269,8 +277,8 @@ class DetectorConfig(_Resource):
     name: str | None = None
     description: str | None = None
     version: int | None = None
-    pipeline: dict | None = None
-    versions: list | None = None
+    pipeline: dict[str, Any] | None = None
+    versions: list[Any] | None = None
     created_at: str | None = None
     updated_at: str | None = None
 
@@ -287,8 +295,8 @@ class Run(_Resource):
     eta_seconds: float | None = None
     error: str | None = None
     threshold: float | None = None
-    summary: dict | None = None
-    metrics: dict | None = None
+    summary: dict[str, Any] | None = None
+    metrics: dict[str, Any] | None = None
     dataset_id: int | None = None
     dataset_version_id: int | None = None
     detector_config_id: int | None = None
@@ -306,7 +314,7 @@ class Run(_Resource):
         return self.status in TERMINAL
 
     def refresh(self) -> Run:
-        fresh = _bound(self._client).runs.get(self.id)
+        fresh = _bound(self._client).runs.get(_known(self.id))
         self.__dict__.update({k: v for k, v in fresh.__dict__.items()})
         return self
 
@@ -339,8 +347,8 @@ class Run(_Resource):
             raise RunFailed(self)
         return self
 
-    def results(self, **kwargs):
-        return _bound(self._client).runs.results(self.id, **kwargs)
+    def results(self, **kwargs: Any) -> Any:
+        return _bound(self._client).runs.results(_known(self.id), **kwargs)
 
 
 @dataclass
@@ -349,17 +357,17 @@ class Model(_Resource):
     run_id: int | None = None
     detector_config_id: int | None = None
     detector_version: int | None = None
-    feature_names: list | None = None
-    input_columns: list | None = None
+    feature_names: list[Any] | None = None
+    input_columns: list[Any] | None = None
     threshold: float | None = None
     created_at: str | None = None
 
 
 @dataclass
 class ScoreResult(_Resource):
-    scores: list | None = None
-    labels: list | None = None
-    severity: list | None = None
+    scores: list[Any] | None = None
+    labels: list[Any] | None = None
+    severity: list[Any] | None = None
     threshold: float | None = None
 
 
@@ -369,7 +377,13 @@ def _bound(client: Client | None) -> Client:
     return client
 
 
-def _polite(call) -> None:
+def _known(object_id: int | None) -> int:
+    if object_id is None:
+        raise RuntimeError("this object has no id: it was not fetched from the server")
+    return object_id
+
+
+def _polite(call: Callable[[], object]) -> None:
     """Call; on 429 wait the server's Retry-After once and call again."""
     try:
         call()
@@ -400,7 +414,7 @@ class Client:
         Seconds to wait for the server on each request (uploads: between chunks).
     """
 
-    def __init__(self, url: str, token: str, *, timeout: float = 30):
+    def __init__(self, url: str, token: str, *, timeout: float = 30) -> None:
         self.url = url.rstrip("/")
         if self.url.endswith(API_PREFIX):
             self.url = self.url[: -len(API_PREFIX)]
@@ -423,14 +437,14 @@ class Client:
     def __enter__(self) -> Client:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:
         self.session.close()
 
     @classmethod
-    def from_config(cls, path=None, **kwargs) -> Client:
+    def from_config(cls, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> Client:
         """The client ``pynomaly login`` saved (see :mod:`pynomaly.config`)."""
         from pynomaly.config import load_login
 
@@ -441,8 +455,10 @@ class Client:
 
     # -- transport -------------------------------------------------------------------
 
-    def request(self, method: str, path: str, *, params=None, json_body=None, data=None,
-                headers=None, stream: bool = False, timeout=None) -> requests.Response:  # fmt: skip
+    def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+                json_body: Any = None, data: Any = None, headers: dict[str, str] | None = None,
+                stream: bool = False, timeout: float | tuple[float, float] | None = None,
+                ) -> requests.Response:  # fmt: skip
         """Send one request; raise the matching :class:`ApiError` unless it succeeded."""
         if json_body is not None:
             data = json.dumps(json_body, default=_json_default, allow_nan=False)
@@ -469,10 +485,12 @@ class Client:
                 response.close()
         return response
 
-    def get_json(self, path: str, **params) -> Any:
+    def get_json(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params=params).json()
 
-    def pages(self, path: str, *, limit: int | None = None, **params) -> Iterator[dict]:
+    def pages(
+        self, path: str, *, limit: int | None = None, **params: Any
+    ) -> Iterator[dict[str, Any]]:
         """Every item of a cursor-paged list, following ``next_cursor`` to the end."""
         cursor = None
         while True:
@@ -493,7 +511,7 @@ class Client:
         return [Tenant.from_json(t) for t in items]
 
 
-def _json_default(value):
+def _json_default(value: Any) -> Any:
     if hasattr(value, "item"):  # numpy scalars
         return value.item()
     if hasattr(value, "isoformat"):
@@ -501,7 +519,7 @@ def _json_default(value):
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def _query_value(value):
+def _query_value(value: Any) -> Any:
     if isinstance(value, bool):
         return "true" if value else "false"
     return value
@@ -516,7 +534,7 @@ def _reason(exc: Exception) -> str:
 
 
 class _Section:
-    def __init__(self, client: Client):
+    def __init__(self, client: Client) -> None:
         self.client = client
 
 
@@ -529,17 +547,20 @@ class Datasets(_Section):
     def get(self, dataset_id: int) -> Dataset:
         return Dataset.from_json(self.client.get_json(f"/datasets/{int(dataset_id)}"), self.client)
 
-    def versions(self, dataset_id: int) -> list[DatasetVersion]:
+    def versions(self, dataset_id: int) -> builtins.list[DatasetVersion]:
         body = self.client.get_json(f"/datasets/{int(dataset_id)}/versions")
         return [DatasetVersion.from_json(v) for v in body.get("items", [])]
 
-    def profile(self, dataset_id: int, version: int | None = None) -> dict:
-        return self.client.get_json(f"/datasets/{int(dataset_id)}/profile", version=version)
+    def profile(self, dataset_id: int, version: int | None = None) -> dict[str, Any]:
+        profile: dict[str, Any] = self.client.get_json(
+            f"/datasets/{int(dataset_id)}/profile", version=version
+        )
+        return profile
 
     def delete(self, dataset_id: int) -> None:
         self.client.request("DELETE", f"/datasets/{int(dataset_id)}")
 
-    def upload(self, path, name: str | None = None, *, progress: bool = True,
+    def upload(self, path: str | os.PathLike[str], name: str | None = None, *, progress: bool = True,
                wait: bool = False, poll: float = 1.0) -> Dataset:  # fmt: skip
         """Stream a file to the server (PUT /datasets/stream) with a progress bar.
 
@@ -570,7 +591,7 @@ class Datasets(_Section):
 class _FileBody:
     """An iterable request body with a length, reporting progress to tqdm."""
 
-    def __init__(self, path: Path, size: int, progress: bool):
+    def __init__(self, path: Path, size: int, progress: bool) -> None:
         from tqdm import tqdm
 
         self.path, self.size = path, size
@@ -610,7 +631,9 @@ class DetectorConfigs(_Section):
     def get(self, config_id: int) -> DetectorConfig:
         return DetectorConfig.from_json(self.client.get_json(f"/detector-configs/{int(config_id)}"))
 
-    def create(self, name: str, pipeline: dict, *, description: str = "") -> DetectorConfig:
+    def create(
+        self, name: str, pipeline: dict[str, Any], *, description: str = ""
+    ) -> DetectorConfig:
         """``pipeline``: ``{"detectors": [{"key": "iforest", "params": {}}], "threshold": ...}``."""
         body = {"name": name, "description": description, "pipeline": pipeline}
         return DetectorConfig.from_json(
@@ -618,7 +641,7 @@ class DetectorConfigs(_Section):
         )
 
     def update(self, config_id: int, *, name: str | None = None, description: str | None = None,
-               pipeline: dict | None = None) -> DetectorConfig:  # fmt: skip
+               pipeline: dict[str, Any] | None = None) -> DetectorConfig:  # fmt: skip
         body = {k: v for k, v in (("name", name), ("description", description), ("pipeline", pipeline))
                 if v is not None}  # fmt: skip
         response = self.client.request(
@@ -660,13 +683,13 @@ class Runs(_Section):
         )
 
     def iter_results(self, run_id: int, *, only_anomalies: bool = False, order: str | None = None,
-                     page_size: int = 500) -> Iterator[dict]:  # fmt: skip
+                     page_size: int = 500) -> Iterator[dict[str, Any]]:  # fmt: skip
         """Result rows ``{row_id, score, label, severity}``, page after page."""
         return self.client.pages(f"/runs/{int(run_id)}/results", limit=page_size,
                                  only_anomalies=only_anomalies or None, order=order)  # fmt: skip
 
     def results(self, run_id: int, *, as_dataframe: bool = True, only_anomalies: bool = False,
-                order: str | None = None, page_size: int = 500):  # fmt: skip
+                order: str | None = None, page_size: int = 500) -> Any:  # fmt: skip
         """Every result row (following cursors): a pandas DataFrame, or a list of dicts."""
         rows = list(self.iter_results(run_id, only_anomalies=only_anomalies, order=order,
                                       page_size=page_size))  # fmt: skip
@@ -677,8 +700,13 @@ class Runs(_Section):
         return pd.DataFrame(rows, columns=["row_id", "score", "label", "severity"])
 
     def download(
-        self, run_id: int, path, format: str | None = None, *, progress: bool = True
-    ) -> Path:  # noqa: A002
+        self,
+        run_id: int,
+        path: str | os.PathLike[str],
+        format: str | None = None,  # noqa: A002
+        *,
+        progress: bool = True,
+    ) -> Path:
         """Save all results as CSV or Parquet (from ``path``'s suffix unless ``format``)."""
         from tqdm import tqdm
 
@@ -713,7 +741,7 @@ class Models(_Section):
     def get(self, model_id: int) -> Model:
         return Model.from_json(self.client.get_json(f"/models/{int(model_id)}"))
 
-    def score(self, model_id: int, records, *, batch_size: int | None = None,
+    def score(self, model_id: int, records: Any, *, batch_size: int | None = None,
               progress: bool = False) -> ScoreResult:  # fmt: skip
         """Score records (list of dicts, or a DataFrame) with a trained model.
 
@@ -723,7 +751,10 @@ class Models(_Section):
         """
         records = _records(records)
         size = batch_size or max(1, len(records))
-        out = ScoreResult(scores=[], labels=[], severity=[], threshold=None)
+        scores: builtins.list[Any] = []
+        labels: builtins.list[Any] = []
+        severity: builtins.list[Any] = []
+        out = ScoreResult(scores=scores, labels=labels, severity=severity, threshold=None)
         from tqdm import tqdm
 
         with tqdm(total=len(records), desc=f"score with model {model_id}", unit="rec",
@@ -732,16 +763,16 @@ class Models(_Section):
                 batch = records[start : start + size]
                 body = self.client.request("POST", f"/models/{int(model_id)}/score",
                                            json_body={"records": batch}).json()  # fmt: skip
-                out.scores.extend(body["scores"])
-                out.labels.extend(body["labels"])
-                out.severity.extend(body["severity"])
+                scores.extend(body["scores"])
+                labels.extend(body["labels"])
+                severity.extend(body["severity"])
                 out.threshold = body.get("threshold")
                 out.raw = body
                 bar.update(len(batch))
         return out
 
 
-def _records(records) -> list[dict]:
+def _records(records: Any) -> list[dict[str, Any]]:
     if hasattr(records, "to_dict") and hasattr(records, "columns"):  # a DataFrame
         records = records.astype(object).where(records.notna(), None).to_dict("records")
     records = list(records) if not isinstance(records, list) else records
@@ -756,7 +787,7 @@ def _records(records) -> list[dict]:
     return clean
 
 
-def iter_jsonl(lines: Iterable[str]) -> Iterator[dict]:
+def iter_jsonl(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
     """Records from JSON Lines text; ``ValueError`` names the bad line."""
     for number, line in enumerate(lines, start=1):
         if not line.strip():

@@ -14,6 +14,10 @@ import json
 import os
 import stat
 from pathlib import Path
+from typing import TypeAlias
+
+# Where a caller may point instead of the default location.
+PathArg: TypeAlias = str | os.PathLike[str] | None
 
 ENV_FILE = "PYNOMALY_CONFIG"
 
@@ -26,7 +30,7 @@ def config_path() -> Path:
     return Path(base) / "pynomaly" / "config.json"
 
 
-def load_login(path=None) -> dict | None:
+def load_login(path: PathArg = None) -> dict[str, str] | None:
     """``{"url", "token"}`` from the environment or the file; None when not logged in."""
     if path is None and os.environ.get("PYNOMALY_URL") and os.environ.get("PYNOMALY_TOKEN"):
         return {"url": os.environ["PYNOMALY_URL"], "token": os.environ["PYNOMALY_TOKEN"]}
@@ -42,7 +46,7 @@ def load_login(path=None) -> dict | None:
     return {"url": str(data["url"]), "token": str(data["token"])}
 
 
-def is_private(path=None) -> bool:
+def is_private(path: PathArg = None) -> bool:
     """False when group or others may read the file (a token there is exposed)."""
     target = Path(path) if path is not None else config_path()
     try:
@@ -52,7 +56,7 @@ def is_private(path=None) -> bool:
     return not mode & (stat.S_IRWXG | stat.S_IRWXO)
 
 
-def save_login(url: str, token: str, path=None) -> Path:
+def save_login(url: str, token: str, path: PathArg = None) -> Path:
     """Write the login with mode 0600 in a 0700 folder; return the file's path."""
     target = Path(path) if path is not None else config_path()
     folder = target.parent
@@ -75,7 +79,7 @@ def save_login(url: str, token: str, path=None) -> Path:
     return target
 
 
-def delete_login(path=None) -> bool:
+def delete_login(path: PathArg = None) -> bool:
     """Remove the saved login; False when there was none."""
     target = Path(path) if path is not None else config_path()
     try:

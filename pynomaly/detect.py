@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -89,7 +89,7 @@ _BATCH_RANKED_CELLS = 3_500_000
 class PipelineConfig:
     """What to run: detectors and their params, combination, preparation, threshold."""
 
-    detectors: tuple[tuple[str, dict], ...]
+    detectors: tuple[tuple[str, dict[str, Any]], ...]
     combine: Literal["average", "maximum", "aom", "moa"] = "average"
     prepare: PrepareOptions = field(default_factory=PrepareOptions)
     threshold: Threshold = field(default_factory=Threshold)
@@ -97,7 +97,7 @@ class PipelineConfig:
     max_fit_rows: int | None = None
     exclude_columns: tuple[str, ...] = ()
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         pairs = tuple((str(key), dict(params or {})) for key, params in self.detectors)
         if not pairs:
             raise ParamError("detectors", "choose at least one detector")
@@ -124,7 +124,7 @@ class PipelineConfig:
             exclude_columns=self.exclude_columns,
         )
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "detectors": [{"key": key, "params": dict(params)} for key, params in self.detectors],
             "combine": self.combine,
@@ -136,9 +136,9 @@ class PipelineConfig:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> PipelineConfig:
+    def from_dict(cls, data: dict[str, Any]) -> PipelineConfig:
         """Build and validate (UnknownDetector / ParamError on bad keys or params)."""
-        detectors = []
+        detectors: list[tuple[str, dict[str, Any]]] = []
         for item in data.get("detectors") or ():
             if isinstance(item, dict):
                 detectors.append((item["key"], item.get("params") or {}))
@@ -209,7 +209,15 @@ def fit(
     return fitted
 
 
-def _fit(df, config, progress, should_stop, chunk_size, *, score_training=True):
+def _fit(
+    df: pd.DataFrame,
+    config: PipelineConfig,
+    progress: Progress | None,
+    should_stop: ShouldStop | None,
+    chunk_size: int | None,
+    *,
+    score_training: bool = True,
+) -> tuple[FittedPipeline, ScoreResult | None, np.ndarray | None]:
     """Fit; unless ``score_training`` is False, also score the training rows and set
     the threshold. Returns (fitted, training result or None, sample positions or None).
     """
@@ -224,7 +232,7 @@ def _fit(df, config, progress, should_stop, chunk_size, *, score_training=True):
     X = preparer.transform(train_df)
     _report(progress, "preparing", 1, 1)
     started = time.perf_counter()
-    detectors = []
+    detectors: list[Any] = []
     notes: list[str] = []
     total = len(config.detectors)
     _report(progress, "fitting", 0, total)
@@ -236,7 +244,8 @@ def _fit(df, config, progress, should_stop, chunk_size, *, score_training=True):
                 f"{spec.short_name} works on {spec.max_features} feature column(s); "
                 f"this table has {X.shape[1]}: exclude the others"
             )
-        contamination = config.threshold.value if config.threshold.kind == "contamination" else 0.1
+        value = config.threshold.value
+        contamination = value if config.threshold.kind == "contamination" and value else 0.1
         params = _repair_params(key, params, X, notes)
         estimator = catalogue.build_detector(
             key, params, seed=config.seed, contamination=contamination
@@ -265,7 +274,9 @@ def _fit(df, config, progress, should_stop, chunk_size, *, score_training=True):
     return fitted, train_result, rows
 
 
-def _repair_params(key: str, params: dict, X: np.ndarray, notes: list[str]) -> dict:
+def _repair_params(
+    key: str, params: dict[str, Any], X: np.ndarray, notes: list[str]
+) -> dict[str, Any]:
     """Adjust params that would make a detector produce garbage on this data.
 
     PCA keeps every component by default; when features are linearly dependent
@@ -286,7 +297,7 @@ def _repair_params(key: str, params: dict, X: np.ndarray, notes: list[str]) -> d
     return params
 
 
-def _drop_caches(estimator) -> None:
+def _drop_caches(estimator: Any) -> None:
     # ECOD/COPOD keep per-row matrices of the last batch scored (train + batch):
     # memory we do not need and would otherwise write into every saved model.
     for attr in ("O", "U_l", "U_r", "U_skew"):
@@ -314,7 +325,7 @@ class FittedPipeline:
     n_train : int
     """
 
-    def __init__(self, config: PipelineConfig, preparer: Preparer, detectors: list):
+    def __init__(self, config: PipelineConfig, preparer: Preparer, detectors: list[Any]) -> None:
         self.config = config
         self.preparer = preparer
         self.detectors_ = detectors
@@ -351,14 +362,26 @@ class FittedPipeline:
         """A :class:`~pynomaly.fastscore.RecordScorer` for online scoring of records."""
         return RecordScorer(self, input_columns)
 
-    def _raw_scores(self, X, chunk_size, progress, should_stop, *, frame=None):
+    def _raw_scores(
+        self,
+        X: np.ndarray | None,
+        chunk_size: int | None,
+        progress: Progress | None,
+        should_stop: ShouldStop | None,
+        *,
+        frame: pd.DataFrame | None = None,
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """Per-detector scores (n x n_detectors), chunk by chunk, checked finite.
 
         With ``frame`` given, ``X`` is ignored and each chunk of the frame is
         prepared just before it is scored, so memory holds one prepared chunk.
         """
         chunk_size = self.chunk_rows(chunk_size)
-        n = len(frame) if frame is not None else X.shape[0]
+        if frame is not None:
+            n = len(frame)
+        else:
+            assert X is not None  # callers pass X or frame
+            n = X.shape[0]
         n_features = len(self.feature_names)
         total = max(1, math.ceil(n / chunk_size))
         raw = np.empty((n, len(self.detectors_)), dtype=np.float64)
@@ -372,6 +395,7 @@ class FittedPipeline:
             if frame is not None:
                 chunk = self.preparer.transform(frame.iloc[start : start + chunk_size])
             else:
+                assert X is not None
                 chunk = np.ascontiguousarray(X[start : start + chunk_size], dtype=np.float64)
             decisions = self.decision_functions()
             for j, (key, estimator) in enumerate(zip(self.keys, self.detectors_, strict=True)):
@@ -407,7 +431,8 @@ class FittedPipeline:
         if raw.shape[1] == 1:
             return raw[:, 0].copy()
         standardised = (raw - self.score_mean_) / self.score_std_
-        return COMBINERS[self.config.combine](standardised)
+        combined: np.ndarray = COMBINERS[self.config.combine](standardised)
+        return combined
 
     def _set_training_scores(self, raw: np.ndarray) -> None:
         self.n_train = raw.shape[0]
@@ -419,7 +444,7 @@ class FittedPipeline:
         self.severity_grid_ = np.quantile(combined, np.linspace(0, 1, _SEVERITY_GRID))
         self.threshold_ = self.threshold_for(self.config.threshold)
 
-    def _result(self, combined: np.ndarray, contributions) -> ScoreResult:
+    def _result(self, combined: np.ndarray, contributions: np.ndarray | None) -> ScoreResult:
         return ScoreResult(
             scores=combined,
             labels=(combined > self.threshold_).astype(np.int8),
@@ -470,7 +495,7 @@ class FittedPipeline:
 
     def threshold_for(self, threshold: Threshold) -> float:
         """The cut on the combined score scale that ``threshold`` means on training scores."""
-        if threshold.kind == "score":
+        if threshold.kind == "score" and threshold.value is not None:
             return float(threshold.value)
         scores = self.train_scores_
         if scores is None:
@@ -523,6 +548,7 @@ def detect(
         fitted, train_result, _ = _fit(df, config, progress, should_stop, chunk_size)
         if fitted.n_train == len(df):
             # The training rows are all the rows, scored with the same chunks: reuse.
+            assert train_result is not None  # _fit scored the training rows
             result = train_result
         else:
             result = fitted.score(
@@ -535,7 +561,7 @@ def detect(
     return fitted, result
 
 
-def summarize(result: ScoreResult, *, top: int = 20) -> dict:
+def summarize(result: ScoreResult, *, top: int = 20) -> dict[str, Any]:
     """JSON-able summary: counts, score quantiles and the ``top`` highest rows."""
     scores = result.scores
     n = len(scores)

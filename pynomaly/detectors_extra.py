@@ -5,7 +5,10 @@ Imported only when such a detector is built, never while listing the catalogue.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from pyod.models.base import BaseDetector
 from sklearn.cluster import DBSCAN
 from sklearn.neighbors import NearestNeighbors
@@ -13,7 +16,7 @@ from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted
 
 
-class DBSCANDetector(BaseDetector):
+class DBSCANDetector(BaseDetector):  # type: ignore[misc]  # PyOD ships no type information
     """Density clustering (DBSCAN) turned into an outlier score.
 
     DBSCAN itself only says "noise" or "cluster member". To rank rows we score
@@ -41,30 +44,36 @@ class DBSCANDetector(BaseDetector):
         Scores of the training rows.
     """
 
-    def __init__(self, eps=0.5, min_samples=5, metric="euclidean", contamination=0.1):
+    def __init__(
+        self,
+        eps: float = 0.5,
+        min_samples: int = 5,
+        metric: str = "euclidean",
+        contamination: float = 0.1,
+    ) -> None:
         super().__init__(contamination=contamination)
         self.eps = eps
         self.min_samples = min_samples
         self.metric = metric
 
-    def fit(self, X, y=None):
-        X = check_array(X)
+    def fit(self, X: ArrayLike, y: Any = None) -> DBSCANDetector:
+        rows: NDArray[np.float64] = check_array(X)
         self._set_n_classes(y)
         clusterer = DBSCAN(eps=self.eps, min_samples=self.min_samples, metric=self.metric)
-        clusterer.fit(X)
+        clusterer.fit(rows)
         if len(clusterer.core_sample_indices_) == 0:
             raise ValueError(
                 f"no dense region found (eps={self.eps}, min_samples={self.min_samples}); "
                 "increase eps or lower min_samples"
             )
-        self.core_samples_ = np.ascontiguousarray(X[clusterer.core_sample_indices_])
+        self.core_samples_ = np.ascontiguousarray(rows[clusterer.core_sample_indices_])
         self.nn_ = NearestNeighbors(n_neighbors=1, metric=self.metric).fit(self.core_samples_)
-        self.decision_scores_ = self.decision_function(X)
+        self.decision_scores_ = self.decision_function(rows)
         self._process_decision_scores()
         return self
 
-    def decision_function(self, X):
+    def decision_function(self, X: ArrayLike) -> NDArray[np.float64]:
         check_is_fitted(self, ["nn_"])
         X = check_array(X)
-        distances, _ = self.nn_.kneighbors(X, n_neighbors=1)
+        distances: NDArray[np.float64] = self.nn_.kneighbors(X, n_neighbors=1)[0]
         return distances[:, 0].astype(np.float64)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 # What :func:`evaluate` returns, in the order a report lists it, with the names people read.
 METRIC_NAMES = (
@@ -19,7 +22,9 @@ METRIC_NAMES = (
 )
 
 
-def evaluate(y_true, scores, labels, *, k: int | None = None) -> dict:
+def evaluate(
+    y_true: ArrayLike, scores: ArrayLike, labels: ArrayLike, *, k: int | None = None
+) -> dict[str, Any]:
     """Ranking and labelling quality against ground truth (1 = anomaly).
 
     Parameters
@@ -46,7 +51,7 @@ def evaluate(y_true, scores, labels, *, k: int | None = None) -> dict:
     if not len(y) == len(s) == len(flagged):
         raise ValueError("y_true, scores and labels must have the same length")
     positives = int(y.sum())
-    result: dict = {}
+    result: dict[str, Any] = {}
     if 0 < positives < len(y):
         result["roc_auc"] = float(roc_auc_score(y, s))
         result["average_precision"] = float(average_precision_score(y, s))
@@ -107,7 +112,9 @@ def label_metrics(truth, flagged) -> dict:
     }
 
 
-def compare(scores_a, labels_a, scores_b, labels_b) -> dict:
+def compare(
+    scores_a: ArrayLike, labels_a: ArrayLike, scores_b: ArrayLike, labels_b: ArrayLike
+) -> dict[str, Any]:
     """How far two results on the same rows agree.
 
     Returns

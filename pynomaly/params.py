@@ -42,7 +42,7 @@ class ParamSpec:
     default: Any
     minimum: float | None = None
     maximum: float | None = None
-    choices: tuple | None = None
+    choices: tuple[Any, ...] | None = None
     help: str = ""
     nullable: bool = False
     special: tuple[str, ...] = ()
@@ -70,7 +70,7 @@ class ParamSpec:
         if self.kind == "bool":
             return self._coerce_bool(word)
         if self.kind == "int":
-            value = self._coerce_int(word)
+            value: float = self._coerce_int(word)
         elif self.kind == "float":
             value = self._coerce_float(word)
         elif self.kind == "choice":
@@ -136,7 +136,7 @@ class ParamSpec:
             high_text = "inf" if high is None else f"{high:g}"
             raise ParamError(self.name, f"must be in {left}{low_text}, {high_text}]; got {value!r}")
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-able description, for forms and the API."""
         data = asdict(self)
         data["choices"] = list(self.choices) if self.choices is not None else None
@@ -163,7 +163,7 @@ _POSITIVE_INT = {"kind": "int", "minimum": 1}
 _FRACTION = {"kind": "float", "minimum": 0.0, "maximum": 1.0, "exclusive_minimum": True}
 
 # Ranges and kinds by parameter name, valid for every detector that has it.
-_COMMON = {
+_COMMON: dict[str, dict[str, Any]] = {
     "n_neighbors": {**_POSITIVE_INT, "help": "Neighbours considered per point"},
     "n_estimators": {**_POSITIVE_INT, "help": "Number of base models"},
     "max_samples": {
@@ -185,7 +185,7 @@ _COMMON = {
 }
 
 # Per-detector ranges, where the same name means different things.
-_SPECIFIC = {
+_SPECIFIC: dict[str, dict[str, dict[str, Any]]] = {
     "ABOD": {"method": {"kind": "choice", "choices": ("fast", "default")}},
     "MAD": {"threshold": {"kind": "float", "minimum": 0.0, "exclusive_minimum": True}},
     "SOS": {
@@ -270,7 +270,9 @@ _SPECIFIC = {
 _KIND_OF_TYPE = {bool: "bool", int: "int", float: "float", str: "str"}
 
 
-def param_specs(short_name: str, signature: dict[str, Any], kb_defaults: dict) -> tuple:
+def param_specs(
+    short_name: str, signature: dict[str, Any], kb_defaults: dict[str, Any]
+) -> tuple[ParamSpec, ...]:
     specs = []
     for name, default in signature.items():
         if name in HIDDEN:

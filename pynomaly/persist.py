@@ -17,7 +17,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -76,7 +78,7 @@ _TRUSTED_BY_DETECTOR: dict[str, tuple[str, ...]] = {
 }
 
 
-def trusted_types(keys=None) -> list[str]:
+def trusted_types(keys: Iterable[str] | None = None) -> list[str]:
     """The allowlist for the given detector keys (all keys when None)."""
     keys = _TRUSTED_BY_DETECTOR if keys is None else keys
     types: set[str] = set()
@@ -89,11 +91,11 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def sidecar_path(path) -> str:
+def sidecar_path(path: str | os.PathLike[str]) -> str:
     return f"{os.fspath(path)}.sha256"
 
 
-def save(fitted: FittedPipeline, path) -> str:
+def save(fitted: FittedPipeline, path: str | os.PathLike[str]) -> str:
     """Write ``fitted`` to ``path`` (skops) and ``path.sha256``; return the SHA-256.
 
     Raises
@@ -146,7 +148,7 @@ def _write_atomically(target: Path, data: bytes) -> None:
     os.replace(tmp, target)
 
 
-def load(path, *, sha256: str | None = None) -> FittedPipeline:
+def load(path: str | os.PathLike[str], *, sha256: str | None = None) -> FittedPipeline:
     """Read a model saved by :func:`save`, after checking its SHA-256.
 
     Parameters
@@ -202,7 +204,7 @@ def _read_sidecar(target: Path) -> str:
     return parts[0]
 
 
-def _pipeline_from_payload(payload) -> FittedPipeline:
+def _pipeline_from_payload(payload: Any) -> FittedPipeline:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ArtifactError("this file is not a Pynomaly model")
     version = payload.get("format_version")
@@ -240,10 +242,10 @@ def _pipeline_from_payload(payload) -> FittedPipeline:
     return fitted
 
 
-def _library_versions() -> dict:
+def _library_versions() -> dict[str, str | None]:
     from importlib.metadata import PackageNotFoundError, version
 
-    versions = {}
+    versions: dict[str, str | None] = {}
     for name in ("pynomaly", "pyod", "scikit-learn", "numpy", "skops"):
         try:
             versions[name] = version(name)

@@ -7,13 +7,19 @@ rows reproduces training exactly: same columns, same order, same encodings.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 import pandas as pd
 
 from .errors import DataError
+
+# How one input column becomes features: kind, features, median, categories, frequencies.
+Step: TypeAlias = dict[str, Any]
+# A step, or None with the reason the column is not a feature.
+Planned: TypeAlias = tuple[Step, None] | tuple[None, str]
 
 
 @dataclass(frozen=True)
@@ -43,7 +49,7 @@ class PrepareOptions:
     drop_constant: bool = True
     max_onehot: int = 10
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.scaling not in ("standard", "robust", "none"):
             raise DataError(f"scaling must be standard, robust or none, not {self.scaling!r}")
         if int(self.max_onehot) < 1:
@@ -54,11 +60,11 @@ class PrepareOptions:
         """Use numeric columns as they are: no scaling, encoding, imputation or dropping."""
         return cls(scaling="none", encode_categoricals=False, impute=False, drop_constant=False)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict | None) -> PrepareOptions:
+    def from_dict(cls, data: dict[str, Any] | None) -> PrepareOptions:
         data = dict(data or {})
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
@@ -67,7 +73,7 @@ class PrepareOptions:
 
 
 def _is_numeric(series: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+    return bool(pd.api.types.is_numeric_dtype(series)) and not pd.api.types.is_bool_dtype(series)
 
 
 def _is_bool(series: pd.Series) -> bool:
@@ -76,12 +82,14 @@ def _is_bool(series: pd.Series) -> bool:
     # object columns of True/False with gaps (pandas cannot give them a bool dtype)
     if series.dtype == object:
         values = series.dropna()
-        return len(values) > 0 and values.map(lambda v: isinstance(v, bool | np.bool_)).all()
+        return len(values) > 0 and bool(values.map(lambda v: isinstance(v, bool | np.bool_)).all())
     return False
 
 
 def _is_datetime(series: pd.Series) -> bool:
-    return pd.api.types.is_datetime64_any_dtype(series) or pd.api.types.is_timedelta64_dtype(series)
+    return bool(
+        pd.api.types.is_datetime64_any_dtype(series) or pd.api.types.is_timedelta64_dtype(series)
+    )
 
 
 class Preparer:
@@ -98,18 +106,24 @@ class Preparer:
         ``imputed`` {column: median}, ``scaling``, ``excluded``.
     """
 
-    def __init__(self):
-        self.options: dict = PrepareOptions().to_dict()
-        self.plan: list[dict] = []
+    def __init__(self) -> None:
+        self.options: dict[str, Any] = PrepareOptions().to_dict()
+        self.plan: list[Step] = []
         self.feature_names: list[str] = []
         self.input_columns: list[str] = []
         self.center = np.zeros(0)
         self.scale = np.ones(0)
-        self.report: dict = {}
+        self.report: dict[str, Any] = {}
 
     # -- fitting ---------------------------------------------------------------------
 
-    def fit(self, df: pd.DataFrame, options: PrepareOptions | None = None, *, exclude=()):
+    def fit(
+        self,
+        df: pd.DataFrame,
+        options: PrepareOptions | None = None,
+        *,
+        exclude: Iterable[str] = (),
+    ) -> Preparer:
         """Learn columns, encodings, medians and scales from ``df``.
 
         Raises
@@ -123,15 +137,16 @@ class Preparer:
         dropped: dict[str, str] = {}
         encoded: dict[str, str] = {}
         imputed: dict[str, float] = {}
-        plan: list[dict] = []
+        plan: list[Step] = []
         for name in df.columns:
             column = str(name)
             if column in excluded:
                 continue
-            step, reason = self._plan_column(column, df[name], options)
-            if step is None:
-                dropped[column] = reason
+            planned = self._plan_column(column, df[name], options)
+            if planned[0] is None:
+                dropped[column] = planned[1]
                 continue
+            step = planned[0]
             if step["kind"] in ("onehot", "frequency"):
                 encoded[column] = "one-hot" if step["kind"] == "onehot" else "frequency"
             if step.get("median") is not None and step.pop("had_missing", False):
@@ -161,7 +176,7 @@ class Preparer:
         }
         return self
 
-    def _plan_column(self, column: str, series: pd.Series, options: PrepareOptions):
+    def _plan_column(self, column: str, series: pd.Series, options: PrepareOptions) -> Planned:
         if _is_datetime(series):
             return None, "date/time column: not a feature (exclude it, or derive features)"
         if series.isna().all():
@@ -193,8 +208,12 @@ class Preparer:
             }
         return step, None
 
-    def _numeric_step(self, column, series, options, kind):
-        values = pd.to_numeric(series, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    def _numeric_step(
+        self, column: str, series: pd.Series, options: PrepareOptions, kind: str
+    ) -> Planned:
+        values: np.ndarray = pd.to_numeric(series, errors="coerce").to_numpy(
+            dtype="float64", na_value=np.nan
+        )
         finite = np.isfinite(values)
         if not finite.any():
             return None, "no finite numbers"
@@ -210,7 +229,13 @@ class Preparer:
         step["had_missing"] = missing
         return step, None
 
-    def _drop_constant_features(self, matrix, dropped, encoded, imputed):
+    def _drop_constant_features(
+        self,
+        matrix: np.ndarray,
+        dropped: dict[str, str],
+        encoded: dict[str, str],
+        imputed: dict[str, float],
+    ) -> np.ndarray:
         constant = np.ptp(matrix, axis=0) == 0 if len(matrix) else np.ones(matrix.shape[1], bool)
         if not constant.any():
             return matrix
@@ -281,12 +306,12 @@ class Preparer:
             blocks.append(self._encode_column(step, df[columns[name]]))
         return np.ascontiguousarray(np.column_stack(blocks), dtype=np.float64)
 
-    def _encode_column(self, step: dict, series: pd.Series) -> np.ndarray:
+    def _encode_column(self, step: Step, series: pd.Series) -> np.ndarray:
         name = step["column"]
         if step["kind"] in ("numeric", "bool"):
             if step["kind"] == "bool" and _is_bool(series):
                 series = series.astype("float64")
-            values = pd.to_numeric(series, errors="coerce").to_numpy(
+            values: np.ndarray = pd.to_numeric(series, errors="coerce").to_numpy(
                 dtype="float64", na_value=np.nan
             )
             bad = np.isnan(values) & series.notna().to_numpy()
@@ -308,9 +333,11 @@ class Preparer:
         codes = self._category_codes(series, step["categories"])
         if step["kind"] == "onehot":
             # missing and unseen values (code -1) get all zeros
-            return (codes[:, None] == np.arange(len(step["categories"]))).astype(np.float64)
+            onehot: np.ndarray = codes[:, None] == np.arange(len(step["categories"]))
+            return onehot.astype(np.float64)
         frequencies = np.append(np.asarray(step["frequencies"], dtype=np.float64), 0.0)
-        return frequencies[codes]  # code -1 picks the trailing 0.0
+        encoded: np.ndarray = frequencies[codes]  # code -1 picks the trailing 0.0
+        return encoded
 
     @staticmethod
     def _category_codes(series: pd.Series, categories: list[str]) -> np.ndarray:
@@ -324,7 +351,7 @@ class Preparer:
 
     # -- persistence -----------------------------------------------------------------
 
-    def to_state(self) -> dict:
+    def to_state(self) -> dict[str, Any]:
         """Plain-data state for saving (see :mod:`pynomaly.persist`)."""
         return {
             "options": dict(self.options),

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -45,7 +45,7 @@ class Threshold:
     kind: Literal["contamination", "score", "top_k", "auto"] = "contamination"
     value: float | None = 0.1
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         kind, value = self.kind, self.value
         if kind not in ("contamination", "score", "top_k", "auto"):
             raise ParamError("threshold", f"unknown kind {kind!r}")
@@ -68,11 +68,11 @@ class Threshold:
             value = int(value)
         object.__setattr__(self, "value", value)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "value": self.value}
 
     @classmethod
-    def from_dict(cls, data: dict | None) -> Threshold:
+    def from_dict(cls, data: dict[str, Any] | None) -> Threshold:
         data = dict(data or {})
         return cls(kind=data.get("kind", "contamination"), value=data.get("value", 0.1))
 
@@ -88,11 +88,17 @@ def _buckets(n_detectors: int) -> list[np.ndarray]:
 
 
 def _aom(scores: np.ndarray) -> np.ndarray:
-    return np.mean([scores[:, b].max(axis=1) for b in _buckets(scores.shape[1])], axis=0)
+    combined: np.ndarray = np.mean(
+        [scores[:, b].max(axis=1) for b in _buckets(scores.shape[1])], axis=0
+    )
+    return combined
 
 
 def _moa(scores: np.ndarray) -> np.ndarray:
-    return np.max([scores[:, b].mean(axis=1) for b in _buckets(scores.shape[1])], axis=0)
+    combined: np.ndarray = np.max(
+        [scores[:, b].mean(axis=1) for b in _buckets(scores.shape[1])], axis=0
+    )
+    return combined
 
 
 COMBINERS = {
@@ -110,16 +116,18 @@ def threshold_from_scores(scores: np.ndarray, threshold: Threshold) -> float:
     when several rows share the k-th score.
     """
     scores = np.asarray(scores, dtype=np.float64)
+    if threshold.kind == "auto":
+        return _auto_threshold(scores)
+    value = threshold.value
+    assert value is not None  # __post_init__ gives every kind but auto a value
     if threshold.kind == "score":
-        return float(threshold.value)
+        return float(value)
     if threshold.kind == "contamination":
-        return float(np.quantile(scores, 1.0 - threshold.value))
-    if threshold.kind == "top_k":
-        k = int(threshold.value)
-        if k >= len(scores):
-            return float(np.nextafter(scores.min(), -np.inf))
-        return float(np.partition(scores, len(scores) - k - 1)[len(scores) - k - 1])
-    return _auto_threshold(scores)
+        return float(np.quantile(scores, 1.0 - value))
+    k = int(value)  # top_k
+    if k >= len(scores):
+        return float(np.nextafter(scores.min(), -np.inf))
+    return float(np.partition(scores, len(scores) - k - 1)[len(scores) - k - 1])
 
 
 def _auto_threshold(scores: np.ndarray) -> float:

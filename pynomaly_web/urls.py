@@ -18,7 +18,7 @@ urlpatterns = [
     *admin_login_urlpatterns,
     path("admin/", admin.site.urls),
     path("", include("apps.tenants.urls_global")),
-    path("", include("apps.audit.urls")),
+    path("", include("apps.tenants.urls_audit")),
     path("t/<slug:tenant_slug>/", include("apps.tenants.urls")),
     path("t/<slug:tenant_slug>/datasets/", include("apps.datasets.urls")),
     path("t/<slug:tenant_slug>/detectors/", include("apps.detectors.urls")),

@@ -7,6 +7,7 @@ vera views it, and charlie owns tenant B and must be refused everything of A's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
@@ -266,3 +267,38 @@ def login(page, server, email: str, password: str = PASSWORD) -> None:
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
     page.wait_for_url(lambda url: "/accounts/login" not in url)
+
+
+# ---------------------------------------------------------------- timing
+@contextlib.contextmanager
+def untraced():
+    """Pause coverage's tracer (make test) for a block whose speed a test asserts: the
+    tracer makes per-call Python work several times slower, the code under test is not."""
+    import coverage
+
+    cov = coverage.Coverage.current()
+    if cov is None:
+        yield
+        return
+    cov.stop()
+    try:
+        yield
+    finally:
+        cov.start()
+
+
+# ---------------------------------------------------------------- tiers
+_E2E_FIXTURES = {"playwright_instance", "browser", "page"}
+_INTEGRATION_FIXTURES = {"asgi_server", "celery_worker", "live_server"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark tests by folder and by what they start, so `-m "not e2e and not integration"`
+    (make test-fast) leaves out every browser, live server and worker, marked by hand or not."""
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        tier = item.path.relative_to(ROOT / "tests").parts[0]
+        if tier == "e2e" or used & _E2E_FIXTURES:
+            item.add_marker(pytest.mark.e2e)
+        if tier in ("e2e", "integration") or used & (_E2E_FIXTURES | _INTEGRATION_FIXTURES):
+            item.add_marker(pytest.mark.integration)

@@ -6,19 +6,24 @@ SQL from the application cannot change the trail either. Below that, a hash chai
 (``seq``, ``prev_hash``, ``hash``; see chain.py) makes a change by the table's owner visible.
 """
 
+from __future__ import annotations
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-
-from apps.tenants.models import TenantScopedQuerySet
 
 
 class AppendOnlyError(Exception):
     """Raised on any attempt to change or remove an audit event."""
 
 
-class AuditEventQuerySet(TenantScopedQuerySet):
+# Every app records audit events, the tenants app included: audit imports no other app,
+# so its queryset carries its own for_tenant rather than inheriting TenantScopedQuerySet.
+class AuditEventQuerySet(models.QuerySet):
+    def for_tenant(self, tenant) -> AuditEventQuerySet:
+        return self.filter(tenant=tenant)
+
     def update(self, **kwargs):
         raise AppendOnlyError("Audit events cannot be changed.")
 

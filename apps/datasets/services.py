@@ -26,11 +26,11 @@ from django.db import OperationalError, transaction
 from django.db.models import Max
 
 from apps.audit.services import audit_record
+from apps.common.storage import delete_files as _delete_files
+from apps.common.storage import local_path
 from pynomaly import data as engine
 from pynomaly.errors import DataError
 from pynomaly.profile import profile_frame, value_types
-from pynomaly_web.storage import delete_files as _delete_files
-from pynomaly_web.storage import local_path
 
 from .models import Dataset, DatasetVersion, Upload
 from .selectors import dataset_delete_blocker

@@ -18,9 +18,9 @@ from collections import OrderedDict
 
 from django.conf import settings
 
+from apps.common.storage import local_path
 from pynomaly.errors import DataError, LimitExceeded
 from pynomaly.fastscore import RecordScorer
-from pynomaly_web.storage import local_path
 
 from .models import TrainedModel
 

@@ -22,7 +22,7 @@ from django.utils.text import slugify
 from guardian.shortcuts import assign_perm, get_group_perms, remove_perm
 
 from apps.audit.services import audit_record
-from pynomaly_web.storage import delete_files
+from apps.common.storage import delete_files
 from pynomaly_web.tokens import token_hash
 
 from .models import Invitation, Membership, Role, Tenant

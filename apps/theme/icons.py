@@ -8,6 +8,7 @@ full-bleed, with the mark kept inside the central 80 % safe zone a launcher may 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, ImageDraw
 
@@ -64,7 +65,7 @@ def draw_icon(px: int, *, maskable: bool = False, full_bleed: bool = False) -> I
     return img.convert("RGB") if (maskable or full_bleed) else img
 
 
-ICONS = {
+ICONS: dict[str, dict[str, Any]] = {
     "icon-192.png": {"px": 192},
     "icon-512.png": {"px": 512},
     "maskable-192.png": {"px": 192, "maskable": True},

@@ -14,6 +14,7 @@ import codecs
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -160,7 +161,7 @@ def _supported() -> str:
     return "supported: " + ", ".join(_NAMES[f] for f in FORMATS)
 
 
-def sniff_format(path: str | os.PathLike, filename: str | None = None) -> str:
+def sniff_format(path: str | os.PathLike[str], filename: str | None = None) -> str:
     """Tell the format of a data file from its content, the name being only a hint.
 
     Parameters
@@ -210,7 +211,7 @@ def _resolve_format(path: Path, fmt: str | None, filename: str | None) -> tuple[
 
 
 def load(
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     *,
     format: str | None = None,  # noqa: A002 - the public keyword is "format"
     limits: Limits = Limits(),  # noqa: B008 - frozen, so a shared default is safe
@@ -305,7 +306,7 @@ def _tidy_columns(frame: pd.DataFrame, warnings: list[str]) -> pd.DataFrame:
     return frame
 
 
-_READERS = {
+_READERS: dict[str, Callable[..., pd.DataFrame]] = {
     "csv": _read_csv,
     "tsv": _read_csv,
     "json": _read_json,
@@ -320,7 +321,7 @@ _READERS = {
 # --------------------------------------------------------------------- canonical I/O
 
 
-def write_parquet(df: pd.DataFrame, path: str | os.PathLike) -> None:
+def write_parquet(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     """Write ``df`` as Parquet atomically (a reader never sees a half-written file)."""
     path = Path(path)
     table = pa.Table.from_pandas(df, preserve_index=False)
@@ -334,7 +335,7 @@ def write_parquet(df: pd.DataFrame, path: str | os.PathLike) -> None:
         raise
 
 
-def read_parquet(path: str | os.PathLike, columns: list[str] | None = None) -> pd.DataFrame:
+def read_parquet(path: str | os.PathLike[str], columns: list[str] | None = None) -> pd.DataFrame:
     """Read a Parquet file written by :func:`write_parquet` (optionally some columns)."""
     try:
         table = pq.read_table(path, columns=columns)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -98,7 +100,7 @@ def _read_xlsx(path: Path, limits: Limits, warnings: list[str]) -> pd.DataFrame:
             warnings.append(f"read the first sheet {ws.title!r} only")
         # The declared dimension can be missing or stale; trust it only to refuse early.
         _check_shape(ws.max_row, ws.max_column, limits, "sheet declares")
-        rows: list[tuple] = []
+        rows: list[tuple[Any, ...]] = []
         for row in ws.iter_rows(values_only=True):
             if row and any(v is not None for v in row):
                 rows.append(row)
@@ -161,7 +163,7 @@ def _read_hdf5(path: Path, limits: Limits, warnings: list[str]) -> pd.DataFrame:
             raise DataError(f"cannot read HDF5 data: {_first_line(exc)}") from None
 
 
-def _hdf5_datasets(group, h5py, prefix: str = ""):
+def _hdf5_datasets(group: Any, h5py: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
     # Follow hard links only: external and soft links could point anywhere on the server.
     for key in group:
         link = group.get(key, getlink=True)
@@ -179,7 +181,7 @@ def _hdf5_datasets(group, h5py, prefix: str = ""):
             yield name, obj
 
 
-def _check_hdf5_dtype(name: str, ds, h5py) -> None:
+def _check_hdf5_dtype(name: str, ds: Any, h5py: Any) -> None:
     dt = ds.dtype
     fields = [dt.fields[f][0] for f in dt.names] if dt.names else [dt]
     for sub in fields:
@@ -193,7 +195,12 @@ def _check_hdf5_dtype(name: str, ds, h5py) -> None:
             )
 
 
-def _hdf5_frame(two_d, one_d, limits: Limits, warnings: list[str]) -> pd.DataFrame:
+def _hdf5_frame(
+    two_d: list[tuple[str, Any]],
+    one_d: list[tuple[str, Any]],
+    limits: Limits,
+    warnings: list[str],
+) -> pd.DataFrame:
     columns: dict[str, np.ndarray] = {}
     if two_d:
         name, ds = two_d[0]
@@ -225,7 +232,7 @@ def _hdf5_frame(two_d, one_d, limits: Limits, warnings: list[str]) -> pd.DataFra
     return pd.DataFrame(columns)
 
 
-def _hdf5_column_names(ds, width: int) -> list[str]:
+def _hdf5_column_names(ds: Any, width: int) -> list[str]:
     for key in ("columns", "column_names", "names"):
         raw = ds.attrs.get(key)
         if raw is None:

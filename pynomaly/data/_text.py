@@ -8,6 +8,7 @@ import json
 import re
 import warnings as pywarnings
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -90,7 +91,7 @@ def _read_csv(path: Path, limits: Limits, warnings: list[str], *, delimiter: str
     _check_shape(None, ncols, limits, "file has")
     if len(rows) == 1 and header:
         raise DataError("the file has a header but no data rows")
-    options: dict = {"sep": delimiter, "encoding": "utf-8", "nrows": limits.max_rows + 1}
+    options: dict[str, Any] = {"sep": delimiter, "encoding": "utf-8", "nrows": limits.max_rows + 1}
     if header:
         options["header"] = 0
     else:
@@ -107,7 +108,9 @@ def _read_csv(path: Path, limits: Limits, warnings: list[str], *, delimiter: str
     except pd.errors.EmptyDataError:
         raise DataError("the file has no data rows") from None
     except (pd.errors.ParserError, ValueError, csv.Error) as exc:
-        raise _diagnose_csv(path, delimiter, str(exc)) from None
+        diagnosis = _diagnose_csv(path, delimiter, str(exc))
+        assert diagnosis is not None  # only a ragged_only scan can find nothing
+        raise diagnosis from None
     if len(frame) > limits.max_rows:
         raise LimitExceeded(
             f"file has more than {limits.max_rows:,} rows; the limit is {limits.max_rows:,} rows"
@@ -128,7 +131,9 @@ def _decimal_comma(rows: list[list[str]]) -> bool:
     return commas > dots
 
 
-def _diagnose_csv(path: Path, delimiter: str, parser_msg: str, *, ragged_only: bool = False):
+def _diagnose_csv(
+    path: Path, delimiter: str, parser_msg: str, *, ragged_only: bool = False
+) -> DataError | None:
     """Find where a CSV file goes wrong, for a message with a line number."""
     bad = None if ragged_only else _find_bad_utf8(path)
     if bad is not None:
@@ -190,7 +195,7 @@ def _read_json(path: Path, limits: Limits, warnings: list[str]) -> pd.DataFrame:
     return _records_frame(obj, limits, warnings)
 
 
-def _records_frame(records: list, limits: Limits, warnings: list[str]) -> pd.DataFrame:
+def _records_frame(records: list[Any], limits: Limits, warnings: list[str]) -> pd.DataFrame:
     _check_shape(len(records), None, limits, "file has")
     if not records:
         raise DataError("the file has no data rows")

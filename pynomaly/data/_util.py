@@ -45,7 +45,9 @@ def _decode_sample(head: bytes, *, truncated: bool) -> str:
         raise _encoding_error(head, offset) from None
 
 
-def _encoding_error(data: bytes, offset: int, base_offset: int = 0, base_line: int = 1):
+def _encoding_error(
+    data: bytes, offset: int, base_offset: int = 0, base_line: int = 1
+) -> DataError:
     line = base_line + data.count(b"\n", 0, offset)
     col = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
     return DataError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings as pywarnings
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -43,7 +44,7 @@ def detect_time_column(df: pd.DataFrame, *, exclude: Iterable[str] = ()) -> str 
     str or None
     """
     skip = set(exclude)
-    columns = [c for c in df.columns if c not in skip]
+    columns: list[str] = [c for c in df.columns if c not in skip]
     hinted = sorted(columns, key=lambda c: not any(h in str(c).lower() for h in _TIME_HINTS))
     for col in hinted:
         if pd.api.types.is_datetime64_any_dtype(df[col]):
@@ -75,7 +76,7 @@ def _parse_times(s: pd.Series) -> pd.Series | None:
     return None
 
 
-def _try_datetime(s: pd.Series, kwargs: dict) -> pd.Series | None:
+def _try_datetime(s: pd.Series, kwargs: dict[str, Any]) -> pd.Series | None:
     with pywarnings.catch_warnings():
         pywarnings.simplefilter("ignore")
         for utc in (False, True):
@@ -157,7 +158,10 @@ def _binary_labels(s: pd.Series, name: str) -> np.ndarray:
         )
     as_text = {str(v).strip().lower() for v in values}
     if pd.api.types.is_bool_dtype(s) or as_text <= {"0", "1", "0.0", "1.0", "true", "false"}:
-        return s.astype(str).str.strip().str.lower().isin(("1", "1.0", "true")).to_numpy(np.int64)
+        flags: np.ndarray = (
+            s.astype(str).str.strip().str.lower().isin(("1", "1.0", "true")).to_numpy(np.int64)
+        )
+        return flags
     if len(values) == 1:
         raise DataError(f"label column {name!r} holds the single value {values[0]!r}")
     a, b = values  # counts order: the rarer value is b
@@ -168,4 +172,5 @@ def _binary_labels(s: pd.Series, name: str) -> np.ndarray:
         positive = b
     else:
         positive = b
-    return (s == positive).to_numpy(np.int64)
+    marked: np.ndarray = (s == positive).to_numpy(np.int64)
+    return marked

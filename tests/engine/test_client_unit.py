@@ -468,3 +468,25 @@ def test_remote_score_names_the_bad_line_of_the_records(api, config_file, tmp_pa
 
     assert cli.main(["score", "12", str(records)]) == 2
     assert "line 2 is not JSON" in capsys.readouterr().err
+
+
+def test_the_environment_takes_the_place_of_the_login_file(config_file, monkeypatch):
+    config.save_login("http://file", "pyn_file")
+    monkeypatch.setenv("PYNOMALY_URL", "http://ci")
+    monkeypatch.setenv("PYNOMALY_TOKEN", "pyn_ci")
+
+    assert config.load_login() == {"url": "http://ci", "token": "pyn_ci"}
+
+
+def test_an_unreadable_login_file_is_named_and_an_incomplete_one_is_no_login(config_file):
+    config_file.parent.mkdir(parents=True)
+    config_file.write_text("{not json")
+    with pytest.raises(ValueError, match=f"cannot read {config_file}"):
+        config.load_login()
+
+    config_file.write_text('{"url": "http://srv"}')
+    assert config.load_login() is None
+
+
+def test_a_missing_login_file_counts_as_private(config_file):
+    assert config.is_private() is True

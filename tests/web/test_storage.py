@@ -4,7 +4,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage
 from django.db.models.fields.files import FieldFile
 
-from pynomaly_web.storage import local_path
+from apps.common.storage import local_path
 
 
 class _Field:

@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 
 from apps.audit.services import audit_record
-from apps.audit.views import PAGE_SIZE, csv_safe
+from apps.tenants.views_audit import PAGE_SIZE, csv_safe
 
 
 def _console(tenant):

@@ -15,11 +15,10 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from apps.audit.chain import verify
+from apps.audit.models import AuditEvent
 from apps.tenants.access import tenant_view
 from apps.tenants.permissions import MANAGE
-
-from .chain import verify
-from .models import AuditEvent
 
 PAGE_SIZE = 50
 
