@@ -10,8 +10,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.audit.services import audit_record
+from apps.common.tokens import token_hash
 from apps.tenants.models import Membership, Tenant
-from pynomaly_web.tokens import token_hash
 
 from .models import ApiToken, Scope
 

@@ -23,7 +23,7 @@ from guardian.shortcuts import assign_perm, get_group_perms, remove_perm
 
 from apps.audit.services import audit_record
 from apps.common.storage import delete_files
-from pynomaly_web.tokens import token_hash
+from apps.common.tokens import token_hash
 
 from .models import Invitation, Membership, Role, Tenant
 from .permissions import CODENAMES, OWN, ROLE_PERMISSIONS, group_name, perm_name

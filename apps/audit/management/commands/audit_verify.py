@@ -6,7 +6,6 @@ from django.core.management.base import BaseCommand, CommandError
 
 from apps.audit.chain import verify
 from apps.audit.models import AuditEvent
-from apps.tenants.models import Tenant
 
 
 class Command(BaseCommand):
@@ -21,10 +20,15 @@ class Command(BaseCommand):
     def handle(self, *args, tenant=None, **options):
         events = AuditEvent.objects.all()
         if tenant:
-            found = Tenant.objects.filter(slug=tenant).first()
-            if found is None:
+            # By slug through the relation: the audit app does not import the tenants app.
+            tenant_id = (
+                AuditEvent.tenant.field.related_model.objects.filter(slug=tenant)
+                .values_list("pk", flat=True)
+                .first()
+            )
+            if tenant_id is None:
                 raise CommandError(f"No tenant with the slug {tenant!r}.")
-            events = events.filter(tenant=found)
+            events = events.filter(tenant_id=tenant_id)
         result = verify(events)
         for head_tenant, head in sorted(result.heads.items(), key=lambda kv: kv[0] or 0):
             chain = f"tenant {head_tenant}" if head_tenant is not None else "global"
