@@ -67,7 +67,7 @@ class SandboxLimit(LimitExceeded):
 
 
 def _memory_message(limits: ParseLimits) -> str:
-    return f"the file needs more than {limits.max_memory_mb:,} MB to read"
+    return f"the file needs more than {limits.max_memory_mb} MB to read"
 
 
 def run_limited(target: str, kwargs: dict[str, Any], limits: ParseLimits = ParseLimits()) -> Any:  # noqa: B008 - frozen dataclass
