@@ -101,6 +101,7 @@ def run_limited(target: str, kwargs: dict[str, Any], limits: ParseLimits = Parse
             "kwargs": kwargs,
             "result_path": str(result_path),
             "limits": dataclasses.asdict(limits),
+            "parent": os.getpid(),
         }
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         # One thread per pool is plenty for one file, and every idle thread arena costs
@@ -118,11 +119,15 @@ def run_limited(target: str, kwargs: dict[str, Any], limits: ParseLimits = Parse
         try:
             _, stderr = proc.communicate(json.dumps(request).encode(), limits.timeout_seconds)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
             raise SandboxLimit(
                 f"reading took longer than {limits.timeout_seconds:,.0f} seconds", kind="timeout"
             ) from None
+        finally:
+            # Also on the caller's own time limit (Celery's SoftTimeLimitExceeded): the
+            # child never outlives the call.
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
         elapsed = time.monotonic() - start
         outcome = _read_result(result_path)
     return _settle(proc.returncode, outcome, stderr.decode(errors="replace"), limits, elapsed)
@@ -164,6 +169,16 @@ def _settle(code: int, outcome: dict | None, stderr: str, limits: ParseLimits, e
 # --------------------------------------------------------------------------- child
 
 
+def _die_with_parent(parent: int) -> None:
+    # A worker killed mid-ingest must not leave its parse running (Linux: PR_SET_PDEATHSIG).
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os._exit(1)
+
+
 def _limit_self(limits: dict) -> None:
     import resource
 
@@ -184,6 +199,7 @@ def _write(path: str, payload: dict) -> None:
 def _child() -> int:
     request = json.loads(sys.stdin.buffer.read())
     result_path = request["result_path"]
+    _die_with_parent(request["parent"])
     _limit_self(request["limits"])
     try:
         module, _, name = request["target"].partition(":")

@@ -86,3 +86,25 @@ def test_a_crashing_reader_is_a_data_error_not_a_dead_caller():
 def test_results_travel_as_json_only():
     with pytest.raises(DataError, match="TypeError"):
         run_limited(f"{T}:unserialisable", {})
+
+
+def test_the_child_dies_with_its_parent(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import psutil
+
+    code = (
+        f"from pynomaly.sandbox import run_limited\nrun_limited('{T}:sleep', {{'seconds': 120}})\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], env=os.environ)
+    deadline = time.monotonic() + 60
+    while not psutil.Process(parent.pid).children() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    (child,) = psutil.Process(parent.pid).children()
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    child.wait(timeout=30)  # gone: no orphaned parse keeps running
+    assert not child.is_running()
