@@ -109,7 +109,9 @@ def run_limited(target: str, kwargs: dict[str, Any], limits: ParseLimits = Parse
         env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MALLOC_ARENA_MAX="2")
         start = time.monotonic()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "pynomaly.sandbox"],
+            # -P: the working directory is not put on sys.path (nothing there is imported).
+            [sys.executable, "-P", "-m", "pynomaly.sandbox"],
+            cwd=tmp,
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
