@@ -357,6 +357,13 @@ FILE_UPLOAD_HANDLERS = [
 # Engine limits for parsing a dataset (rows / columns), named in the message when exceeded.
 PYNOMALY_MAX_ROWS = env.int("PYNOMALY_MAX_ROWS", default=10_000_000)
 PYNOMALY_MAX_COLUMNS = env.int("PYNOMALY_MAX_COLUMNS", default=10_000)
+# A text line longer than this is refused before any parser holds it.
+PYNOMALY_MAX_LINE_BYTES = env.int("PYNOMALY_MAX_LINE_BYTES", default=1 << 20)
+# Every full parse of an uploaded file runs in a child process under these OS limits
+# (address space, CPU time, wall clock), so a bomb fails its dataset, not the worker.
+PYNOMALY_PARSE_MAX_MEMORY_MB = env.int("PYNOMALY_PARSE_MAX_MEMORY_MB", default=4096)
+PYNOMALY_PARSE_MAX_CPU_SECONDS = env.int("PYNOMALY_PARSE_MAX_CPU_SECONDS", default=600)
+PYNOMALY_PARSE_TIMEOUT_SECONDS = env.int("PYNOMALY_PARSE_TIMEOUT_SECONDS", default=900)
 
 # Runs: the task beats while it works; the reaper fails (or requeues) a run whose beat stops.
 RUN_HEARTBEAT_SECONDS = env.float("RUN_HEARTBEAT_SECONDS", default=5.0)

@@ -6,10 +6,9 @@ functions, so a file is accepted, refused, ingested or deleted the same way ever
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import json
 import logging
-import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -28,13 +27,18 @@ from django.db.models import Max
 from apps.audit.services import audit_record
 from apps.common.storage import delete_files as _delete_files
 from apps.common.storage import local_path
-from pynomaly import data as engine
 from pynomaly.errors import DataError
-from pynomaly.profile import profile_frame, value_types
+from pynomaly.sandbox import ParseLimits, run_limited
 
 from .models import Dataset, DatasetVersion, Upload
 from .selectors import dataset_delete_blocker
-from .uploads import UploadRefused, check_content
+from .uploads import (
+    UploadRefused,
+    check_content,
+    check_limits,
+    clean_filename,
+    stored_filename,
+)
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +111,7 @@ def upload_refused(
 
 
 def _upload(*, tenant, user, uploaded_file, name: str, request, enqueue: bool) -> Upload:
-    original_name = Path(uploaded_file.name or "upload").name[:255]
+    original_name = clean_filename(uploaded_file.name)
     name = (name or "").strip() or default_name(original_name)
     try:
         if len(name) > 200:
@@ -145,7 +149,9 @@ def _store_upload(
     try:
         with open(path, "rb") as fh:
             content = _HashingFile(fh, name=original_name)
-            target = Upload._meta.get_field("file").generate_filename(None, original_name)
+            target = Upload._meta.get_field("file").generate_filename(
+                None, stored_filename(original_name)
+            )
             stored = default_storage.save(target, content)
         sha256 = content.hexdigest(path, size)
         with transaction.atomic():
@@ -253,11 +259,12 @@ def _upload_on_disk(uploaded_file) -> Iterator[Path]:
 # ------------------------------------------------------------------ ingest
 
 
-def _limits() -> engine.Limits:
-    return engine.Limits(
-        max_bytes=settings.PYNOMALY_MAX_UPLOAD_BYTES,
-        max_rows=settings.PYNOMALY_MAX_ROWS,
-        max_columns=settings.PYNOMALY_MAX_COLUMNS,
+def parse_limits() -> ParseLimits:
+    """The OS limits every full parse of user data runs under (settings / environment)."""
+    return ParseLimits(
+        max_memory_mb=settings.PYNOMALY_PARSE_MAX_MEMORY_MB,
+        max_cpu_seconds=settings.PYNOMALY_PARSE_MAX_CPU_SECONDS,
+        timeout_seconds=settings.PYNOMALY_PARSE_TIMEOUT_SECONDS,
     )
 
 
@@ -286,31 +293,27 @@ def dataset_ingest(*, upload_id: int) -> Upload | None:
     parquet_name = None
     try:
         with tempfile.TemporaryDirectory(prefix="pynomaly-ingest-") as tmp:
-            with local_path(upload.file) as source:
-                loaded = engine.load(
-                    source, format=upload.format, limits=_limits(), filename=upload.original_name
-                )
-            frame = _arrow_safe(loaded.frame)
-            profile = profile_frame(frame, time_column=loaded.time_column)
-            profile["loader_warnings"] = list(loaded.warnings)
             local_parquet = Path(tmp) / "data.parquet"
-            engine.write_parquet(frame, local_parquet)
-            time_column = loaded.time_column or ""
-            del loaded  # the frame is the big object: keep one reference only
+            with local_path(upload.file) as source:
+                # The parse runs in a child process under OS limits: a file that inflates
+                # past them fails this dataset, never the worker (see pynomaly.sandbox).
+                version_fields = run_limited(
+                    "pynomaly.ingest:convert_upload",
+                    {
+                        "source": str(source),
+                        "target": str(local_parquet),
+                        "format": upload.format,
+                        "filename": upload.original_name,
+                        "limits": dataclasses.asdict(check_limits()),
+                    },
+                    parse_limits(),
+                )
             with open(local_parquet, "rb") as fh:
                 target = DatasetVersion._meta.get_field("parquet").generate_filename(
-                    None, default_name(upload.original_name) + ".parquet"
+                    None, stored_filename(default_name(upload.original_name) + ".parquet")
                 )
                 parquet_name = default_storage.save(target, File(fh))
-        version_fields = {
-            "parquet": parquet_name,
-            "rows": int(frame.shape[0]),
-            "columns": int(frame.shape[1]),
-            "schema": [{"name": str(c), "dtype": str(frame[c].dtype)} for c in frame.columns],
-            "profile": profile,
-            "time_column": time_column,
-        }
-        del frame
+        version_fields["parquet"] = parquet_name
         if not _write_or_duplicate(upload_id, version_fields):
             default_storage.delete(parquet_name)
     except OperationalError:
@@ -434,27 +437,6 @@ def _fail(upload_id: int, message: str) -> None:
         )
         if stored:
             transaction.on_commit(partial(_delete_files, [stored]))
-
-
-def _is_missing(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
-
-
-def _as_text(v: Any) -> str | None:
-    if _is_missing(v):
-        return None
-    if isinstance(v, (list, dict)):
-        return json.dumps(v, default=str)
-    return str(v)
-
-
-def _arrow_safe(frame):
-    """Columns holding several Python types (JSON, Excel) become text, so Parquet can hold them."""
-    for col in frame.columns:
-        types = value_types(frame[col])
-        if len(types) > 1 or (types and types[0] not in ("text", "number", "boolean")):
-            frame[col] = frame[col].map(_as_text).astype("object")
-    return frame
 
 
 # ------------------------------------------------------------------ delete

@@ -9,14 +9,14 @@ PITFALL (measured): Django accepts a 200 MB multipart file by default —
   that lie about it) and stops the upload the moment the limit is passed; the view then
   answers 413 as well.
 
-``check_content`` then judges a received file by its bytes (magic numbers, a parsed
-sample), never by its name alone.
+``check_content`` then judges a received file by its bytes (magic numbers, declared
+sizes, a bounded prefix), never by its name alone, and never by parsing it whole.
 """
 
 from __future__ import annotations
 
 import json
-import tempfile
+import unicodedata
 from pathlib import Path
 
 from django.conf import settings
@@ -26,9 +26,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 
 from pynomaly import data as engine
-from pynomaly.errors import DataError
-
-_NO_LIMIT = 1 << 62
+from pynomaly.errors import DataError, LimitExceeded
 
 
 def max_upload_bytes() -> int:
@@ -105,93 +103,87 @@ class LimitedUploadHandler(FileUploadHandler):
         return None
 
 
-# ------------------------------------------------------------------ content check
+# ------------------------------------------------------------------ file names
 
-# Files up to this size are parsed whole while the user waits; larger text files have
-# their head parsed, larger binary files their container checked. Ingest parses all.
-FULL_CHECK_BYTES = 4 << 20
-SAMPLE_BYTES = 1 << 20
+# The name a user sees is bounded in characters (the database column); the name on disk in
+# bytes, because the filesystem counts bytes: 300 characters of Chinese are 900 bytes, and
+# one path component may hold 255 (with room left for the storage's collision suffix).
+DISPLAY_NAME_CHARS = 255
+STORED_NAME_BYTES = 120
+
+
+def clean_filename(name: str | None) -> str:
+    """The user's file name, safe to show and to keep: NFC, last path part, no control characters."""
+    text = unicodedata.normalize("NFC", name or "")
+    text = text.replace("\\", "/").rsplit("/", 1)[-1]  # browsers may send a Windows path
+    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C")
+    text = text.strip().lstrip(".").strip()
+    if not text:
+        return "upload"
+    if len(text) <= DISPLAY_NAME_CHARS:
+        return text
+    stem, ext = _split_ext(text)
+    return stem[: DISPLAY_NAME_CHARS - len(ext)] + ext
+
+
+def stored_filename(name: str) -> str:
+    """A name for storage: ``clean_filename`` cut to ``STORED_NAME_BYTES`` UTF-8 bytes, extension kept."""
+    stem, ext = _split_ext(clean_filename(name))
+    room = STORED_NAME_BYTES - len(ext.encode())
+    stem = stem.encode()[:room].decode("utf-8", errors="ignore").strip() or "upload"
+    return stem + ext
+
+
+def _split_ext(name: str) -> tuple[str, str]:
+    stem, dot, ext = name.rpartition(".")
+    if dot and stem and 0 < len(ext) <= 10 and ext.isascii() and ext.isalnum():
+        return stem, "." + ext
+    return name, ""
+
+
+# ------------------------------------------------------------------ content check
 
 
 class UploadRefused(ValidationError):
-    """The file cannot become a dataset; ``message`` says why, ``code`` is the short reason."""
+    """The file cannot become a dataset; ``message`` says why, ``code`` is the short reason.
+
+    Reasons: ``too_large`` (over the byte limit), ``limit`` (declares or holds more than a
+    dataset limit), ``empty``, ``format``, ``malformed``, ``name``.
+    """
 
     def __init__(self, message: str, *, reason: str):
         super().__init__(message, code=reason)
 
 
+def check_limits() -> engine.Limits:
+    """The dataset limits from settings, shared by the upload check and the ingest parse."""
+    return engine.Limits(
+        max_bytes=settings.PYNOMALY_MAX_UPLOAD_BYTES,
+        max_rows=settings.PYNOMALY_MAX_ROWS,
+        max_columns=settings.PYNOMALY_MAX_COLUMNS,
+        max_line_bytes=settings.PYNOMALY_MAX_LINE_BYTES,
+        max_uncompressed_bytes=settings.PYNOMALY_PARSE_MAX_MEMORY_MB << 20,
+    )
+
+
 def check_content(path: Path, filename: str) -> str:
-    """The file's format, judged from its bytes and a parsed sample; ``UploadRefused`` otherwise."""
+    """The file's format, judged by cheap bounded checks of its bytes; ``UploadRefused`` otherwise.
+
+    Nothing here reads more than a bounded prefix or a container's metadata: the full
+    parse happens at ingest, in a process the OS keeps within limits.
+    """
     size = path.stat().st_size
     if size == 0:
         raise UploadRefused(f"{filename} is empty.", reason="empty")
     if size > max_upload_bytes():
         raise UploadRefused(too_large_message(size), reason="too_large")
     try:
-        fmt = engine.sniff_format(path, filename=filename)
+        engine.sniff_format(path, filename=filename)
     except DataError as exc:
         raise UploadRefused(f"{filename} cannot be used: {exc}.", reason="format") from None
     try:
-        _parse_sample(path, fmt, filename, size)
+        return engine.check_file(path, filename=filename, limits=check_limits())
+    except LimitExceeded as exc:
+        raise UploadRefused(f"{filename} is too large to use: {exc}.", reason="limit") from None
     except DataError as exc:
         raise UploadRefused(f"{filename} cannot be read: {exc}.", reason="malformed") from None
-    return fmt
-
-
-def _parse_sample(path: Path, fmt: str, filename: str, size: int) -> None:
-    limits = engine.Limits(
-        max_bytes=_NO_LIMIT, max_rows=_NO_LIMIT, max_columns=settings.PYNOMALY_MAX_COLUMNS
-    )
-    if size <= FULL_CHECK_BYTES:
-        engine.load(path, format=fmt, limits=limits, filename=filename, time_column=None)
-        return
-    if fmt in ("csv", "tsv", "jsonl"):
-        with open(path, "rb") as fh:
-            head = fh.read(SAMPLE_BYTES)
-        head = head[: head.rfind(b"\n") + 1] or head  # whole lines only
-        with tempfile.TemporaryDirectory(prefix="pynomaly-sample-") as tmp:
-            sample = Path(tmp) / "sample"
-            sample.write_bytes(head)
-            engine.load(sample, format=fmt, limits=limits, filename=filename, time_column=None)
-        return
-    # Binary containers: open them and read a first batch; a JSON document can only be
-    # parsed whole, so beyond FULL_CHECK_BYTES its parse happens at ingest.
-    try:
-        _open_container(path, fmt)
-    except DataError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any reader failure means "not readable"
-        first = (str(exc).strip() or type(exc).__name__).splitlines()[0][:300]
-        raise DataError(f"not a readable {fmt} file: {first}") from None
-
-
-def _open_container(path: Path, fmt: str) -> None:
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        next(pq.ParquetFile(path).iter_batches(batch_size=100), None)
-    elif fmt == "feather":
-        import pyarrow as pa
-        import pyarrow.ipc as ipc
-
-        try:
-            reader = ipc.open_file(path)
-            if reader.num_record_batches:
-                reader.get_batch(0)
-        except pa.ArrowInvalid:
-            with pa.OSFile(str(path)) as fh:
-                ipc.open_stream(fh).read_next_batch()
-    elif fmt == "xlsx":
-        import openpyxl
-
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-        try:
-            next(wb.worksheets[0].iter_rows(max_row=10, values_only=True), None)
-        finally:
-            wb.close()
-    elif fmt == "hdf5":
-        import h5py
-
-        with h5py.File(path, "r") as fh:
-            if not len(fh):
-                raise DataError("the HDF5 file holds no datasets")

@@ -75,6 +75,7 @@ def upload(request: HttpRequest) -> HttpResponse:
     )
     if getattr(request, "upload_too_large", False):  # set by LimitedUploadHandler while parsing
         return _too_large(request, form)
+    status = 400 if bound else 200
     if bound and form.is_valid():
         try:
             up = dataset_upload(
@@ -86,11 +87,16 @@ def upload(request: HttpRequest) -> HttpResponse:
             )
         except UploadRefused as exc:
             form.add_error("file", exc.message)
+            status = REFUSAL_STATUS.get(exc.code, 400)
         else:
             messages.success(request, f"Received {up.original_name}; it is being ingested.")
             return _redirect(request, _url(request, "detail", up.dataset_id))
     template = "datasets/upload.html" + ("#upload-form" if request.htmx else "")
-    return render(request, template, {"form": form})
+    return render(request, template, {"form": form}, status=status)
+
+
+# Bad content is 400; over the byte limit 413; readable but over a dataset limit 422.
+REFUSAL_STATUS = {"too_large": 413, "limit": 422}
 
 
 def _too_large(request: HttpRequest, form: UploadForm) -> HttpResponse:

@@ -118,7 +118,10 @@ def _config_form_page(request: HttpRequest, config: DetectorConfig | None) -> Ht
         )
         initial.update(initial_from_query(request.GET))
         form = DetectorConfigForm(initial=initial, tenant=request.tenant, config=config)
-    return render(request, "detectors/config_form.html", {"form": form, "config": config})
+    status = 400 if form.is_bound and form.errors else 200
+    return render(
+        request, "detectors/config_form.html", {"form": form, "config": config}, status=status
+    )
 
 
 @tenant_view(perm=CREATE)

@@ -68,7 +68,8 @@ def start(request: HttpRequest) -> HttpResponse:
     template = "runs/start.html" + (
         "#run-preflight" if request.htmx and request.method == "GET" else ""
     )
-    return render(request, template, {"form": form, "cost": form.cost()})
+    status = 400 if form.is_bound and form.errors else 200
+    return render(request, template, {"form": form, "cost": form.cost()}, status=status)
 
 
 @tenant_view

@@ -194,4 +194,6 @@ def create(request: HttpRequest) -> HttpResponse:
         )
         messages.success(request, f"Workspace {tenant.name} created.")
         return redirect("tenants:dashboard", tenant_slug=tenant.slug)
-    return render(request, "tenants/create.html", {"form": form})
+    return render(
+        request, "tenants/create.html", {"form": form}, status=400 if form.errors else 200
+    )

@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pynomaly.data import _precheck
 from pynomaly.data._binary import (
     _check_xlsx,
     _read_feather,
@@ -29,7 +30,13 @@ from pynomaly.data._binary import (
     _read_parquet_file,
     _read_xlsx,
 )
-from pynomaly.data._text import _read_csv, _read_json, _read_jsonl, _sniff_delimiter
+from pynomaly.data._text import (
+    SCALAR_JSON,
+    _read_csv,
+    _read_json,
+    _read_jsonl,
+    _sniff_delimiter,
+)
 from pynomaly.data._util import (
     _SAMPLE_BYTES,
     Limits,
@@ -46,6 +53,7 @@ __all__ = [
     "FORMATS",
     "Limits",
     "LoadedData",
+    "check_file",
     "detect_time_column",
     "load",
     "read_parquet",
@@ -157,6 +165,16 @@ def _content_format(path: Path, head: bytes) -> tuple[str, str | None]:
     return ("tsv" if delimiter == "\t" else "csv"), delimiter
 
 
+def _is_scalar(head: bytes) -> bool:
+    """True when the text is one JSON value that is not an array or object (``42``, ``1e400``)."""
+    text = head.decode("utf-8", errors="replace").lstrip("\ufeff").strip()
+    try:
+        value, end = json.JSONDecoder().raw_decode(text)
+    except ValueError:
+        return False
+    return not isinstance(value, (list, dict)) and not text[end:].strip()
+
+
 def _supported() -> str:
     return "supported: " + ", ".join(_NAMES[f] for f in FORMATS)
 
@@ -190,6 +208,8 @@ def _resolve_format(path: Path, fmt: str | None, filename: str | None) -> tuple[
     head = _head(path)
     content, delimiter = _content_format(path, head)
     claimed = fmt or _EXTENSIONS.get(Path(filename or path).suffix.lower())
+    if _FAMILY.get(claimed) == "json" and _FAMILY.get(content) == "text" and _is_scalar(head):
+        raise DataError(SCALAR_JSON)
     if claimed and _FAMILY.get(claimed, claimed) != _FAMILY.get(content, content):
         name = f"{filename or path.name!r} is named as {_NAMES[claimed]}"
         if fmt is not None:
@@ -205,6 +225,46 @@ def _resolve_format(path: Path, fmt: str | None, filename: str | None) -> tuple[
             delimiter = ","
         content = fmt
     return content, delimiter
+
+
+# --------------------------------------------------------------------------- checking
+
+
+def check_file(
+    path: str | os.PathLike,
+    *,
+    filename: str | None = None,
+    limits: Limits = Limits(),  # noqa: B008 - frozen, so a shared default is safe
+) -> str:
+    """Judge an untrusted file with cheap, bounded work only; return its format.
+
+    Reads magic bytes, the sizes a container declares (Parquet footer, Arrow schema,
+    zip entries and sheet dimension, HDF5 shapes and dtypes) and a bounded prefix of
+    text files (at most ``limits.max_line_bytes`` + 1 bytes), never the data a file
+    claims to hold.  Passing does not promise that :func:`load` succeeds within memory:
+    parse untrusted files with :mod:`pynomaly.sandbox`.
+
+    Raises
+    ------
+    DataError
+        The file is empty, not a supported format, or malformed where it was looked at.
+    LimitExceeded
+        A declared or observed size is over ``limits``.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    if size == 0:
+        raise DataError("the file is empty")
+    if size > limits.max_bytes:
+        raise LimitExceeded(f"file is {size:,} bytes; the limit is {limits.max_bytes:,} bytes")
+    fmt, delimiter = _resolve_format(path, None, filename)
+    try:
+        _precheck.check(path, fmt, delimiter, limits, filename or path.name)
+    except (DataError, MemoryError):
+        raise
+    except Exception as exc:  # a reader's own failure on a broken header: not a traceback
+        raise DataError(f"not a readable {_NAMES[fmt]} file: {_first_line(exc)}") from None
+    return fmt
 
 
 # --------------------------------------------------------------------------- loading

@@ -15,6 +15,7 @@ import pandas as pd
 from pynomaly.data._util import (
     _SAMPLE_BYTES,
     Limits,
+    _check_line_lengths,
     _check_shape,
     _decode_sample,
     _encoding_error,
@@ -85,6 +86,10 @@ def _read_csv(path: Path, limits: Limits, warnings: list[str], *, delimiter: str
     # pandas' C parser, not pyarrow.csv: measured on this 2-core machine with 1M x 10
     # floats, pyarrow's streaming reader used ~1.5x the CPU time and its one-shot reader
     # twice the peak memory (it keeps the raw text), while nrows= bounds pandas' memory.
+    _check_line_lengths(path, limits)
+    with open(path, "rb") as fh:  # the whole first line, not a sample's share of it
+        first = fh.readline(limits.max_line_bytes + 1).decode("utf-8", errors="replace")
+    _check_shape(None, len(next(csv.reader([first], delimiter=delimiter), [])), limits, "file has")
     rows, _sample = _sample_rows(path, delimiter)
     header = _has_header(rows)
     ncols = len(rows[0])
@@ -166,16 +171,86 @@ def _json_error(exc: json.JSONDecodeError, line_offset: int = 0) -> DataError:
     return DataError(f"malformed JSON: {exc.msg}", line=exc.lineno + line_offset, column=exc.colno)
 
 
+# Deeper than this is not a table; Python's own parser would stop near 1,000 levels with a
+# RecursionError, and flattening nested objects recurses again.
+MAX_JSON_DEPTH = 64
+_DEPTH_SAMPLE = 1 << 20
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DataError(f"duplicate key {key!r} in a JSON object")
+            seen.add(key)
+    return obj
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise DataError(f"the JSON number {text[:40]} is out of range (not a finite number)")
+    return value
+
+
+def _constant(name: str) -> float:
+    if name == "NaN":
+        return float("nan")  # read as a missing value, as pandas writes it
+    raise DataError(f"the JSON value {name} is not a finite number")
+
+
+# Strict where the standard library is lenient: duplicate keys would silently keep the
+# last value, and 1e400 would become an infinity that nothing downstream can use.
+STRICT_DECODER = json.JSONDecoder(
+    object_pairs_hook=_unique_keys, parse_float=_finite_float, parse_constant=_constant
+)
+
+
+def json_depth(text: str | bytes) -> int:
+    """Deepest nesting of ``[``/``{`` in (a prefix of) a JSON text, strings ignored."""
+    import numpy as np
+
+    data = text.encode() if isinstance(text, str) else text
+    data = re.sub(rb'"(?:[^"\\]|\\.)*"', b"", data)
+    arr = np.frombuffer(data, dtype=np.uint8)
+    step = np.isin(arr, (0x5B, 0x7B)).astype(np.int64) - np.isin(arr, (0x5D, 0x7D))
+    return int(np.cumsum(step).max(initial=0))
+
+
+def _check_depth(text: str) -> None:
+    depth = json_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        raise DataError(
+            f"JSON is nested {depth:,} levels deep; at most {MAX_JSON_DEPTH} levels can be read"
+        )
+
+
+def _decode(text: str):
+    try:
+        return STRICT_DECODER.decode(text)
+    except RecursionError:
+        raise DataError(
+            f"JSON is nested too deeply; at most {MAX_JSON_DEPTH} levels can be read"
+        ) from None
+
+
 def _read_json(path: Path, limits: Limits, warnings: list[str]) -> pd.DataFrame:
     try:
         with open(path, encoding="utf-8-sig") as fh:
-            obj = json.load(fh)
+            text = fh.read()
     except UnicodeDecodeError:
         raise _find_bad_utf8(path) or DataError("the file is not UTF-8 text") from None
+    _check_depth(text[:_DEPTH_SAMPLE])  # cheap; deeper nesting later ends as RecursionError
+    try:
+        obj = _decode(text)
     except json.JSONDecodeError as exc:
         if exc.msg == "Extra data":  # one object per line, but the first line is long
+            del text
             return _read_jsonl(path, limits, warnings)
         raise _json_error(exc) from None
+    del text
     if isinstance(obj, dict):
         for key in ("data", "records", "rows"):
             if isinstance(obj.get(key), list) and len(obj) == 1:
@@ -191,8 +266,13 @@ def _read_json(path: Path, limits: Limits, warnings: list[str]) -> pd.DataFrame:
             return pd.DataFrame(obj)
         obj = [obj]  # a single record
     if not isinstance(obj, list):
-        raise DataError("JSON must be an array of records (objects), one per row")
+        raise DataError(SCALAR_JSON)
     return _records_frame(obj, limits, warnings)
+
+
+SCALAR_JSON = (
+    "JSON must be an array of objects (one per row) or an object of columns, not a single value"
+)
 
 
 def _records_frame(records: list[Any], limits: Limits, warnings: list[str]) -> pd.DataFrame:
@@ -221,9 +301,16 @@ def _records_frame(records: list[Any], limits: Limits, warnings: list[str]) -> p
 
 def _read_jsonl(path: Path, limits: Limits, warnings: list[str]) -> pd.DataFrame:
     records = []
-    decode = json.JSONDecoder().decode
+    longest = limits.max_line_bytes
     with open(path, "rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
+        lineno = 0
+        # readline with a bound: one 200 MB line is refused, never held whole.
+        while raw := fh.readline(longest + 2):
+            lineno += 1
+            if len(raw) > longest + 1 or (len(raw) == longest + 1 and not raw.endswith(b"\n")):
+                raise LimitExceeded(
+                    f"line {lineno:,} is longer than {longest:,} bytes, the limit for one line"
+                )
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
@@ -233,11 +320,13 @@ def _read_jsonl(path: Path, limits: Limits, warnings: list[str]) -> pd.DataFrame
             if not text.strip():
                 continue
             try:
-                rec = decode(text)
+                rec = _decode(text)
             except json.JSONDecodeError as exc:
                 raise DataError(
                     f"malformed JSON: {exc.msg}", line=lineno, column=exc.colno
                 ) from None
+            except DataError as exc:
+                raise DataError(exc.message, line=lineno) from None
             if not isinstance(rec, dict):
                 raise DataError(
                     f"each line must hold one JSON object, found a {type(rec).__name__}",

@@ -22,6 +22,12 @@ class Limits:
     max_bytes: int = 1 << 30
     max_rows: int = 10_000_000
     max_columns: int = 10_000
+    # A text line longer than this is refused before a parser sees it (a 200 MB CSV that
+    # is one line would otherwise be held whole, several times over, by the parser).
+    max_line_bytes: int = 1 << 20
+    # What a container may declare its content to inflate to (zip entries, Parquet
+    # row groups, HDF5 datasets): beyond this it cannot be read within the memory limit.
+    max_uncompressed_bytes: int = 4 << 30
 
 
 def _head(path: Path, n: int = _SAMPLE_BYTES) -> bytes:
@@ -74,6 +80,35 @@ def _check_shape(rows: int | None, cols: int | None, limits: Limits, verb: str) 
         raise LimitExceeded(f"{verb} {rows:,} rows; the limit is {limits.max_rows:,} rows")
     if cols is not None and cols > limits.max_columns:
         raise LimitExceeded(f"{verb} {cols:,} columns; the limit is {limits.max_columns:,} columns")
+
+
+def _check_line_lengths(path: Path, limits: Limits) -> None:
+    """Refuse a text file with a line longer than ``limits.max_line_bytes`` (streamed scan)."""
+    import numpy as np
+
+    longest = limits.max_line_bytes
+    line, carry = 1, 0  # carry: bytes of the current line seen in earlier chunks
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK_BYTES):
+            ends = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == 10)
+            if not len(ends):
+                carry += len(chunk)
+                if carry > longest:
+                    break
+                continue
+            lengths = np.diff(ends, prepend=-1)
+            lengths[0] += carry
+            over = np.flatnonzero(lengths > longest + 1)  # +1: the newline itself
+            if len(over):
+                line += int(over[0])
+                carry = longest + 1
+                break
+            line += len(ends)
+            carry = len(chunk) - int(ends[-1]) - 1
+    if carry > longest:
+        raise LimitExceeded(
+            f"line {line:,} is longer than {longest:,} bytes, the limit for one line"
+        )
 
 
 def _find_bad_utf8(path: Path) -> DataError | None:

@@ -93,11 +93,13 @@
     p.value = Math.round((100 * e.detail.loaded) / e.detail.total);
   });
 
-  // 413 from the view re-renders the form; 413 from the size guard in front of it is a
-  // full error page: show its message in the form instead of swapping the page in.
+  // A refusal (400/413/422) from the view re-renders the form, and htmx swaps no 4xx by
+  // itself; a 413 from the size guard in front of the view is a full error page: show its
+  // message in the form instead of swapping the page in.
   document.addEventListener("htmx:beforeSwap", function (e) {
     var form = formOf(e.detail.elt);
-    if (!form || e.detail.xhr.status !== 413) return;
+    var status = e.detail.xhr.status;
+    if (!form || [400, 413, 422].indexOf(status) === -1) return;
     var html = e.detail.xhr.responseText || "";
     if (html.indexOf('id="upload-form"') !== -1) {
       e.detail.shouldSwap = true;

@@ -43,7 +43,7 @@ def live_media(settings, tmp_path):
 
 @pytest.fixture
 def run_with_charts(live_media, tenant_a):
-    from apps.datasets.profile import profile_frame
+    from pynomaly.profile import profile_frame
 
     rng = np.random.default_rng(3)
     n = 400

@@ -384,3 +384,113 @@ def test_it_names_the_line_of_a_row_with_too_many_fields(tmp_path):
         load(path)
 
     assert err.value.line == 4
+
+
+# ------------------------------------------------------------- untrusted input, cheaply
+
+
+def test_check_file_refuses_a_20000_column_header_naming_its_width(tmp_path):
+    path = tmp_path / "wide.csv"
+    path.write_text(",".join(f"c{i}" for i in range(20_000)) + "\n" + "1," * 19_999 + "1\n")
+    with pytest.raises(LimitExceeded, match="file has 20,000 columns; the limit is 10,000"):
+        data.check_file(path)
+
+
+def test_check_file_refuses_a_first_line_over_the_line_limit_reading_only_a_prefix(tmp_path):
+    path = tmp_path / "line.csv"
+    with open(path, "wb") as fh:  # 32 MB, one line, of which the check reads 1,001 bytes
+        for _ in range(32):
+            fh.write(b"1,2,3," * ((1 << 20) // 6))
+    with pytest.raises(LimitExceeded, match="line 1 is longer than 1,000 bytes"):
+        data.check_file(path, limits=Limits(max_line_bytes=1000))
+
+
+def test_load_refuses_a_long_line_anywhere_in_the_file_before_parsing(tmp_path):
+    path = tmp_path / "later.csv"
+    path.write_text("a,b\n" + "1,2\n" * 1000 + "3," + "4" * 5000 + "\n")
+    with pytest.raises(LimitExceeded, match="line 1,002 is longer than 4,096 bytes"):
+        load(path, limits=Limits(max_line_bytes=4096))
+    jsonl = tmp_path / "later.jsonl"
+    jsonl.write_text('{"a": 1}\n' * 10 + '{"a": "' + "x" * 5000 + '"}\n')
+    with pytest.raises(LimitExceeded, match="line 11 is longer than 4,096 bytes"):
+        load(jsonl, limits=Limits(max_line_bytes=4096))
+
+
+def test_check_file_reads_a_parquet_footers_claims_without_reading_data(tmp_path):
+    from tests.web.datasets.corpus import lying_parquet
+
+    path = tmp_path / "lie.parquet"
+    lying_parquet(2 * 10**12)(path)
+    with pytest.raises(LimitExceeded, match="file declares 2,000,000,000,000 rows"):
+        data.check_file(path)
+
+
+def test_check_file_refuses_a_zip_bomb_workbook_by_its_entry_sizes(tmp_path):
+    from tests.web.datasets.corpus import xlsx
+
+    path = tmp_path / "bomb.xlsx"
+    xlsx(200_000)(path)
+    with pytest.raises(LimitExceeded, match="inflates from .* refused as a likely zip bomb"):
+        data.check_file(path)
+    small = tmp_path / "dimension.xlsx"
+    xlsx(1, dimension="B2:C30000000")(small)
+    with pytest.raises(LimitExceeded, match="sheet declares 30,000,000 rows"):
+        data.check_file(small)
+
+
+def test_check_file_refuses_hdf5_strings_and_declared_bytes(tmp_path):
+    path = tmp_path / "s.h5"
+    with h5py.File(path, "w") as fh:
+        fh.create_dataset("s", data=np.array(["a"], dtype=object), dtype=h5py.string_dtype())
+    with pytest.raises(DataError, match="only numeric datasets can be read"):
+        data.check_file(path)
+    big = tmp_path / "big.h5"
+    with h5py.File(big, "w") as fh:
+        fh.create_dataset("t", shape=(1_000_000, 500), dtype="f8", chunks=(100, 100))
+    with pytest.raises(LimitExceeded, match="declare 3,815 MB of data; at most 1,024 MB"):
+        data.check_file(big, limits=Limits(max_uncompressed_bytes=1 << 30))
+
+
+def test_check_file_accepts_every_supported_format(tmp_path, frame):
+    for fmt, ext in [
+        ("csv", "csv"),
+        ("json", "json"),
+        ("jsonl", "jsonl"),
+        ("parquet", "parquet"),
+        ("feather", "feather"),
+        ("xlsx", "xlsx"),
+    ]:
+        path = tmp_path / f"f.{ext}"
+        _write(frame, path, fmt)
+        assert data.check_file(path) == fmt
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[{"a": 1e400}]', "the JSON number 1e400 is out of range"),
+        ('[{"a": -Infinity}]', "the JSON value -Infinity is not a finite number"),
+        ('[{"a": 1, "a": 2}]', "duplicate key 'a' in a JSON object"),
+        ("[" * 70 + "]" * 70, "JSON is nested 70 levels deep; at most 64"),
+        ("[" * 5000 + "]" * 5000, "JSON is nested 5,000 levels deep"),
+    ],
+)
+def test_json_is_read_strictly(tmp_path, text, message):
+    path = tmp_path / "x.json"
+    path.write_text(text)
+    with pytest.raises(DataError, match=message):
+        load(path)
+
+
+def test_json_nan_reads_as_a_missing_value(tmp_path):
+    path = tmp_path / "x.json"
+    path.write_text('[{"a": NaN, "b": 1}, {"a": 2.5, "b": 2}]')
+    assert load(path).frame["a"].isna().tolist() == [True, False]
+
+
+@pytest.mark.parametrize("text", ["42", "1e400", '"hello"', "true"])
+def test_a_top_level_scalar_json_is_named_as_such(tmp_path, text):
+    path = tmp_path / "x.json"
+    path.write_text(text)
+    with pytest.raises(DataError, match="JSON must be an array of objects .* not a single value"):
+        sniff_format(path)

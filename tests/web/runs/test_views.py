@@ -77,6 +77,7 @@ def test_only_ready_datasets_can_be_chosen(alice_client, tenant_a, inputs):
     response = alice_client.post(
         _url(tenant_a, "start"), {"dataset_version": version.pk, "detector": config.pk}
     )
+    assert response.status_code == 400
     assert "dataset_version" in response.context["form"].errors
     assert not Run.objects.exists()
 
@@ -108,6 +109,7 @@ def test_the_start_page_warns_before_a_knn_run_on_200k_rows_and_needs_consent(
     refused = alice_client.post(
         _url(tenant_a, "start"), {"dataset_version": version.pk, "detector": knn.pk}
     )
+    assert refused.status_code == 400
     assert "accept_cost" in refused.context["form"].errors and not Run.objects.exists()
     alice_client.post(
         _url(tenant_a, "start"),

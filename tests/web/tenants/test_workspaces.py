@@ -40,7 +40,7 @@ def test_the_new_workspace_page_needs_sign_in(client, db):
 
 def test_a_blank_name_creates_nothing(alice_client, tenant_a):
     response = alice_client.post(reverse("tenant_create"), {"name": "   "})
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert Tenant.objects.count() == 1
 
 
