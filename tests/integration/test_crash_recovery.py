@@ -230,9 +230,11 @@ def _all_settled(case: str, killed_at: float, capsys) -> None:
     ]
     assert not failed, failed
     TIMES[case] = seconds
+    runs, uploads = Run.objects.count(), Upload.objects.count()
     with capsys.disabled():
         print(
-            f"\n[crash recovery] {case}: every run and ingest terminal {seconds:.1f} s after the kill"
+            f"\n[crash recovery] {case}: {runs} run(s) and {uploads} ingest(s) all terminal "
+            f"{seconds:.1f} s after the kill"
         )
 
 
