@@ -73,15 +73,16 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m pynomaly_web.supervise", description=__doc__)
     parser.add_argument("names", nargs="*", help="Procfile processes to run (default: all)")
     parser.add_argument("--procfile", type=Path, default=ROOT / "Procfile")
+    parser.add_argument("--var", type=Path, default=VAR, help="where the config, log and socket go")
     args = parser.parse_args(argv)
     processes = procfile(args.procfile)
     names = args.names or [n for n in processes if n != "release"]
     unknown = [n for n in names if n not in processes]
     if unknown:
         parser.error(f"not in {args.procfile.name}: {', '.join(unknown)}")
-    VAR.mkdir(exist_ok=True)
-    conf = VAR / "supervisord.conf"
-    conf.write_text(config({n: processes[n] for n in names}))
+    args.var.mkdir(parents=True, exist_ok=True)
+    conf = args.var / "supervisord.conf"
+    conf.write_text(config({n: processes[n] for n in names}, var=args.var))
     supervisord = Path(sys.executable).with_name("supervisord")
     os.execv(supervisord, [str(supervisord), "-c", str(conf)])
 
