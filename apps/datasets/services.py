@@ -28,9 +28,9 @@ from django.db.models import Max
 from django.utils import timezone
 
 from apps.audit.services import audit_record
+from apps.common import claims
 from pynomaly import data as engine
 from pynomaly.errors import DataError
-from pynomaly_web import claims
 from pynomaly_web.storage import local_path
 
 from .models import Dataset, DatasetVersion, Upload

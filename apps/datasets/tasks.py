@@ -9,7 +9,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import OperationalError, connection
 
-from pynomaly_web import claims
+from apps.common import claims
 
 from .services import (
     dataset_ingest,

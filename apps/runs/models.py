@@ -59,7 +59,7 @@ class Run(TenantOwned):
     cancel_requested = models.BooleanField(default=False)
     attempts = models.PositiveSmallIntegerField(default=0)
     task_id = models.CharField(max_length=64, blank=True)
-    # Who holds the claim (pynomaly_web.claims): a redelivered task whose holder is dead
+    # Who holds the claim (apps.common.claims): a redelivered task whose holder is dead
     # resumes at once instead of waiting for the heartbeat to age.
     holder_host = models.CharField(max_length=255, blank=True)
     holder_pid = models.PositiveIntegerField(null=True, blank=True)

@@ -22,9 +22,9 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from apps.audit.services import audit_record
+from apps.common import claims
 from apps.datasets.models import DatasetVersion
 from apps.detectors.models import DetectorConfigVersion, TrainedModel
-from pynomaly_web import claims
 
 from .models import Run
 
@@ -194,7 +194,7 @@ def run_claim_key(run_id: int) -> str:
 def _holder_alive(run: Run, now) -> bool:
     """Whether the process that claimed this running run still works on it.
 
-    Same host: known at once from the pid (pynomaly_web.claims). Another host, or a claim
+    Same host: known at once from the pid (apps.common.claims). Another host, or a claim
     that named no holder: only a fresh heartbeat says it lives.
     """
     alive = claims.holder_alive(

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.files import File
 from django.db import connection
 
-from pynomaly_web import claims
+from apps.common import claims
 from pynomaly_web.storage import local_path
 
 from . import services

@@ -9,10 +9,10 @@ import psutil
 import pytest
 from django.utils import timezone
 
+from apps.common import claims
 from apps.runs import services
 from apps.runs.models import Run
 from apps.runs.tasks import execute_run
-from pynomaly_web import claims
 
 from .factories import blobs, make_config, make_run, make_version
 

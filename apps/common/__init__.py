@@ -1,0 +1,1 @@
+"""Helpers shared by several apps (no models, not an installed app)."""
