@@ -19,11 +19,13 @@ $(STAMP): requirements.txt pyproject.toml
 install: $(STAMP)
 
 # The whole stack on embedded defaults (SQLite + an embedded Redis unless REDIS_URL is set):
-# migrate, seed the demo workspace, then web (ASGI, :8000) and one Celery worker. Ctrl-C stops all.
+# migrate, seed the demo workspace, then web (ASGI, :8000), one Celery worker and beat under
+# supervisord, which starts a crashed process again (the embedded Redis is restarted by its
+# wrapper). Ctrl-C stops all.
 run: $(STAMP)
 	@mkdir -p var
 	$(WITH_REDIS) bash -c '$(PY) manage.py migrate --noinput && $(PY) manage.py seed_demo && \
-		PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec $(VENV)/bin/honcho start web worker beat'
+		PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec $(PY) -m pynomaly_web.supervise web worker beat'
 
 # The whole suite, on SQLite + embedded Redis by default, or DATABASE_URL/REDIS_URL when set,
 # measured by coverage (the CLI, server and worker subprocesses too: [tool.coverage] in

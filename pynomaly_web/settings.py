@@ -152,6 +152,9 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
+# Only health.ping keeps a result (the /readyz round trip); kept briefly.
+CELERY_RESULT_BACKEND = REDIS_URL
+CELERY_RESULT_EXPIRES = 300
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=3 * 3600)
@@ -332,7 +335,10 @@ LOGGING = {
     "loggers": {"uvicorn.access": {"level": env.str("ACCESS_LOG_LEVEL", default="WARNING")}},
 }
 
+# /readyz sends a health.ping task and waits this long for a worker to run it; a success is
+# believed for READYZ_CACHE_SECONDS so frequent probes cost one round trip.
 READYZ_CELERY_TIMEOUT = env.float("READYZ_CELERY_TIMEOUT", default=2.0)
+READYZ_CACHE_SECONDS = env.float("READYZ_CACHE_SECONDS", default=5.0)
 
 # What the service worker pre-caches so the shell and the offline page load without a network.
 PWA_SHELL_ASSETS = [
@@ -372,8 +378,25 @@ RUN_MAX_ATTEMPTS = env.int("RUN_MAX_ATTEMPTS", default=2)
 # Unset: the engine's own chunking, so a run scores exactly as `pynomaly detect` does
 # (ECOD/COPOD scores depend a little on the chunk they are scored in).
 RUN_CHUNK_ROWS = env.int("RUN_CHUNK_ROWS", default=None)
+# Lost messages (outbox style): a queued run or a pending upload that no worker claimed within
+# RESEND_AFTER_SECONDS is sent again (then after 2x, 4x … up to RESEND_MAX_SECONDS), and work
+# whose holder on this host died is sent again at once; the sweep runs every SWEEP_SECONDS.
+RESEND_AFTER_SECONDS = env.int("RESEND_AFTER_SECONDS", default=30)
+RESEND_MAX_SECONDS = env.int("RESEND_MAX_SECONDS", default=600)
+SWEEP_SECONDS = env.float("SWEEP_SECONDS", default=15.0)
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-runs": {"task": "runs.reap_stale", "schedule": 60.0},
+    # A sweep that waited longer than its interval (no worker free) is dropped, not piled up.
+    "sweep-runs": {
+        "task": "runs.sweep",
+        "schedule": SWEEP_SECONDS,
+        "options": {"expires": SWEEP_SECONDS},
+    },
+    "sweep-ingests": {
+        "task": "datasets.sweep",
+        "schedule": SWEEP_SECONDS,
+        "options": {"expires": SWEEP_SECONDS},
+    },
 }
 
 # REST API rate limits (apps.api.throttling), counted in Redis: per token, per client IP, and

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
+
 import redis
+from celery.exceptions import TimeoutError as CeleryTimeoutError
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db import connection
@@ -47,19 +51,43 @@ def _check_redis() -> None:
         client.close()
 
 
-def _check_celery() -> int:
-    from pynomaly_web.celery import app
+_celery_ok_at: float | None = None
 
-    replies = app.control.ping(timeout=settings.READYZ_CELERY_TIMEOUT)
-    if not replies:
-        raise RuntimeError(f"no Celery worker answered within {settings.READYZ_CELERY_TIMEOUT:g} s")
-    return len(replies)
+
+def _check_celery() -> dict:
+    """A round trip: a worker takes a health.ping message and runs it (a control ping alone
+    says ok while a pool whose children cannot start runs nothing)."""
+    global _celery_ok_at
+    from pynomaly_web.celery import app
+    from pynomaly_web.health import ping
+
+    now = time.monotonic()
+    if _celery_ok_at is not None and now - _celery_ok_at < settings.READYZ_CACHE_SECONDS:
+        return {"cached": True}
+    timeout = settings.READYZ_CELERY_TIMEOUT
+    # Expires with the wait: a backlogged ping is dropped by the worker, never run late.
+    result = ping.apply_async(expires=timeout)
+    try:
+        worker = result.get(timeout=timeout)
+    except CeleryTimeoutError:
+        replies = app.control.ping(timeout=min(timeout, 1.0))
+        if not replies:
+            raise RuntimeError(f"no Celery worker answered within {timeout:g} s") from None
+        raise RuntimeError(
+            f"{len(replies)} Celery worker(s) answered a ping but none ran a task "
+            f"within {timeout:g} s"
+        ) from None
+    finally:
+        with contextlib.suppress(Exception):  # a result left behind expires on its own
+            result.forget()
+    _celery_ok_at = time.monotonic()
+    return {"worker": worker, "round_trip_ms": round((_celery_ok_at - now) * 1000, 1)}
 
 
 @require_GET
 @never_cache
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Ready when the database answers, Redis answers and a Celery worker answers a ping."""
+    """Ready when the database answers, Redis answers and a Celery worker runs a task."""
     checks: dict[str, dict] = {}
     for name, check in (
         ("database", _check_database),
@@ -71,7 +99,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
         except Exception as exc:  # any failure makes the probe fail, with its reason
             checks[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
         else:
-            checks[name] = {"ok": True} if result is None else {"ok": True, "workers": result}
+            checks[name] = {"ok": True, **(result or {})}
     ok = all(c["ok"] for c in checks.values())
     failed = [name for name, c in checks.items() if not c["ok"]]
     return JsonResponse(

@@ -61,6 +61,14 @@ class Upload(TenantOwned):
     # Counted by the ingest task: a worker killed mid-ingest (out of memory) redelivers the
     # task; after a few attempts the upload is failed instead of requeued for ever.
     attempts = models.PositiveSmallIntegerField(default=0)
+    # Who is ingesting it (apps.common.claims) and when it last showed life; when its
+    # message was last (re)sent and how often the sweeper re-sent it (a lost message).
+    holder_host = models.CharField(max_length=255, blank=True)
+    holder_pid = models.PositiveIntegerField(null=True, blank=True)
+    holder_started = models.FloatField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    sends = models.PositiveSmallIntegerField(default=0)
     version = models.ForeignKey(
         "DatasetVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+
 from celery import shared_task
-from django.db import OperationalError
+from django.conf import settings
+from django.db import OperationalError, connection
 
-from .services import dataset_ingest
+from apps.common import claims
+
+from .services import (
+    dataset_ingest,
+    upload_claim_key,
+    upload_heartbeat,
+    upload_hold,
+    upload_sweep,
+)
+
+logger = logging.getLogger(__name__)
 
 
-# Idempotent (a non-pending upload is left alone), so a redelivered or retried task is
-# harmless; the service counts attempts so a worker killed mid-ingest cannot loop for ever.
+# Idempotent (a non-pending upload is left alone, one held by a live process too), so a
+# redelivered, re-sent or retried task is harmless; the service counts attempts so a worker
+# killed mid-ingest cannot loop for ever.
 @shared_task(
     name="datasets.ingest",
     acks_late=True,
@@ -21,4 +36,36 @@ from .services import dataset_ingest
     max_retries=3,
 )
 def ingest(upload_id: int) -> None:
-    dataset_ingest(upload_id=upload_id)
+    if not upload_hold(upload_id=upload_id):
+        return
+    beat = _Heartbeat(upload_id, settings.RUN_HEARTBEAT_SECONDS)
+    beat.start()
+    try:
+        with claims.holding(upload_claim_key(upload_id)):
+            dataset_ingest(upload_id=upload_id)
+    finally:
+        beat.stopped.set()
+        beat.join(timeout=5)
+
+
+@shared_task(name="datasets.sweep", ignore_result=True, time_limit=60, soft_time_limit=50)
+def sweep_ingests() -> dict:
+    return upload_sweep()
+
+
+class _Heartbeat(threading.Thread):
+    """Shows another host that this ingest lives (the same host looks at the pid)."""
+
+    def __init__(self, upload_id: int, every: float):
+        super().__init__(name=f"upload-{upload_id}-heartbeat", daemon=True)
+        self.upload_id, self.every, self.stopped = upload_id, every, threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopped.wait(self.every):
+                try:
+                    upload_heartbeat(upload_id=self.upload_id)
+                except Exception:
+                    logger.warning("heartbeat of upload %s failed", self.upload_id, exc_info=True)
+        finally:
+            connection.close()

@@ -62,6 +62,17 @@ class Run(TenantOwned):
     cancel_requested = models.BooleanField(default=False)
     attempts = models.PositiveSmallIntegerField(default=0)
     task_id = models.CharField(max_length=64, blank=True)
+    # Who holds the claim (apps.common.claims): a redelivered task whose holder is dead
+    # resumes at once instead of waiting for the heartbeat to age.
+    holder_host = models.CharField(max_length=255, blank=True)
+    holder_pid = models.PositiveIntegerField(null=True, blank=True)
+    holder_started = models.FloatField(
+        null=True, blank=True, help_text="start time of the holder's process (epoch seconds)"
+    )
+    # When the task's message was last sent, and how often the sweeper re-sent it because
+    # nobody claimed the run (a message lost with the broker or a dying web process).
+    sent_at = models.DateTimeField(null=True, blank=True)
+    sends = models.PositiveSmallIntegerField(default=0)
     error = models.TextField(blank=True)
 
     created_by = models.ForeignKey(

@@ -22,6 +22,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from apps.audit.services import audit_record
+from apps.common import claims
 from apps.datasets.models import DatasetVersion
 from apps.detectors.models import DetectorConfigVersion, TrainedModel
 from pynomaly.evaluate import label_metrics
@@ -180,22 +181,50 @@ def _finish(run: Run, status: str, *, error: str = "") -> None:
 
 
 # ---------------------------------------------------------------- the task's transitions
+def run_claim_key(run_id: int) -> str:
+    return f"run:{run_id}"
+
+
+def _holder_alive(run: Run, now) -> bool:
+    """Whether the process that claimed this running run still works on it.
+
+    Same host: known at once from the pid (apps.common.claims). Another host, or a claim
+    that named no holder: only a fresh heartbeat says it lives.
+    """
+    alive = claims.holder_alive(
+        key=run_claim_key(run.pk),
+        host=run.holder_host,
+        pid=run.holder_pid,
+        started=run.holder_started,
+    )
+    if alive is not None:
+        return alive
+    fresh = now - timedelta(seconds=3 * settings.RUN_HEARTBEAT_SECONDS)
+    return run.heartbeat_at is not None and run.heartbeat_at > fresh
+
+
 @transaction.atomic
 def run_mark_running(*, run_id: int, task_id: str = "") -> Run | None:
     """Claim the run for this task: None when there is nothing (more) to do.
 
-    Celery may deliver a task twice (acks_late), so a terminal run is left alone, a run
-    another worker is beating on is left to it, and attempts are counted here.
+    Celery may deliver a task twice (acks_late), so a terminal run is left alone, a run whose
+    holder still works on it is left to it, and attempts are counted here. The claim records
+    this process as the holder, so the next delivery can tell a dead holder at once.
     """
     run = Run.objects.select_for_update().filter(pk=run_id).first()
     if run is None or run.is_terminal:
         return None
     now = timezone.now()
-    if run.status == Run.Status.RUNNING and run.heartbeat_at is not None:
-        fresh = now - timedelta(seconds=3 * settings.RUN_HEARTBEAT_SECONDS)
-        if run.heartbeat_at > fresh:
-            logger.info("run %s is already running elsewhere; duplicate delivery ignored", run_id)
+    if run.status == Run.Status.RUNNING:
+        if _holder_alive(run, now):
+            logger.info("run %s is held by a live worker; duplicate delivery ignored", run_id)
             return None
+        logger.warning(
+            "run %s: its holder %s pid %s is gone; resuming at once",
+            run_id,
+            run.holder_host or "?",
+            run.holder_pid,
+        )
     if run.cancel_requested:
         _finish(run, Run.Status.CANCELLED, error="Cancelled on request.")
         audit_record(
@@ -206,6 +235,7 @@ def run_mark_running(*, run_id: int, task_id: str = "") -> Run | None:
     if run.attempts >= settings.RUN_MAX_ATTEMPTS:
         _fail_locked(run, f"Gave up after {run.attempts} attempts: the worker stopped each time.")
         return None
+    holder = claims.current()
     run.attempts += 1
     run.status = Run.Status.RUNNING
     run.stage = Run.Stage.LOADING
@@ -216,6 +246,7 @@ def run_mark_running(*, run_id: int, task_id: str = "") -> Run | None:
     run.error = ""
     run.started_at = run.started_at or now
     run.heartbeat_at = now
+    run.holder_host, run.holder_pid, run.holder_started = holder.host, holder.pid, holder.started
     if task_id:
         run.task_id = task_id
     run.save()
@@ -400,7 +431,38 @@ def _copy_state(source: Run, target: Run) -> None:
         setattr(target, name, getattr(source, name))
 
 
-# ---------------------------------------------------------------- the reaper
+# ---------------------------------------------------------------- the reaper and the sweeper
+def _requeue_locked(run: Run, now, *, was_queued: bool) -> str:
+    """Send a run whose message or worker was lost once more, or end it: the outcome's name."""
+    if run.cancel_requested:
+        _finish(run, Run.Status.CANCELLED, error="Cancelled on request.")
+        audit_record(
+            action="run.cancelled", tenant=run.tenant, target=run, details={"reaped": True}
+        )
+        _push_after_commit(run)
+        return "cancelled"
+    if run.attempts >= settings.RUN_MAX_ATTEMPTS:
+        reason = "no worker picked the run up" if was_queued else "the worker stopped responding"
+        _fail_locked(run, f"The run was stopped: {reason} (after {run.attempts} attempts).")
+        return "failed"
+    if was_queued:
+        run.attempts += 1  # a lost message counts, so this cannot go on for ever
+    run.status, run.stage, run.percent = Run.Status.QUEUED, Run.Stage.QUEUED, 0.0
+    run.heartbeat_at = run.sent_at = now  # for queued runs: when it was (re)enqueued
+    run.task_id = str(uuid.uuid4())
+    run.eta_seconds = run.rows_per_second = None
+    run.save()
+    audit_record(
+        action="run.requeued",
+        tenant=run.tenant,
+        target=run,
+        details={"attempts": run.attempts, "was": "queued" if was_queued else "running"},
+    )
+    _enqueue_after_commit(run)
+    _push_after_commit(run)
+    return "requeued"
+
+
 @transaction.atomic
 def run_reap_stale(*, now=None) -> dict[str, int]:
     """Requeue (or fail) runs whose worker went quiet, and queued runs nobody picked up."""
@@ -415,37 +477,7 @@ def run_reap_stale(*, now=None) -> dict[str, int]:
     )
     counts = {"requeued": 0, "failed": 0, "cancelled": 0}
     for run in stale:
-        was_queued = run.status == Run.Status.QUEUED
-        if run.cancel_requested:
-            _finish(run, Run.Status.CANCELLED, error="Cancelled on request.")
-            audit_record(
-                action="run.cancelled", tenant=run.tenant, target=run, details={"reaped": True}
-            )
-            _push_after_commit(run)
-            counts["cancelled"] += 1
-        elif run.attempts >= settings.RUN_MAX_ATTEMPTS:
-            reason = (
-                "no worker picked the run up" if was_queued else "the worker stopped responding"
-            )
-            _fail_locked(run, f"The run was stopped: {reason} (after {run.attempts} attempts).")
-            counts["failed"] += 1
-        else:
-            if was_queued:
-                run.attempts += 1  # a lost message counts, so this cannot go on for ever
-            run.status, run.stage, run.percent = Run.Status.QUEUED, Run.Stage.QUEUED, 0.0
-            run.heartbeat_at = now  # for queued runs: when it was (re)enqueued
-            run.task_id = str(uuid.uuid4())
-            run.eta_seconds = run.rows_per_second = None
-            run.save()
-            audit_record(
-                action="run.requeued",
-                tenant=run.tenant,
-                target=run,
-                details={"attempts": run.attempts, "was": "queued" if was_queued else "running"},
-            )
-            _enqueue_after_commit(run)
-            _push_after_commit(run)
-            counts["requeued"] += 1
+        counts[_requeue_locked(run, now, was_queued=run.status == Run.Status.QUEUED)] += 1
     if any(counts.values()):
         logger.warning("reaper: %s", counts)
     return counts
@@ -484,3 +516,47 @@ def run_threshold_set(
             },
         )
     return locked
+
+
+def _older(name: str, before) -> Q:
+    return Q(**{f"{name}__isnull": True}) | Q(**{f"{name}__lt": before})
+
+
+@transaction.atomic
+def run_sweep(*, now=None) -> dict[str, int]:
+    """Re-send queued runs nobody claimed, and requeue at once runs whose holder here died.
+
+    Outbox style: the database says what should be happening, the broker may have lost it
+    (a web process killed between commit and send, a broker restarted without its data, a
+    worker killed with the message reserved). A run re-sent is harmless, since the claim
+    drops a delivery for a run that is finished or held by a live process; re-sends of one
+    run back off (30 s, 60 s, … up to RESEND_MAX_SECONDS) so a long queue is not flooded.
+    """
+    now = now or timezone.now()
+    base = settings.RESEND_AFTER_SECONDS
+    before = now - timedelta(seconds=base)
+    counts = {"resent": 0, "requeued": 0, "failed": 0, "cancelled": 0}
+    waiting = Run.objects.select_for_update(skip_locked=True).filter(
+        _older("sent_at", before),
+        _older("heartbeat_at", before),
+        status=Run.Status.QUEUED,
+        created_at__lt=before,
+    )
+    for run in waiting:
+        last = max(t for t in (run.sent_at, run.heartbeat_at, run.created_at) if t is not None)
+        if (now - last).total_seconds() < min(base * 2**run.sends, settings.RESEND_MAX_SECONDS):
+            continue
+        run.sends += 1
+        run.sent_at = now
+        run.save(update_fields=["sends", "sent_at"])
+        _enqueue_after_commit(run)
+        counts["resent"] += 1
+    held_here = Run.objects.select_for_update(skip_locked=True).filter(
+        status=Run.Status.RUNNING, holder_host=claims.current().host, holder_pid__isnull=False
+    )
+    for run in held_here:
+        if not _holder_alive(run, now):
+            counts[_requeue_locked(run, now, was_queued=False)] += 1
+    if any(counts.values()):
+        logger.warning("sweeper: %s", counts)
+    return counts

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.files import File
 from django.db import connection
 
+from apps.common import claims
 from apps.common.storage import local_path
 
 from . import services
@@ -31,12 +32,19 @@ def execute_run(self, run_id: int) -> None:
     run = services.run_mark_running(run_id=run_id, task_id=self.request.id or "")
     if run is None:  # finished, cancelled, or being run by another delivery
         return
-    _Execution(run).attempt()
+    # While this block runs the claim is live even to this process's own sweeper.
+    with claims.holding(services.run_claim_key(run.pk)):
+        _Execution(run).attempt()
 
 
 @shared_task(name="runs.reap_stale", ignore_result=True, time_limit=120, soft_time_limit=100)
 def reap_stale_runs() -> dict:
     return services.run_reap_stale()
+
+
+@shared_task(name="runs.sweep", ignore_result=True, time_limit=60, soft_time_limit=50)
+def sweep_runs() -> dict:
+    return services.run_sweep()
 
 
 class _Heartbeat(threading.Thread):

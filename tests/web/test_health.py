@@ -1,5 +1,12 @@
 import pytest
 
+from pynomaly_web import views
+
+
+@pytest.fixture(autouse=True)
+def _no_cached_round_trip(monkeypatch):
+    monkeypatch.setattr(views, "_celery_ok_at", None)
+
 
 def test_healthz_answers_while_the_process_lives(client, db):
     response = client.get("/healthz")
@@ -12,8 +19,21 @@ def test_readyz_is_ready_when_database_redis_and_a_worker_answer(client, celery_
     response = client.get("/readyz")
     body = response.json()
     assert response.status_code == 200, body
-    assert body["checks"]["celery"]["workers"] >= 1
+    # A round trip: a worker ran the health.ping task and named itself.
+    assert body["checks"]["celery"]["worker"]
+    assert body["checks"]["celery"]["round_trip_ms"] > 0
     assert body["failed"] == []
+
+
+@pytest.mark.integration
+def test_readyz_believes_a_recent_round_trip_for_a_few_seconds(client, celery_worker, settings):
+    settings.READYZ_CACHE_SECONDS = 60
+    assert client.get("/readyz").json()["checks"]["celery"]["round_trip_ms"] > 0
+    second = client.get("/readyz")
+    assert second.status_code == 200 and second.json()["checks"]["celery"] == {
+        "ok": True,
+        "cached": True,
+    }
 
 
 @pytest.mark.integration
@@ -24,6 +44,26 @@ def test_readyz_names_the_celery_worker_when_none_answers(client, db, settings):
     body = response.json()
     assert body["failed"] == ["celery"]
     assert "no Celery worker answered" in body["checks"]["celery"]["error"]
+
+
+@pytest.mark.integration
+def test_readyz_fails_when_a_worker_answers_pings_but_runs_no_task(
+    client, transactional_db, settings
+):
+    # Like a pool whose children never come up: the worker process answers control pings,
+    # yet no task is executed (here it consumes another queue only).
+    from celery.contrib.testing.worker import start_worker
+
+    from pynomaly_web.celery import app
+
+    settings.READYZ_CELERY_TIMEOUT = 1.0
+    with start_worker(
+        app, pool="solo", perform_ping_check=False, shutdown_timeout=30, queues=["nothing-here"]
+    ):
+        response = client.get("/readyz")
+    assert response.status_code == 503
+    error = response.json()["checks"]["celery"]["error"]
+    assert "answered a ping but none ran a task within 1 s" in error
 
 
 def test_readyz_names_redis_when_it_is_unreachable(client, db, settings):

@@ -1,0 +1,65 @@
+"""``make run``'s process manager: a crashed process is started again, Ctrl-C stops them all."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from pynomaly_web.supervise import procfile
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_procfile_lists_the_processes_make_run_supervises():
+    assert list(procfile(ROOT / "Procfile"))[:3] == ["web", "worker", "beat"]
+
+
+def _pid(var: Path, name: str) -> int:
+    """The process's pid as supervisord reports it (0 while it is not running)."""
+    ctl = Path(sys.executable).with_name("supervisorctl")
+    out = subprocess.run(
+        [str(ctl), "-c", str(var / "supervisord.conf"), "pid", name], capture_output=True, text=True
+    ).stdout.strip()
+    return int(out) if out.isdigit() else 0
+
+
+def _wait(predicate, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.2)
+
+
+def test_a_killed_process_is_started_again_and_sigint_stops_every_one(tmp_path):
+    up = "import os, time; print('{name} up', os.getpid(), flush=True); time.sleep(600)"
+    (tmp_path / "Procfile").write_text(
+        f'a: {sys.executable} -c "{up.format(name="a")}"\n'
+        f'b: {sys.executable} -c "{up.format(name="b")}"\n'
+    )
+    var = tmp_path / "var"
+    manager = subprocess.Popen(
+        [sys.executable, "-m", "pynomaly_web.supervise", "--procfile", str(tmp_path / "Procfile")]
+        + ["--var", str(var)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait(lambda: _pid(var, "a") and _pid(var, "b"), "both processes start")
+        first_a, b = _pid(var, "a"), _pid(var, "b")
+        os.kill(first_a, signal.SIGKILL)
+        _wait(lambda: _pid(var, "a") not in (0, first_a), "the killed process is started again")
+        assert _pid(var, "b") == b  # the other one kept running
+        second_a = _pid(var, "a")
+        manager.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        assert manager.wait(timeout=60) == 0
+        for pid in (second_a, b):
+            _wait(lambda pid=pid: not psutil.pid_exists(pid), f"process {pid} stopped", 10)
+    finally:
+        if manager.poll() is None:
+            manager.kill()
