@@ -19,10 +19,10 @@ from pathlib import Path
 
 import psutil
 import pytest
-from apps.runs.results import escape_cell
 
 from apps.datasets.models import Dataset, DatasetVersion, Upload
 from pynomaly import data as engine
+from pynomaly.results import escape_cell
 
 from .corpus import CASES, FAILED, REFUSED, Case, lying_parquet, xlsx
 from .helpers import ingest_latest, stored_files, upload_url
