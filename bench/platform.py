@@ -9,7 +9,8 @@ profile, Parquet), the session starts a run of an IForest configuration (fit on 
 100k-row sample, scaling none — what ``bench.raw`` does) and the bench polls the database
 until the run has finished. The same file goes through ``python -m bench.raw`` and
 ``pynomaly detect`` in the same bench run (``bench.engine``'s job and child runner), so the
-three times sit in one table; a second table says where the platform's time went (the
+three times sit in one table (the three sides run interleaved, raw, engine, platform, raw…,
+with the load average printed beside each repeat's figures); a second table says where the platform's time went (the
 upload request, ingestion, the run's own stages from ``Run.timings``, queueing), and a
 third the time to render the run's results page (first and second GET).
 """
@@ -439,36 +440,28 @@ def main(argv: list[str] | None = None) -> int:
             for j in engine.jobs(rows, tmp)
             if j.name.startswith("csv ") and j.name.endswith(DETECTOR)
         )
-        raws, engines = [], []
-        for i in range(repeat):
-            print(
-                f"  {csv_job.name}: raw script, engine CLI ({i + 1}/{repeat}) ...",
-                file=sys.stderr,
-                flush=True,
-            )
-            raws.append(engine.run_child(csv_job.raw))
-            engines.append(engine.run_child(csv_job.pynomaly))
-        failed = next(
-            (
-                f"{side} failed: {m.error}"
-                for side, ms in (("raw", raws), ("engine", engines))
-                for m in ms
-                if m.error
-            ),
-            None,
-        )
-        if failed:
-            print(failed, file=sys.stderr)
-            return 1
         print(
-            "  starting Redis, migrating SQLite, starting Daphne and a Celery worker ...",
+            "  starting Redis, migrating SQLite, starting the web server and a Celery worker ...",
             file=sys.stderr,
             flush=True,
         )
-        results: list[PlatformResult] = []
+        raws, engines, results, repeats = [], [], [], []
         with Platform(tmp / "platform", fit_rows) as platform:
+            # Interleaved (raw, engine, platform, raw, …) so drift in the machine's load hits
+            # every side alike; the load average is recorded beside each figure.
             for i in range(repeat):
-                print(f"  {name} ({i + 1}/{repeat}) ...", file=sys.stderr, flush=True)
+                print(f"  {name} ({i + 1}/{repeat}): raw, engine, platform ...", file=sys.stderr, flush=True)  # fmt: skip
+                raws.append(engine.run_child(csv_job.raw))
+                raw_load = os.getloadavg()[0]
+                engines.append(engine.run_child(csv_job.pynomaly))
+                engine_load = os.getloadavg()[0]
+                failed = next(
+                    (f"{side} failed: {m.error}" for side, m in (("raw", raws[-1]), ("engine", engines[-1])) if m.error),
+                    None,
+                )  # fmt: skip
+                if failed:
+                    print(failed, file=sys.stderr)
+                    return 1
                 res = run_platform(platform, csv, f"bench {i + 1}", args.timeout)
                 if res.error:
                     print(
@@ -477,8 +470,34 @@ def main(argv: list[str] | None = None) -> int:
                     _keep_logs(tmp / "platform")
                     return 1
                 results.append(res)
+                repeats.append(
+                    (raws[-1].seconds, raw_load, engines[-1].seconds, engine_load,
+                     res.total, os.getloadavg()[0])
+                )  # fmt: skip
             worker_peak, web_peak = platform.worker_peak_mb(), _peak_mb(platform.web.pid)
 
+    print()
+    _table(
+        ["repeat", "raw s", "load", "engine s", "load", "platform s", "load", "platform/raw"],
+        [
+            [
+                f"{i + 1}/{repeat}",
+                f"{r:.2f}",
+                f"{rl:.2f}",
+                f"{e:.2f}",
+                f"{el:.2f}",
+                f"{pl_s:.2f}",
+                f"{pl:.2f}",
+                f"{pl_s / r:.2f}x",
+            ]
+            for i, (r, rl, e, el, pl_s, pl) in enumerate(repeats)
+        ],  # fmt: skip
+        numeric=set(range(1, 8)),
+    )
+    print(
+        f"load = 1-minute load average on {os.cpu_count()} CPUs when each figure was taken; "
+        "the sides run interleaved, the table below shows the medians"
+    )
     rt = statistics.median(m.seconds for m in raws)
     et = statistics.median(m.seconds for m in engines)
     pt = statistics.median(r.total for r in results)

@@ -140,7 +140,7 @@ def run_rerun(*, run: Run, user, request: HttpRequest | None = None) -> Run:
 
 @transaction.atomic
 def run_cancel(*, run: Run, user, request: HttpRequest | None = None) -> Run:
-    """Cancel a queued run at once; ask a running one to stop at its next chunk."""
+    """Cancel a queued run at once; a running one is ended by its task's cancel watcher within seconds."""
     run = Run.objects.select_for_update().get(pk=run.pk)
     if run.is_terminal:
         raise RunStateError(f"The run has already {run.get_status_display().lower()}.")

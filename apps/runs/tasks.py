@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import signal
 import tempfile
 import threading
 import time
@@ -12,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import worker_process_init
 from django.conf import settings
 from django.core.files import File
 from django.db import connection
@@ -25,6 +28,20 @@ from .models import Run
 logger = logging.getLogger(__name__)
 
 UNEXPECTED = "The run failed because of an internal error; it has been logged for the operators."
+
+# A cancel is seen within CANCEL_POLL_SECONDS; a fit that has not stopped by itself
+# CANCEL_GRACE_SECONDS later is stuck in native code and its pool process is ended.
+CANCEL_POLL_SECONDS = 1.0
+CANCEL_GRACE_SECONDS = 2.0
+_in_pool_child = False
+
+
+@worker_process_init.connect
+def _mark_pool_child(**_kwargs) -> None:
+    # Only a prefork child may end itself to stop a fit: Celery replaces it. In the solo
+    # pool, a thread pool or an eager call, the process is the worker (or the test run).
+    global _in_pool_child
+    _in_pool_child = True
 
 
 @shared_task(name="runs.execute", acks_late=True, ignore_result=True, max_retries=0, bind=True)
@@ -65,6 +82,63 @@ class _Heartbeat(threading.Thread):
             connection.close()
 
 
+class _CancelWatcher(threading.Thread):
+    """Ends a run within seconds of its cancel, even while a fit never returns to Python.
+
+    Native fits (LOF, KNN) check for a cancel only between chunks, so the task cannot stop
+    itself. The watcher marks the run cancelled (audited and pushed once, by the service),
+    gives the task a moment to stop at a chunk boundary, then SIGKILLs its own prefork
+    child: Celery replaces the child and, as the worker was lost (acks_late +
+    task_reject_on_worker_lost), redelivers the message, which finds a terminal run and
+    does nothing. Celery's ``revoke(terminate=True)`` is not used: it signals whichever
+    task the process runs when the signal lands, and its revoked ids live in memory only.
+    """
+
+    def __init__(self, execution: _Execution):
+        super().__init__(name=f"run-{execution.run.pk}-cancel-watcher", daemon=True)
+        self.execution, self.finished = execution, threading.Event()
+        self.deciding = threading.Lock()
+
+    def run(self) -> None:
+        run_id = self.execution.run.pk
+        try:
+            while not self.finished.wait(CANCEL_POLL_SECONDS):
+                try:
+                    if services.run_cancel_requested(run_id=run_id):
+                        self._cancel(run_id)
+                        return
+                except Exception:
+                    logger.warning("cancel watcher of run %s failed", run_id, exc_info=True)
+        finally:
+            connection.close()
+
+    def _cancel(self, run_id: int) -> None:
+        cancelled = services.run_mark_cancelled(
+            run=Run.objects.get(pk=run_id), timings=dict(self.execution.timings)
+        )
+        if not cancelled:  # it finished (or failed) first
+            return
+        if self.finished.wait(CANCEL_GRACE_SECONDS) or not _in_pool_child:
+            return  # stopped at a chunk boundary, or not ours to kill (it stops at the next)
+        with self.deciding:  # the task cannot finish and take another message meanwhile
+            if self.finished.is_set():
+                return
+            logger.warning(
+                "run %s was cancelled inside a native fit: ending pool process %s; "
+                "Celery will report it lost and start another",
+                run_id,
+                os.getpid(),
+            )
+            for handler in logging.getLogger().handlers:
+                handler.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def stop(self) -> None:
+        """The attempt is over: nothing left to end."""
+        with self.deciding:
+            self.finished.set()
+
+
 class _Execution:
     """One attempt at one run: loading → preparing → fitting → scoring → writing."""
 
@@ -97,6 +171,8 @@ class _Execution:
 
         beat = _Heartbeat(self.run.pk, settings.RUN_HEARTBEAT_SECONDS)
         beat.start()
+        watcher = _CancelWatcher(self)
+        watcher.start()
         try:
             self._execute()
         except Cancelled:
@@ -119,6 +195,7 @@ class _Execution:
             self._enter("done")
             services.run_fail(run=self.run, message=UNEXPECTED, timings=self.timings)
         finally:
+            watcher.stop()
             beat.stopped.set()
             beat.join(timeout=5)
 
