@@ -11,13 +11,8 @@ from django.db import OperationalError, connection
 
 from apps.common import claims
 
-from .services import (
-    dataset_ingest,
-    upload_claim_key,
-    upload_heartbeat,
-    upload_hold,
-    upload_sweep,
-)
+from .recovery import upload_claim_key, upload_heartbeat, upload_hold, upload_sweep
+from .services import dataset_ingest
 
 logger = logging.getLogger(__name__)
 

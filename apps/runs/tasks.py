@@ -22,7 +22,7 @@ from django.db import connection
 from apps.common import claims
 from apps.common.storage import local_path
 
-from . import services
+from . import recovery, services
 from .models import Run
 
 logger = logging.getLogger(__name__)
@@ -56,12 +56,12 @@ def execute_run(self, run_id: int) -> None:
 
 @shared_task(name="runs.reap_stale", ignore_result=True, time_limit=120, soft_time_limit=100)
 def reap_stale_runs() -> dict:
-    return services.run_reap_stale()
+    return recovery.run_reap_stale()
 
 
 @shared_task(name="runs.sweep", ignore_result=True, time_limit=60, soft_time_limit=50)
 def sweep_runs() -> dict:
-    return services.run_sweep()
+    return recovery.run_sweep()
 
 
 class _Heartbeat(threading.Thread):

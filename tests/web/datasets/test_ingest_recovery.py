@@ -9,7 +9,7 @@ import psutil
 import pytest
 from django.utils import timezone
 
-from apps.datasets import services
+from apps.datasets import recovery
 from apps.datasets.models import Dataset, Upload
 from apps.datasets.tasks import ingest
 
@@ -43,12 +43,12 @@ def test_the_sweeper_resends_an_upload_nobody_claimed(
     settings.RESEND_AFTER_SECONDS = 30
     with django_capture_on_commit_callbacks(execute=True):
         assert (
-            services.upload_sweep()["resent"] == 0
+            recovery.upload_sweep()["resent"] == 0
         )  # just uploaded: its message may be on its way
     _set(pending, created_at=timezone.now() - timedelta(seconds=40))
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.upload_sweep()["resent"] == 1
-        assert services.upload_sweep()["resent"] == 0  # backs off
+        assert recovery.upload_sweep()["resent"] == 1
+        assert recovery.upload_sweep()["resent"] == 0  # backs off
     assert sent == [pending.pk]
     pending.refresh_from_db()
     assert pending.sends == 1
@@ -68,7 +68,7 @@ def test_the_sweeper_resends_an_upload_whose_ingesting_process_died(
         attempts=1,
     )
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.upload_sweep()["resent"] == 1
+        assert recovery.upload_sweep()["resent"] == 1
     assert sent == [pending.pk]
 
 
@@ -85,7 +85,7 @@ def test_a_delivery_leaves_an_upload_a_live_process_ingests_alone(
             created_at=timezone.now() - timedelta(hours=1),
         )
         with django_capture_on_commit_callbacks(execute=True):
-            assert services.upload_sweep()["resent"] == 0
+            assert recovery.upload_sweep()["resent"] == 0
         ingest(pending.pk)
         pending.refresh_from_db()
         assert pending.status == Upload.Status.PENDING and pending.attempts == 0

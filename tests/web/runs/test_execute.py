@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.detectors.models import TrainedModel
-from apps.runs import services
+from apps.runs import recovery, services
 from apps.runs.models import Run
 from apps.runs.tasks import UNEXPECTED, execute_run
 
@@ -269,7 +269,7 @@ def test_the_reaper_requeues_a_stale_run_when_attempts_allow(
         heartbeat_at=timezone.now(),
     )
     with django_capture_on_commit_callbacks(execute=True):
-        counts = services.run_reap_stale()
+        counts = recovery.run_reap_stale()
     run.refresh_from_db()
     fresh.refresh_from_db()
     assert counts["requeued"] == 1
@@ -289,7 +289,7 @@ def test_the_reaper_fails_a_stale_run_out_of_attempts(alice, tenant_a, settings)
         attempts=2,
         heartbeat_at=stale,
     )
-    services.run_reap_stale()
+    recovery.run_reap_stale()
     run.refresh_from_db()
     assert run.status == Run.Status.FAILED and "the worker stopped responding" in run.error
     assert AuditEvent.objects.filter(action="run.failed", target_id=str(run.pk)).count() == 1
@@ -308,7 +308,7 @@ def test_the_reaper_resends_a_queued_run_nobody_picked_up(
     Run.objects.filter(pk=run.pk).update(created_at=timezone.now() - timedelta(days=1))
     young = make_run(tenant_a, alice, run.dataset_version, run.detector_version.config)
     with django_capture_on_commit_callbacks(execute=True):
-        services.run_reap_stale()
+        recovery.run_reap_stale()
     assert sent == [[run.pk]]
     run.refresh_from_db()
     assert run.attempts == 1 and run.status == Run.Status.QUEUED

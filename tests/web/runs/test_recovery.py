@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from apps.common import claims
-from apps.runs import services
+from apps.runs import recovery, services
 from apps.runs.models import Run
 from apps.runs.tasks import execute_run
 
@@ -146,16 +146,16 @@ def test_the_sweeper_resends_a_queued_run_nobody_claimed_and_backs_off(
     young = make_run(tenant_a, alice, lost.dataset_version, lost.detector_version.config)
     _age(lost, 40)
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.run_sweep()["resent"] == 1
+        assert recovery.run_sweep()["resent"] == 1
     assert sent == [lost.pk]
     lost.refresh_from_db()
     assert lost.sends == 1 and lost.status == Run.Status.QUEUED and lost.attempts == 0
     # Still unclaimed 45 s on: the young run's first re-send; the lost one waits twice as long.
     with django_capture_on_commit_callbacks(execute=True):
-        services.run_sweep(now=timezone.now() + timedelta(seconds=45))
+        recovery.run_sweep(now=timezone.now() + timedelta(seconds=45))
     assert sent == [lost.pk, young.pk]
     with django_capture_on_commit_callbacks(execute=True):
-        services.run_sweep(now=timezone.now() + timedelta(seconds=65))
+        recovery.run_sweep(now=timezone.now() + timedelta(seconds=65))
     assert sent == [lost.pk, young.pk, lost.pk]
 
 
@@ -167,7 +167,7 @@ def test_the_sweeper_requeues_a_run_whose_holder_here_died_and_leaves_live_ones(
     alive = held_run(host=here, pid=live_process.pid, started=live_process.create_time())
     elsewhere = held_run(host="elsewhere.example", pid=dead_pid, started=1.0)
     with django_capture_on_commit_callbacks(execute=True):
-        counts = services.run_sweep()
+        counts = recovery.run_sweep()
     assert counts["requeued"] == 1 and sent == [dead.pk]
     for run in (dead, alive, elsewhere):
         run.refresh_from_db()
@@ -180,6 +180,6 @@ def test_a_requeued_run_out_of_attempts_is_failed_by_the_sweeper(
 ):
     settings.RUN_MAX_ATTEMPTS = 1
     run = held_run(host=socket.gethostname(), pid=dead_pid, started=1.0)
-    assert services.run_sweep()["failed"] == 1
+    assert recovery.run_sweep()["failed"] == 1
     run.refresh_from_db()
     assert run.status == Run.Status.FAILED and "the worker stopped responding" in run.error
