@@ -28,17 +28,19 @@ PASSWORD = "correct-horse-battery-staple"
 
 # ---------------------------------------------------------------- fast password hashing
 FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Fixtures that start a web server process (it checks passwords with the production hashers).
+SERVER_FIXTURES = {"asgi_server", "stack"}
 
 
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(request):
     """PBKDF2 costs ~0.5 s per persona here; the tests are about access, not hashing.
 
-    Not for tests with a server process (``asgi_server``): it checks passwords with the
+    Not for tests with a server process (``SERVER_FIXTURES``): it checks passwords with the
     production hashers, so the personas it signs in must be hashed with them. The engine's
     tests may run without pytest-django (``-p no:django``) and then skip this.
     """
-    if "asgi_server" in request.fixturenames or not request.config.pluginmanager.hasplugin(
+    if SERVER_FIXTURES & set(request.fixturenames) or not request.config.pluginmanager.hasplugin(
         "django"
     ):
         return
