@@ -18,15 +18,8 @@ import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pynomaly.cli import (
-    EXIT_FAILED,
-    EXIT_OK,
-    EXIT_USAGE,
-    UsageError,
-    _command,
-    _positive_int,
-    _table,
-)
+from pynomaly.cli import _command, _positive_int
+from pynomaly.cli_output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, _table
 
 if TYPE_CHECKING:
     from pynomaly.cli import Commands
@@ -344,7 +337,7 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
 
 
 def cmd_runs_results(args: argparse.Namespace) -> int:
-    from pynomaly.cli import _check_output_path
+    from pynomaly.cli_output import _check_output_path
 
     _check_output_path(args.output, RESULT_SUFFIXES)
     with _client() as client:
