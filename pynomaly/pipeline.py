@@ -39,8 +39,8 @@ _THREADED_MIN_ROWS = 20_000
 _RESEED_BEFORE_SCORING = frozenset({"lscp"})
 _SEVERITY_GRID = 1001
 DEFAULT_CHUNK_ROWS = 100_000
-# Batch-ranked detectors (pynomaly.detect's module note): larger chunks while train + chunk rows fit
-# in this many cells.
+# Batch-ranked detectors (pynomaly.detect's module note): larger chunks while
+# train + chunk rows fit in this many cells.
 _BATCH_RANKED = frozenset({"ecod", "copod"})
 _BATCH_RANKED_CELLS = 3_500_000
 
