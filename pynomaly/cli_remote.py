@@ -18,15 +18,8 @@ import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pynomaly.cli import (
-    EXIT_FAILED,
-    EXIT_OK,
-    EXIT_USAGE,
-    UsageError,
-    _command,
-    _positive_int,
-    _table,
-)
+from pynomaly.cli import _command, _positive_int
+from pynomaly.cli_output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, _table
 
 if TYPE_CHECKING:
     from pynomaly.cli import Commands
@@ -187,20 +180,21 @@ def _progress(args: argparse.Namespace) -> bool:
 
 def remote_exit_code(exc: BaseException) -> int | None:
     """Exit code and message for SDK errors; None for anything else."""
-    client = sys.modules.get("pynomaly.client")
-    if client is None:
+    # Only when the SDK was used: a local command never imports it.
+    errors = sys.modules.get("pynomaly.client.errors")
+    if errors is None:
         return None
-    if isinstance(exc, client.ApiError):
+    if isinstance(exc, errors.ApiError):
         print(f"error: {exc.detail}", file=sys.stderr)
         for item in exc.errors[:10]:
             loc = ".".join(str(x) for x in item.get("loc", []) if x not in ("body", "query"))
             if item.get("msg") and item.get("msg") != exc.detail:
                 print(f"  {loc}: {item['msg']}" if loc else f"  {item['msg']}", file=sys.stderr)
-        if isinstance(exc, client.RateLimited) and exc.retry_after is not None:
+        if isinstance(exc, errors.RateLimited) and exc.retry_after is not None:
             print(f"  try again in {exc.retry_after:g} s", file=sys.stderr)
         refused = 400 <= exc.status < 500 and exc.status != 429
         return EXIT_USAGE if refused else EXIT_FAILED
-    if isinstance(exc, client.JobFailed):
+    if isinstance(exc, errors.JobFailed):
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     return None
@@ -344,7 +338,7 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
 
 
 def cmd_runs_results(args: argparse.Namespace) -> int:
-    from pynomaly.cli import _check_output_path
+    from pynomaly.cli_output import _check_output_path
 
     _check_output_path(args.output, RESULT_SUFFIXES)
     with _client() as client:
@@ -411,7 +405,7 @@ def cmd_remote_score(args: argparse.Namespace) -> int:
 
 
 def _read_records(source: str) -> list[dict[str, Any]]:
-    from pynomaly.client import iter_jsonl
+    from pynomaly.client.endpoints import iter_jsonl
 
     try:
         if source == "-":

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 # Seconds per unit of work, by complexity class (see the table above).
 _SECONDS = {
@@ -79,7 +80,7 @@ class CostEstimate:
             out.append(f"Or switch to a fast detector: {names}.")
         return out
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-able form (the API's cost-guard refusal carries it)."""
         return {
             "seconds": round(float(self.seconds), 1),
@@ -201,7 +202,7 @@ def estimate_pipeline(
     from .catalogue import get_detector
     from .errors import UnknownDetector
 
-    detectors = []
+    detectors: list[tuple[str, str]] = []
     for key in keys:
         try:
             spec = get_detector(key)

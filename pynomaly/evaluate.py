@@ -72,7 +72,7 @@ def evaluate(
     return result
 
 
-def label_metrics(truth, flagged) -> dict:
+def label_metrics(truth: ArrayLike, flagged: ArrayLike) -> dict[str, int | float]:
     """The metrics that depend on the threshold: the confusion matrix, precision, recall, F1.
 
     ROC-AUC, average precision and precision@k rank the scores, so a new threshold

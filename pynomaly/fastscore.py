@@ -28,11 +28,16 @@ import logging
 import operator
 import threading
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from .errors import DataError
+
+if TYPE_CHECKING:  # pipeline imports this module
+    from .pipeline import FittedPipeline, ScoreResult
+    from .prepare import Preparer
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +49,9 @@ _PROBE_ROWS = 16
 Decision = Callable[[np.ndarray], np.ndarray]
 
 
-def decision_functions(keys: Sequence[str], detectors: Sequence, n_features: int) -> list[Decision]:
+def decision_functions(
+    keys: Sequence[str], detectors: Sequence[Any], n_features: int
+) -> list[Decision]:
     """Per detector, the fastest decision function that gives PyOD's scores bit for bit.
 
     Parameters
@@ -65,9 +72,11 @@ def decision_functions(keys: Sequence[str], detectors: Sequence, n_features: int
     return out
 
 
-def _fastest(key: str, estimator, probe: np.ndarray) -> Decision:
+def _fastest(key: str, estimator: Any, probe: np.ndarray) -> Decision:
+    # PyOD's estimators are untyped: name the type their decision_function has.
+    pyod_decision: Decision = estimator.decision_function
     if key != "iforest":
-        return estimator.decision_function
+        return pyod_decision
     try:
         direct = DirectForest(estimator)
         same = np.array_equal(direct.decision_function(probe), estimator.decision_function(probe))
@@ -75,14 +84,14 @@ def _fastest(key: str, estimator, probe: np.ndarray) -> Decision:
         same = False
     if not same:
         logger.warning("direct forest scoring disagrees with PyOD here; not used")
-        return estimator.decision_function
+        return pyod_decision
     return direct.decision_function
 
 
 class DirectForest:
     """PyOD ``IForest.decision_function`` without joblib's per-tree dispatch (module note)."""
 
-    def __init__(self, estimator):
+    def __init__(self, estimator: Any) -> None:
         from sklearn.ensemble._iforest import _average_path_length
 
         forest = estimator.detector_
@@ -99,18 +108,19 @@ class DirectForest:
             )
         ]
         self.denominator = len(self.trees) * _average_path_length([forest._max_samples])
-        self.offset = forest.offset_
+        self.offset: float = forest.offset_
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         if len(X) > DIRECT_FOREST_MAX_ROWS:
-            return self.estimator.decision_function(X)
+            pyod_scores: np.ndarray = self.estimator.decision_function(X)
+            return pyod_scores
         X32 = np.ascontiguousarray(X, dtype=np.float32)
         depths = np.zeros(len(X32))
         for tree, features, decision_lengths, average_lengths in self.trees:
             leaves = tree.apply(X32 if features is None else np.ascontiguousarray(X32[:, features]))
             depths += decision_lengths[leaves] + average_lengths[leaves] - 1.0
         denominator = self.denominator
-        scores = 2 ** (
+        scores: np.ndarray = 2 ** (
             -np.divide(depths, denominator, out=np.ones_like(depths), where=denominator != 0)
         )
         # sklearn: decision = -scores - offset_; PyOD inverts the sign
@@ -136,14 +146,14 @@ class RecordScorer:
         ``Preparer.transform`` (checked here); None sends every record through pandas.
     """
 
-    def __init__(self, fitted, input_columns: Sequence[str] | None = None):
+    def __init__(self, fitted: FittedPipeline, input_columns: Sequence[str] | None = None) -> None:
         self.fitted = fitted
         self.input_columns = list(input_columns or fitted.preparer.input_columns)
         self.numeric_columns = _numeric_columns(fitted.preparer)
         # ECOD/COPOD keep per-call state on the estimator: one call at a time.
         self._lock = threading.Lock()
 
-    def score(self, records: list):
+    def score(self, records: list[Any]) -> ScoreResult:
         """A ``ScoreResult`` for ``records``, scored as one batch.
 
         Raises
@@ -163,7 +173,7 @@ class RecordScorer:
             frame = self.records_frame(records)
             return self.fitted.score(frame, chunk_size=len(frame))
 
-    def check_records(self, records: list) -> None:
+    def check_records(self, records: list[Any]) -> None:
         """Every record is an object holding every input column (DataError names the first gap)."""
         columns = self.input_columns
         wanted = set(columns)
@@ -178,13 +188,13 @@ class RecordScorer:
                     column=missing,
                 )
 
-    def records_frame(self, records: list) -> pd.DataFrame:
+    def records_frame(self, records: list[Any]) -> pd.DataFrame:
         """A DataFrame of the input columns; extra keys are ignored."""
         self.check_records(records)
         columns = self.input_columns
         return pd.DataFrame({c: [r[c] for r in records] for c in columns}, columns=columns)
 
-    def numeric_matrix(self, records: list) -> np.ndarray | None:
+    def numeric_matrix(self, records: list[Any]) -> np.ndarray | None:
         """Prepared features built straight from plain numbers, or None to take pandas' path."""
         columns = self.numeric_columns
         if columns is None:
@@ -218,7 +228,7 @@ class RecordScorer:
             logger.warning("warm-up of a scoring model failed", exc_info=True)
 
 
-def _numeric_columns(preparer) -> list[str] | None:
+def _numeric_columns(preparer: Preparer) -> list[str] | None:
     """Plan columns when all are plain numeric and the direct matrix reproduces transform."""
     plan = getattr(preparer, "plan", None)
     if not plan or any(step.get("kind") != "numeric" for step in plan):

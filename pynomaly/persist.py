@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from . import catalogue
-from .detect import FittedPipeline, PipelineConfig
 from .errors import ArtifactError
+from .pipeline import FittedPipeline, PipelineConfig
 from .prepare import Preparer
 
 FORMAT = "pynomaly-model"

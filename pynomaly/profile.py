@@ -73,7 +73,7 @@ def value_types(s: pd.Series) -> list[str]:
     return sorted(names)
 
 
-def _histogram(values: np.ndarray) -> dict[str, list] | None:
+def _histogram(values: np.ndarray) -> dict[str, list[float] | list[int]] | None:
     values = values[np.isfinite(values)]
     if values.size == 0:
         return None

@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 from .evaluate import compare
 
 if TYPE_CHECKING:
-    from .detect import ScoreResult
+    from .pipeline import ScoreResult
 
 ROW_ID, SCORE, LABEL, SEVERITY = "row_id", "score", "label", "severity"
 COLUMNS = (ROW_ID, SCORE, LABEL, SEVERITY)

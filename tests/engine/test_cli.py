@@ -13,7 +13,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from pynomaly.cli import UsageError, parse_params
+from pynomaly.cli_local import parse_params
+from pynomaly.cli_output import UsageError
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -19,8 +19,8 @@ from pynomaly.client import (
     Dataset,
     RateLimited,
     Run,
-    iter_jsonl,
 )
+from pynomaly.client.endpoints import iter_jsonl
 from tests.engine.test_client_unit import FakeApi, config_file  # noqa: F401 - fixture
 
 

@@ -10,6 +10,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from pynomaly import detect as engine
+from pynomaly import pipeline
 from pynomaly.detect import PipelineConfig, Threshold, detect, fit, summarize
 from pynomaly.errors import Cancelled, DataError, DetectionFailed, ParamError, UnknownDetector
 from pynomaly.prepare import PrepareOptions
@@ -174,14 +175,14 @@ def test_pca_with_collinear_columns_keeps_fewer_components_and_says_so(easy_fram
 
 def test_non_finite_scores_are_refused_naming_the_detector(easy_frame, monkeypatch):
     frame, _ = easy_frame
-    real = engine._decision
+    real = pipeline._decision
 
     def broken(key, estimator, X):
         scores = real(key, estimator, X)
         scores[0] = np.inf
         return scores
 
-    monkeypatch.setattr(engine, "_decision", broken)
+    monkeypatch.setattr(pipeline, "_decision", broken)
     with pytest.raises(DetectionFailed, match="IForest produced 1 non-finite"):
         detect(frame, _config())
 
@@ -259,7 +260,7 @@ def test_threaded_iforest_scoring_matches_sequential_scoring_bit_for_bit():
     threaded = fitted.score_array(prepared).scores
     sequential = fitted.detectors_[0].decision_function(prepared)
 
-    assert len(prepared) >= engine._THREADED_MIN_ROWS
+    assert len(prepared) >= pipeline._THREADED_MIN_ROWS
     np.testing.assert_array_equal(threaded, sequential)
 
 
@@ -401,11 +402,11 @@ def test_default_chunks_are_larger_for_batch_ranked_detectors_within_a_cell_boun
     ecod = fit(frame_of(X), _config(detectors=(("ecod", {}),)))
     iforest = fit(frame_of(X), _config())
 
-    assert iforest.chunk_rows() == engine.DEFAULT_CHUNK_ROWS
-    assert ecod.chunk_rows() == engine._BATCH_RANKED_CELLS // 10 - 2000
+    assert iforest.chunk_rows() == pipeline.DEFAULT_CHUNK_ROWS
+    assert ecod.chunk_rows() == pipeline._BATCH_RANKED_CELLS // 10 - 2000
     assert ecod.chunk_rows(500) == 500  # an explicit size is kept
     ecod.n_train = 1_000_000  # training rows alone over the bound: the plain default
-    assert ecod.chunk_rows() == engine.DEFAULT_CHUNK_ROWS
+    assert ecod.chunk_rows() == pipeline.DEFAULT_CHUNK_ROWS
 
 
 def test_ecod_scores_like_pyod_when_the_rows_fit_in_one_default_chunk():
@@ -416,5 +417,5 @@ def test_ecod_scores_like_pyod_when_the_rows_fit_in_one_default_chunk():
 
     _, result = detect(frame_of(X), config)
 
-    assert len(X) > engine.DEFAULT_CHUNK_ROWS  # one pass only thanks to the larger chunk
+    assert len(X) > pipeline.DEFAULT_CHUNK_ROWS  # one pass only thanks to the larger chunk
     np.testing.assert_allclose(result.scores, ECOD().fit(X).decision_function(X), rtol=0, atol=1e-9)
