@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pynomaly import data as engine
 from pynomaly.profile import profile_frame, value_types
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def convert_upload(
@@ -47,7 +50,7 @@ def _as_text(v: Any) -> str | None:
     return str(v)
 
 
-def arrow_safe(frame):
+def arrow_safe(frame: pd.DataFrame) -> pd.DataFrame:
     """Columns holding several Python types (JSON, Excel) become text, so Parquet can hold them."""
     for col in frame.columns:
         types = value_types(frame[col])

@@ -135,15 +135,18 @@ def run_limited(target: str, kwargs: dict[str, Any], limits: ParseLimits = Parse
     return _settle(proc.returncode, outcome, stderr.decode(errors="replace"), limits, elapsed)
 
 
-def _read_result(path: Path) -> dict | None:
+def _read_result(path: Path) -> dict[str, Any] | None:
     try:
         with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
+            outcome: dict[str, Any] = json.load(fh)
+            return outcome
     except (OSError, ValueError):
         return None
 
 
-def _settle(code: int, outcome: dict | None, stderr: str, limits: ParseLimits, elapsed: float):
+def _settle(
+    code: int, outcome: dict[str, Any] | None, stderr: str, limits: ParseLimits, elapsed: float
+) -> Any:
     if outcome is not None and "result" in outcome:
         return outcome["result"]
     if outcome is not None and "error" in outcome:
@@ -181,7 +184,7 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _limit_self(limits: dict) -> None:
+def _limit_self(limits: dict[str, Any]) -> None:
     import resource
 
     memory = int(limits["max_memory_mb"]) * _MB
@@ -191,7 +194,7 @@ def _limit_self(limits: dict) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
 
 
-def _write(path: str, payload: dict) -> None:
+def _write(path: str, payload: dict[str, Any]) -> None:
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(payload, fh, allow_nan=False)

@@ -98,6 +98,7 @@ class EmbeddedRedis:
     def _watch(self) -> None:
         pause = 0.2
         while not self._stopping.is_set():
+            assert self.proc is not None  # keep_alive() follows start()
             code = self.proc.wait()
             if self._stopping.is_set():
                 return
@@ -128,7 +129,9 @@ def start() -> tuple[subprocess.Popen, str]:
     """A server for a caller that manages it itself (the benches); ``stop(proc)`` ends it."""
     fixed_port = int(os.environ.get("EMBEDDED_REDIS_PORT") or 0) or None
     server = EmbeddedRedis(fixed_port).start()
-    server.proc.embedded_workdir = None if fixed_port else server.workdir
+    assert server.proc is not None
+    # The caller holds only the process: it carries the folder that stop() removes.
+    setattr(server.proc, "embedded_workdir", None if fixed_port else server.workdir)  # noqa: B010
     return server.proc, server.url
 
 
@@ -139,8 +142,9 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
-    if getattr(proc, "embedded_workdir", None):
-        shutil.rmtree(proc.embedded_workdir, ignore_errors=True)
+    workdir = getattr(proc, "embedded_workdir", None)
+    if workdir:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def main(argv: list[str]) -> int:
@@ -152,6 +156,7 @@ def main(argv: list[str]) -> int:
     fixed_port = int(os.environ.get("EMBEDDED_REDIS_PORT") or 0) or None
     server = EmbeddedRedis(fixed_port).start()
     server.keep_alive()
+    assert server.proc is not None
     _say(
         f"{server.url} (pid {server.proc.pid}, data in {server.workdir}); it stops with this command"
     )

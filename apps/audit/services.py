@@ -66,7 +66,7 @@ def audit_record(
     with transaction.atomic():
         chain.lock_chain(tenant_id)
         last = (
-            AuditEvent.objects.filter(tenant_id=tenant_id)
+            AuditEvent.objects.filter(tenant=tenant)  # None: the global chain (IS NULL)
             .order_by("-seq")
             .values_list("seq", "hash")
             .first()

@@ -207,7 +207,7 @@ def _resolve_format(path: Path, fmt: str | None, filename: str | None) -> tuple[
         raise DataError(f"unknown format {fmt!r} ({_supported()})")
     head = _head(path)
     content, delimiter = _content_format(path, head)
-    claimed = fmt or _EXTENSIONS.get(Path(filename or path).suffix.lower())
+    claimed = fmt or _EXTENSIONS.get(Path(filename or path).suffix.lower()) or ""
     if _FAMILY.get(claimed) == "json" and _FAMILY.get(content) == "text" and _is_scalar(head):
         raise DataError(SCALAR_JSON)
     if claimed and _FAMILY.get(claimed, claimed) != _FAMILY.get(content, content):
@@ -231,7 +231,7 @@ def _resolve_format(path: Path, fmt: str | None, filename: str | None) -> tuple[
 
 
 def check_file(
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     *,
     filename: str | None = None,
     limits: Limits = Limits(),  # noqa: B008 - frozen, so a shared default is safe

@@ -64,7 +64,7 @@ def _prefix(path: Path, limits: Limits) -> tuple[bytes, bool]:
         return head, bool(fh.read(1))
 
 
-def _check_text(path: Path, fmt: str, limits: Limits, filename: str, delimiter) -> None:
+def _check_text(path: Path, fmt: str, limits: Limits, filename: str, delimiter: str | None) -> None:
     head, more = _prefix(path, limits)
     cut = head.rfind(b"\n") + 1
     if more or len(head) > limits.max_line_bytes:

@@ -177,7 +177,7 @@ MAX_JSON_DEPTH = 64
 _DEPTH_SAMPLE = 1 << 20
 
 
-def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
     obj = dict(pairs)
     if len(obj) != len(pairs):
         seen: set[str] = set()
@@ -227,7 +227,7 @@ def _check_depth(text: str) -> None:
         )
 
 
-def _decode(text: str):
+def _decode(text: str) -> Any:
     try:
         return STRICT_DECODER.decode(text)
     except RecursionError:

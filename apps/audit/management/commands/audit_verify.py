@@ -22,7 +22,8 @@ class Command(BaseCommand):
         if tenant:
             # By slug through the relation: the audit app does not import the tenants app.
             tenant_id = (
-                AuditEvent.tenant.field.related_model.objects.filter(slug=tenant)
+                AuditEvent._meta.get_field("tenant")
+                .related_model._default_manager.filter(slug=tenant)
                 .values_list("pk", flat=True)
                 .first()
             )
