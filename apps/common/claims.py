@@ -80,3 +80,17 @@ def holder_alive(*, key: str, host: str, pid: int | None, started: float | None)
     if started is None:
         return True
     return abs(created - started) < _START_TOLERANCE
+
+
+def row_holder_alive(row, *, key: str, now, silent_for: float) -> bool:
+    """Whether the process that claimed ``row`` (a Run or an Upload) still works on it.
+
+    Same host: known at once from the pid. Another host, or a claim that named no holder:
+    only a heartbeat younger than ``silent_for`` seconds says it lives.
+    """
+    alive = holder_alive(
+        key=key, host=row.holder_host, pid=row.holder_pid, started=row.holder_started
+    )
+    if alive is not None:
+        return alive
+    return row.heartbeat_at is not None and (now - row.heartbeat_at).total_seconds() < silent_for

@@ -28,17 +28,10 @@ def upload_claim_key(upload_id: int) -> str:
 
 
 def _upload_holder_alive(upload: Upload, now, *, silent_for: float) -> bool:
-    """Same host: the holder's pid says it at once; elsewhere only a recent heartbeat does."""
-    alive = claims.holder_alive(
-        key=upload_claim_key(upload.pk),
-        host=upload.holder_host,
-        pid=upload.holder_pid,
-        started=upload.holder_started,
+    """Whether the process that claimed this upload still ingests it."""
+    return claims.row_holder_alive(
+        upload, key=upload_claim_key(upload.pk), now=now, silent_for=silent_for
     )
-    if alive is not None:
-        return alive
-    recent = now - timedelta(seconds=silent_for)
-    return upload.heartbeat_at is not None and upload.heartbeat_at > recent
 
 
 def upload_hold(*, upload_id: int) -> bool:

@@ -7,7 +7,6 @@ import math
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -185,21 +184,10 @@ def run_claim_key(run_id: int) -> str:
 
 
 def _holder_alive(run: Run, now) -> bool:
-    """Whether the process that claimed this running run still works on it.
-
-    Same host: known at once from the pid (apps.common.claims). Another host, or a claim
-    that named no holder: only a fresh heartbeat says it lives.
-    """
-    alive = claims.holder_alive(
-        key=run_claim_key(run.pk),
-        host=run.holder_host,
-        pid=run.holder_pid,
-        started=run.holder_started,
+    """Whether the process that claimed this running run still works on it."""
+    return claims.row_holder_alive(
+        run, key=run_claim_key(run.pk), now=now, silent_for=3 * settings.RUN_HEARTBEAT_SECONDS
     )
-    if alive is not None:
-        return alive
-    fresh = now - timedelta(seconds=3 * settings.RUN_HEARTBEAT_SECONDS)
-    return run.heartbeat_at is not None and run.heartbeat_at > fresh
 
 
 @transaction.atomic
