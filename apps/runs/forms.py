@@ -6,9 +6,10 @@ from django import forms
 
 from apps.datasets.models import Dataset, DatasetVersion
 from apps.detectors.models import DetectorConfig
-from pynomaly.cost import CostEstimate, estimate_pipeline
+from pynomaly.cost import CostEstimate
 
 from .models import Run
+from .services import RunInvalid, cost_for, run_start_check
 
 
 class VersionChoiceField(forms.ModelChoiceField):
@@ -103,29 +104,18 @@ class StartRunForm(forms.Form):
         data = super().clean()
         if self.errors:
             return data
-        estimate_ = self.cost()
-        if estimate_ is not None and estimate_.heavy and not data.get("accept_cost"):
-            self.add_error(
-                "accept_cost",
-                "This run looks expensive (see the warning): subsample, choose a "
-                "faster detector, or tick the box to start it anyway.",
+        try:
+            run_start_check(
+                dataset_version=data["dataset_version"],
+                detector_version=data["detector"].current,
+                label_column=data.get("label_column") or "",
+                max_fit_rows=data.get("max_fit_rows"),
+                accept_cost=bool(data.get("accept_cost")),
             )
+        except RunInvalid as exc:
+            for field, message in exc.errors:
+                self.add_error(field, message)
         return data
-
-
-def cost_for(
-    version: DatasetVersion, pipeline: dict, *, max_fit_rows: int | None, label_column: str = ""
-) -> CostEstimate:
-    keys = [
-        item["key"] if isinstance(item, dict) else item[0] for item in pipeline.get("detectors", [])
-    ]
-    features = version.columns - len({c for c in (label_column, version.time_column) if c})
-    return estimate_pipeline(
-        rows=version.rows,
-        columns=max(features, 1),
-        keys=keys,
-        max_fit_rows=max_fit_rows or pipeline.get("max_fit_rows"),
-    )
 
 
 class RunFilterForm(forms.Form):

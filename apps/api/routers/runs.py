@@ -11,9 +11,8 @@ from ninja import Query, Router, Status
 from apps.datasets.models import Dataset, DatasetVersion
 from apps.detectors.models import DetectorConfig, TrainedModel
 from apps.runs import selectors
-from apps.runs.forms import StartRunForm
 from apps.runs.models import Run
-from apps.runs.services import RunStateError, run_cancel, run_start
+from apps.runs.services import RunInvalid, RunStateError, run_cancel, run_start, run_start_check
 from pynomaly import results as R
 
 from ..auth import write_auth
@@ -103,29 +102,26 @@ def start_run(request: HttpRequest, body: RunIn):
             ["body", "dataset_id"],
             f"{version.dataset.name} is not ready (status: {version.dataset.status}).",
         )
-    # The browser's form holds the rules (label column, sample size, cost guard): use it, not a copy.
-    form = StartRunForm(
-        {
-            "dataset_version": version.pk,
-            "detector": config.pk,
-            "label_column": body.label_column,
-            "max_fit_rows": body.max_fit_rows or "",
-            "accept_cost": body.accept_cost,
-        },
-        tenant=request.tenant,
-    )
-    if not form.is_valid():
-        fields = {"dataset_version": "dataset_version_id", "detector": "detector_config_id"}
-        errors = [
-            {"loc": ["body", fields.get(f, f)], "msg": " ".join(msgs)}
-            for f, msgs in form.errors.items()
-        ]
+    # The same rules as the browser's form (label column, sample size, cost guard): one service.
+    try:
+        run_start_check(
+            dataset_version=version,
+            detector_version=config.current,
+            label_column=body.label_column,
+            max_fit_rows=body.max_fit_rows,
+            accept_cost=body.accept_cost,
+        )
+    except RunInvalid as exc:
+        errors = [{"loc": ["body", field], "msg": message} for field, message in exc.errors]
         detail, extra = errors[0]["msg"], {}
-        if "accept_cost" in form.errors:  # the cost guard: say what it estimated and suggests
-            cost = form.cost()
+        if exc.estimate is not None and any(f == "accept_cost" for f, _ in exc.errors):
+            # The cost guard: say what it estimated and suggests.
+            cost = exc.estimate
             detail = " ".join([*cost.warnings, cost.summary_text, detail])
             extra["estimate"] = cost.to_dict()
-        raise ApiProblem(422, detail, errors=errors, title="Validation failed", extra=extra)
+        raise ApiProblem(
+            422, detail, errors=errors, title="Validation failed", extra=extra
+        ) from None
     try:
         run = run_start(
             tenant=request.tenant,
