@@ -9,7 +9,7 @@ from apps.detectors.models import DetectorConfig
 from pynomaly.cost import CostEstimate
 
 from .models import Run
-from .services import RunInvalid, cost_for, run_start_check
+from .rules import RunInvalid, cost_for, run_start_check
 
 
 class VersionChoiceField(forms.ModelChoiceField):

@@ -12,7 +12,8 @@ from apps.datasets.models import Dataset, DatasetVersion
 from apps.detectors.models import DetectorConfig, TrainedModel
 from apps.runs import selectors
 from apps.runs.models import Run
-from apps.runs.services import RunInvalid, RunStateError, run_cancel, run_start, run_start_check
+from apps.runs.rules import RunInvalid, run_start_check
+from apps.runs.services import RunStateError, run_cancel, run_start
 from pynomaly import results as R
 
 from ..auth import write_auth

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from apps.runs.services import RunInvalid, run_start_check
+from apps.runs.rules import RunInvalid, run_start_check
 
 from .factories import make_config, make_version
 

@@ -1,0 +1,74 @@
+"""The rules a new run must pass before it is queued: one place for the form and the API."""
+
+from __future__ import annotations
+
+from apps.datasets.models import DatasetVersion
+from apps.detectors.models import DetectorConfigVersion
+from pynomaly.cost import CostEstimate, estimate_pipeline
+
+from .services import RunStateError
+
+
+class RunInvalid(RunStateError):
+    """A run that breaks a start rule; the form and the API only map ``errors`` to fields.
+
+    ``errors`` holds ``(field, message)`` pairs named as the form's fields (``label_column``,
+    ``max_fit_rows``, ``accept_cost``); ``estimate`` is the cost guard's pre-flight estimate.
+    """
+
+    def __init__(self, errors: list[tuple[str, str]], *, estimate: CostEstimate | None = None):
+        super().__init__(errors[0][1])
+        self.errors = errors
+        self.estimate = estimate
+
+
+COST_REFUSAL = (
+    "This run looks expensive (see the warning): subsample, choose a "
+    "faster detector, or tick the box to start it anyway."
+)
+
+
+def cost_for(
+    version: DatasetVersion, pipeline: dict, *, max_fit_rows: int | None, label_column: str = ""
+) -> CostEstimate:
+    """The pre-flight estimate of running ``pipeline`` on ``version``."""
+    keys = [
+        item["key"] if isinstance(item, dict) else item[0] for item in pipeline.get("detectors", [])
+    ]
+    features = version.columns - len({c for c in (label_column, version.time_column) if c})
+    return estimate_pipeline(
+        rows=version.rows,
+        columns=max(features, 1),
+        keys=keys,
+        max_fit_rows=max_fit_rows or pipeline.get("max_fit_rows"),
+    )
+
+
+def run_start_check(
+    *,
+    dataset_version: DatasetVersion,
+    detector_version: DetectorConfigVersion,
+    label_column: str = "",
+    max_fit_rows: int | None = None,
+    accept_cost: bool = False,
+) -> CostEstimate:
+    """The rules a new run must pass (label column, sample size, cost guard); ``RunInvalid``."""
+    errors: list[tuple[str, str]] = []
+    if label_column and (
+        label_column not in dataset_version.column_names
+        or label_column == dataset_version.time_column
+    ):
+        errors.append(("label_column", f"The dataset has no label column {label_column!r}."))
+    if max_fit_rows is not None and max_fit_rows < 2:
+        errors.append(("max_fit_rows", "The fit sample needs at least 2 rows."))
+    cost = cost_for(
+        dataset_version,
+        detector_version.pipeline,
+        max_fit_rows=max_fit_rows,
+        label_column=label_column,
+    )
+    if not errors and cost.heavy and not accept_cost:
+        errors.append(("accept_cost", COST_REFUSAL))
+    if errors:
+        raise RunInvalid(errors, estimate=cost)
+    return cost
