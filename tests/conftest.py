@@ -28,8 +28,10 @@ PASSWORD = "correct-horse-battery-staple"
 
 # ---------------------------------------------------------------- fast password hashing
 FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-# Fixtures that start a web server process (it checks passwords with the production hashers).
-SERVER_FIXTURES = {"asgi_server", "stack"}
+# Fixtures that start a web server process (it checks passwords with the production hashers),
+# including those that ask for ``asgi_server`` late, with request.getfixturevalue, so that
+# their settings apply to it: such a fixture is not in a test's static fixture names.
+SERVER_FIXTURES = {"asgi_server", "stack", "server", "server_without_debug", "small_limit_server"}
 
 
 @pytest.fixture(autouse=True)

@@ -93,15 +93,20 @@ def _wait_for(run, condition, timeout: float, what: str):
 
 def _listen(run_id: int):
     """A channel in the run page's group: what an open run page would receive."""
-    from asgiref.sync import async_to_sync
     from channels.layers import get_channel_layer
 
     from apps.runs.services import run_group
+    from tests.conftest import run_async
 
     layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(run_group(run_id), channel)
-    return layer, channel
+
+    async def join() -> str:
+        channel = await layer.new_channel()
+        await layer.group_add(run_group(run_id), channel)
+        return channel
+
+    # In a thread of its own: after the browser tests, Playwright holds this thread's loop.
+    return layer, run_async(join())
 
 
 def _pushed_statuses(layer, channel, timeout: float) -> list[str]:
