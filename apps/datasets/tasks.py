@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import threading
 
 from celery import shared_task
 from django.conf import settings
-from django.db import OperationalError, connection
+from django.db import OperationalError
 
 from apps.common import claims
+from apps.common.heartbeat import Heartbeat
 
 from .recovery import upload_claim_key, upload_heartbeat, upload_hold, upload_sweep
 from .services import dataset_ingest
@@ -33,7 +33,11 @@ logger = logging.getLogger(__name__)
 def ingest(upload_id: int) -> None:
     if not upload_hold(upload_id=upload_id):
         return
-    beat = _Heartbeat(upload_id, settings.RUN_HEARTBEAT_SECONDS)
+    beat = Heartbeat(
+        f"upload-{upload_id}",
+        lambda: upload_heartbeat(upload_id=upload_id),
+        settings.RUN_HEARTBEAT_SECONDS,
+    )
     beat.start()
     try:
         with claims.holding(upload_claim_key(upload_id)):
@@ -46,21 +50,3 @@ def ingest(upload_id: int) -> None:
 @shared_task(name="datasets.sweep", ignore_result=True, time_limit=60, soft_time_limit=50)
 def sweep_ingests() -> dict:
     return upload_sweep()
-
-
-class _Heartbeat(threading.Thread):
-    """Shows another host that this ingest lives (the same host looks at the pid)."""
-
-    def __init__(self, upload_id: int, every: float):
-        super().__init__(name=f"upload-{upload_id}-heartbeat", daemon=True)
-        self.upload_id, self.every, self.stopped = upload_id, every, threading.Event()
-
-    def run(self) -> None:
-        try:
-            while not self.stopped.wait(self.every):
-                try:
-                    upload_heartbeat(upload_id=self.upload_id)
-                except Exception:
-                    logger.warning("heartbeat of upload %s failed", self.upload_id, exc_info=True)
-        finally:
-            connection.close()

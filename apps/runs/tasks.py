@@ -20,6 +20,7 @@ from django.core.files import File
 from django.db import connection
 
 from apps.common import claims
+from apps.common.heartbeat import Heartbeat
 from apps.common.storage import local_path
 
 from . import recovery, services
@@ -62,24 +63,6 @@ def reap_stale_runs() -> dict:
 @shared_task(name="runs.sweep", ignore_result=True, time_limit=60, soft_time_limit=50)
 def sweep_runs() -> dict:
     return recovery.run_sweep()
-
-
-class _Heartbeat(threading.Thread):
-    """Beats while a long fit sends no progress, so the reaper knows the worker lives."""
-
-    def __init__(self, run_id: int, every: float):
-        super().__init__(name=f"run-{run_id}-heartbeat", daemon=True)
-        self.run_id, self.every, self.stopped = run_id, every, threading.Event()
-
-    def run(self) -> None:
-        try:
-            while not self.stopped.wait(self.every):
-                try:
-                    services.run_heartbeat(run_id=self.run_id)
-                except Exception:
-                    logger.warning("heartbeat of run %s failed", self.run_id, exc_info=True)
-        finally:
-            connection.close()
 
 
 class _CancelWatcher(threading.Thread):
@@ -169,7 +152,12 @@ class _Execution:
     def attempt(self) -> None:
         from pynomaly.errors import Cancelled, EngineError
 
-        beat = _Heartbeat(self.run.pk, settings.RUN_HEARTBEAT_SECONDS)
+        run_id = self.run.pk
+        beat = Heartbeat(
+            f"run-{run_id}",
+            lambda: services.run_heartbeat(run_id=run_id),
+            settings.RUN_HEARTBEAT_SECONDS,
+        )
         beat.start()
         watcher = _CancelWatcher(self)
         watcher.start()
