@@ -56,6 +56,8 @@ INSTALLED_APPS = [
     "apps.datasets",
     "apps.detectors",
     "apps.runs",
+    "apps.sources",
+    "apps.monitors",
     "ninja",
     "apps.api",
     "csp",

@@ -49,6 +49,27 @@ class Run(TenantOwned):
     max_fit_rows = models.PositiveIntegerField(
         null=True, blank=True, help_text="Fit on a sample this large."
     )
+    # Partial labels for training (1 = known anomaly, 0 = known normal, empty = unknown): a
+    # column of the dataset, and/or the analysts' verdicts on this dataset version.
+    train_label_column = models.CharField(max_length=255, blank=True)
+    use_verdicts = models.BooleanField(
+        default=False, help_text="Train with the analysts' verdicts on this dataset's rows."
+    )
+    # Lineage: the run this one was started from (rerun, retrain with feedback, fine-tune).
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
+    )
+    # Score with this trained model instead of fitting one (monitor executions; fine-tuning
+    # starts from it when the detector supports that).
+    scoring_model = models.ForeignKey(
+        "detectors.TrainedModel",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="scoring_runs",
+    )
+    # What the automatic selection chose and why (detectors, reasons, alternatives).
+    selection = models.JSONField(default=dict, blank=True)
 
     status = models.CharField(
         max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True
@@ -86,6 +107,8 @@ class Run(TenantOwned):
 
     # Results: the Parquet holds every row; the summary holds what pages show first.
     results = models.FileField(upload_to="runs/%Y/%m/", max_length=300, blank=True)
+    # Per-row attributions of the flagged / top rows (Parquet), written by the explain step.
+    explanations = models.FileField(upload_to="runs/%Y/%m/", max_length=300, blank=True)
     threshold = models.FloatField(null=True, blank=True)
     summary = models.JSONField(default=dict, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
