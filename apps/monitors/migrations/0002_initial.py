@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("datasets", "0003_upload_holder"),
         ("monitors", "0001_initial"),
-        ("runs", "0004_run_explanations_run_parent_run_scoring_model_and_more"),
+        ("runs", "0004_run_labels_lineage_selection"),
         ("sources", "0001_initial"),
         ("tenants", "0003_role_groups_for_existing_tenants"),
     ]
