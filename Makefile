@@ -8,7 +8,7 @@ WITH_REDIS := $(PY) -m pynomaly_web.embedded_redis
 COV := $(PY) -m coverage
 COVERAGE_MIN_ENGINE := 90
 
-.PHONY: run test test-fast bench install lint css migrate clean
+.PHONY: run test test-fast bench lighthouse install lint css migrate clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,11 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench $(BENCH_ARGS)
+
+# Lighthouse (mobile) on sign-in, dashboard, datasets and a 50k-row run's results page (bench/lighthouse.py).
+lighthouse: $(STAMP)
+	cd tools/lighthouse && npm ci --no-audit --no-fund --loglevel=error
+	$(PY) -m bench.lighthouse $(LIGHTHOUSE_ARGS)
 
 # The same checks as .pre-commit-config.yaml: lint, format, types, architecture contracts.
 lint: $(STAMP)
