@@ -8,7 +8,7 @@ WITH_REDIS := $(PY) -m pynomaly_web.embedded_redis
 COV := $(PY) -m coverage
 COVERAGE_MIN_ENGINE := 90
 
-.PHONY: run test test-fast bench lighthouse install lint css migrate clean
+.PHONY: run test test-fast bench lighthouse install lint css plotly migrate clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -75,6 +75,10 @@ migrate: $(STAMP)
 css: $(STAMP)
 	$(PY) manage.py tailwind install
 	$(PY) manage.py tailwind build
+
+# Rebuild the committed partial Plotly bundle (tools/plotly/index.js lists the trace types).
+plotly:
+	cd tools/plotly && npm ci --no-audit --no-fund --loglevel=error && npm run build
 
 clean:
 	rm -rf var/test.sqlite3* var/redis
