@@ -433,7 +433,9 @@ if PRODUCTION and not PYNOMALY_SECRETS_KEYS:
         '`python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`).'
     )
 # The `sqlite` kind of source reads only database files below this directory (the demo's).
-PYNOMALY_SOURCE_SQLITE_DIR = env.path("PYNOMALY_SOURCE_SQLITE_DIR", default=str(VAR_DIR / "sources"))
+PYNOMALY_SOURCE_SQLITE_DIR = env.path(
+    "PYNOMALY_SOURCE_SQLITE_DIR", default=str(VAR_DIR / "sources")
+)
 # Outbound connections to user-given hosts (sources, webhooks): apps.common.netguard refuses
 # loopback, link-local, the metadata address, unspecified and multicast addresses unless
 # allowed here (CIDRs or host names, comma-separated); the deny list wins over everything.
