@@ -203,11 +203,11 @@ def _clean(values: dict[str, Any], *, tenant, instance: Source | None) -> dict[s
     except sql.SourceFailure as exc:
         errors["table"] = str(exc)
     v["statement_timeout_seconds"] = _int(
-        v.get("statement_timeout_seconds") or 30, "statement_timeout_seconds", errors,
+        v["statement_timeout_seconds"], "statement_timeout_seconds", errors,
         1, MAX_TIMEOUT_SECONDS, "The statement timeout",
     )  # fmt: skip
     v["row_cap"] = _int(
-        v.get("row_cap") or 1_000_000,
+        v["row_cap"],
         "row_cap",
         errors,
         1,
@@ -215,7 +215,7 @@ def _clean(values: dict[str, Any], *, tenant, instance: Source | None) -> dict[s
         "The row cap",
     )
     v["columns_cap"] = _int(
-        v.get("columns_cap") or 500, "columns_cap", errors, 1, settings.PYNOMALY_MAX_COLUMNS,
+        v["columns_cap"], "columns_cap", errors, 1, settings.PYNOMALY_MAX_COLUMNS,
         "The columns cap",
     )  # fmt: skip
     if errors:
