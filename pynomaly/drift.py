@@ -19,15 +19,24 @@ alibi-detect do not install beside our pins (see the design notes on dependencie
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 from scipy import stats
 
-__all__ = ["DriftOptions", "DriftReport", "FeatureDrift", "compare", "sample_reference"]
+__all__ = [
+    "DriftOptions",
+    "DriftReport",
+    "FeatureDrift",
+    "compare",
+    "compare_parquet",
+    "sample_reference",
+]
 
 _EPS = 1e-4  # floor of a bin's share in PSI: an empty bin must not make it infinite
 _MAX_CATEGORIES = 50  # rarer categories are pooled as "(other)"
@@ -208,3 +217,24 @@ def compare(
         else:
             features.append(_categorical(name, ref, cur, options))
     return DriftReport(tuple(features), len(reference), len(current), options)
+
+
+def compare_parquet(
+    reference_path: str | os.PathLike[str],
+    current_path: str | os.PathLike[str],
+    *,
+    columns: Sequence[str],
+    max_rows: int = 50_000,
+    options: DriftOptions | None = None,
+) -> DriftReport:
+    """:func:`compare` on two Parquet files, reading only ``columns`` and at most ``max_rows``
+    (seeded sample) of each: the reference need not be read whole on every execution."""
+    from .data import read_parquet
+
+    def read(path, wanted: Sequence[str]) -> pd.DataFrame:
+        names = set(pq.ParquetFile(path).schema_arrow.names)
+        return sample_reference(read_parquet(path, [c for c in wanted if c in names]), max_rows)
+
+    reference = read(reference_path, columns)
+    current = read(current_path, list(reference.columns))
+    return compare(reference, current, columns=list(reference.columns), options=options)
