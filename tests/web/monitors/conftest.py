@@ -38,7 +38,7 @@ def config(alice, tenant_a):
 
 
 @pytest.fixture
-def version(tenant_a, alice):
+def version(tenant_a, alice, media):
     return make_version(tenant_a, blobs(300, label=False), user=alice)
 
 
