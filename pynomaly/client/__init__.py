@@ -41,11 +41,12 @@ from .objects import (
     ScoreResult,
     Tenant,
 )
+from .monitors import Monitor, MonitorExecution
 from .session import Client
 
 __all__ = [
     "ApiError", "AuthError", "PermissionDenied", "NotFound", "ValidationError", "RateLimited",
     "ServerError", "ConnectionFailed", "JobFailed", "RunFailed", "IngestFailed", "Client", "Me",
     "Tenant", "Dataset", "DatasetVersion", "Detector", "DetectorConfig", "Run", "Model",
-    "ScoreResult",
+    "ScoreResult", "Monitor", "MonitorExecution",
 ]  # fmt: skip

@@ -12,6 +12,7 @@ import requests
 from pynomaly import __version__
 
 from .endpoints import Datasets, DetectorConfigs, Detectors, Models, Runs
+from .monitors import Monitors
 from .errors import AuthError, ConnectionFailed, error_from_response
 from .objects import Me, Tenant
 
@@ -47,6 +48,7 @@ class Client:
         self.detector_configs = DetectorConfigs(self)
         self.runs = Runs(self)
         self.models = Models(self)
+        self.monitors = Monitors(self)
 
     def __repr__(self) -> str:
         return f"Client({self.url!r})"
