@@ -128,6 +128,11 @@ def remove(monitor: Monitor) -> None:
         PeriodicTask.objects.filter(pk=monitor.periodic_task_id).delete()
 
 
+def remove_orphan(monitor_id: int) -> None:
+    """Delete the beat entry of a monitor that no longer exists."""
+    PeriodicTask.objects.filter(name=f"monitor-{int(monitor_id)}", task=TICK_TASK).delete()
+
+
 def next_execution_at(monitor: Monitor, now: datetime | None = None) -> datetime | None:
     """When beat will next trigger the monitor (None: paused, or triggered by new versions)."""
     task = monitor.periodic_task

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import executions, services
+from . import executions, schedules, services
 from .models import Monitor, MonitorExecution
 
 
@@ -12,8 +12,10 @@ from .models import Monitor, MonitorExecution
 def tick_monitor(monitor_id: int) -> None:
     """Beat's trigger of an interval / cron monitor (its PeriodicTask's kwargs name it)."""
     monitor = Monitor.objects.filter(pk=monitor_id).first()
-    if monitor is not None:
-        services.monitor_trigger(monitor=monitor, trigger=MonitorExecution.Trigger.SCHEDULE)
+    if monitor is None:  # deleted with its workspace: the orphaned beat entry goes too
+        schedules.remove_orphan(monitor_id)
+        return
+    services.monitor_trigger(monitor=monitor, trigger=MonitorExecution.Trigger.SCHEDULE)
 
 
 @shared_task(name="monitors.execute", acks_late=True, ignore_result=True, max_retries=0)

@@ -123,3 +123,25 @@ def test_names_are_unique_per_workspace_and_objects_must_be_its_own(
     with pytest.raises(MonitorInvalid) as caught:
         monitor_create(tenant=tenant_b, user=charlie, data=_input(version, config, name="x"))
     assert {"dataset", "detector_version"} <= {f for f, _ in caught.value.errors}
+
+
+def test_a_watched_dataset_and_a_used_configuration_cannot_be_deleted(alice, tenant_a, version, config):
+    from apps.datasets.services import DatasetInUse, dataset_delete
+    from apps.detectors.services import ConfigInUse, detector_config_delete
+
+    monitor_create(tenant=tenant_a, user=alice, data=_input(version, config))
+    with pytest.raises(DatasetInUse, match="monitor “orders” watches it"):
+        dataset_delete(dataset=version.dataset, user=alice)
+    with pytest.raises(ConfigInUse, match="monitor “orders” uses it"):
+        detector_config_delete(config=config, user=alice)
+
+
+def test_deleting_the_workspace_takes_its_monitors_and_their_beat_entries(alice, tenant_a, version, config):
+    from apps.monitors.tasks import tick_monitor
+    from apps.tenants.services import tenant_delete
+
+    monitor = monitor_create(tenant=tenant_a, user=alice, data=_input(version, config))
+    tenant_delete(tenant=tenant_a, actor=alice, confirm_name=tenant_a.name)
+    assert not Monitor.objects.exists()
+    tick_monitor(monitor.pk)  # beat's next tick finds no monitor and removes its own entry
+    assert not PeriodicTask.objects.filter(name=f"monitor-{monitor.pk}").exists()
