@@ -43,6 +43,7 @@ from .objects import (
 )
 from .monitors import Monitor, MonitorExecution
 from .session import Client
+from .sources import Source, SourcePreview, SourceTest
 
 __all__ = [
     "ApiError", "AuthError", "PermissionDenied", "NotFound", "ValidationError", "RateLimited",
@@ -50,3 +51,4 @@ __all__ = [
     "Tenant", "Dataset", "DatasetVersion", "Detector", "DetectorConfig", "Run", "Model",
     "ScoreResult", "Monitor", "MonitorExecution",
 ]  # fmt: skip
+__all__ += ["Source", "SourcePreview", "SourceTest"]

@@ -12,9 +12,10 @@ import requests
 from pynomaly import __version__
 
 from .endpoints import Datasets, DetectorConfigs, Detectors, Models, Runs
-from .monitors import Monitors
 from .errors import AuthError, ConnectionFailed, error_from_response
+from .monitors import Monitors
 from .objects import Me, Tenant
+from .sources import Sources
 
 API_PREFIX = "/api/v1"
 
@@ -49,6 +50,7 @@ class Client:
         self.runs = Runs(self)
         self.models = Models(self)
         self.monitors = Monitors(self)
+        self.sources = Sources(self)
 
     def __repr__(self) -> str:
         return f"Client({self.url!r})"
