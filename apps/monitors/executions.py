@@ -114,12 +114,16 @@ def _drift(monitor: Monitor, version: DatasetVersion) -> dict:
     if model is None:
         return {}
     reference = model.run.dataset_version
+    # A source's watermark (an increasing id or timestamp) moves by design: never "drift".
+    ordering = {monitor.source.watermark_column} if monitor.source_id else set()
+    ordering.add(version.time_column)
+    columns = [c for c in model.input_columns if c not in ordering]
     try:
         with local_path(reference.parquet) as ref_path, local_path(version.parquet) as cur_path:
             report = drift.compare_parquet(
                 ref_path,
                 cur_path,
-                columns=list(model.input_columns),
+                columns=columns,
                 max_rows=settings.MONITOR_DRIFT_MAX_ROWS,
             )
     except Exception as exc:  # noqa: BLE001 - drift is information; it must not stop the scoring
