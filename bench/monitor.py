@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -96,7 +95,7 @@ class _PgSource:
         import psycopg
 
         with psycopg.connect(PG_ADMIN, autocommit=True) as c:
-            c.execute(f"DROP DATABASE IF EXISTS \"{self.name}\" WITH (FORCE)".encode())
+            c.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'.encode())
             c.execute(f'DROP ROLE IF EXISTS "{self.name}"'.encode())
             c.execute(f"CREATE ROLE \"{self.name}\" LOGIN PASSWORD '{self.password}'".encode())
             c.execute(f'CREATE DATABASE "{self.name}" OWNER "{self.name}"'.encode())
@@ -167,7 +166,14 @@ class _Stack(Platform):
             }
             self._call(["manage.py", "migrate", "--noinput", "-v", "0"])
             out = self._call(
-                ["-c", SETUP, self.source.url, self.source.table, str(self.fit_rows), str(engine.SEED)]
+                [
+                    "-c",
+                    SETUP,
+                    self.source.url,
+                    self.source.table,
+                    str(self.fit_rows),
+                    str(engine.SEED),
+                ]
             )
             self.monitor_id = json.loads(out.strip().splitlines()[-1])["monitor"]
             self._start_worker()
@@ -178,7 +184,9 @@ class _Stack(Platform):
 
     def execute(self, timeout: float) -> dict:
         """Trigger one execution and wait for its terminal state; its timestamps and figures."""
-        execution_id = int(self._call(["-c", TRIGGER, str(self.monitor_id)]).strip().splitlines()[-1])
+        execution_id = int(
+            self._call(["-c", TRIGGER, str(self.monitor_id)]).strip().splitlines()[-1]
+        )
         deadline = time.monotonic() + timeout
         while True:
             row = self.query("SELECT * FROM monitors_monitorexecution WHERE id=?", execution_id)
@@ -235,7 +243,9 @@ def _cli_seconds(stdout: str) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench --monitor-only", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="python -m bench --monitor-only", description=__doc__.splitlines()[0]
+    )
     p.add_argument("--rows", type=int, help="new rows per execution (default 100,000)")
     p.add_argument("--repeat", type=int, help="pairs to run; medians shown (default 3)")
     p.add_argument("--quick", action="store_true", help="20,000 rows, one pair (smoke run)")
@@ -264,7 +274,11 @@ def main(argv: list[str] | None = None) -> int:
             model, sha256 = stack.model_file()
             pairs, executions, cli_work = [], [], []
             for i in range(repeat):
-                print(f"  pair {i + 1}/{repeat}: insert, cli, monitor ...", file=sys.stderr, flush=True)
+                print(
+                    f"  pair {i + 1}/{repeat}: insert, cli, monitor ...",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 parquet = tmp / f"new-{i}.parquet"
                 source.insert(rows, i + 1, parquet)
                 cli = engine.run_child(
@@ -277,7 +291,9 @@ def main(argv: list[str] | None = None) -> int:
                     return 1
                 e = stack.execute(args.timeout)
                 if e["status"] != "succeeded" or e["rows"] != rows or e["retrained"]:
-                    print(f"execution {e['status']} ({e['rows']} rows): {e['error']}", file=sys.stderr)
+                    print(
+                        f"execution {e['status']} ({e['rows']} rows): {e['error']}", file=sys.stderr
+                    )
                     return 1
                 total = _ts(e["finished_at"]) - _ts(e["created_at"])
                 executions.append(e)
@@ -287,8 +303,10 @@ def main(argv: list[str] | None = None) -> int:
     print()
     _table(
         ["pair", "cli s", "load", "monitor s", "load", "monitor/cli"],
-        [[f"{i + 1}/{repeat}", f"{c:.2f}", f"{cl:.2f}", f"{m:.2f}", f"{ml:.2f}", f"{m / c:.2f}x"]
-         for i, (c, cl, m, ml) in enumerate(pairs)],  # fmt: skip
+        [
+            [f"{i + 1}/{repeat}", f"{c:.2f}", f"{cl:.2f}", f"{m:.2f}", f"{ml:.2f}", f"{m / c:.2f}x"]
+            for i, (c, cl, m, ml) in enumerate(pairs)
+        ],  # fmt: skip
         numeric=set(range(1, 6)),
     )
     ct = statistics.median(c for c, *_ in pairs)

@@ -11,6 +11,7 @@ from pynomaly.cli_output import EXIT_FAILED, EXIT_OK, _table
 
 if TYPE_CHECKING:
     from pynomaly.cli import Commands
+    from pynomaly.client import Client
     from pynomaly.client.monitors import Monitor, MonitorExecution
 
 
@@ -112,7 +113,7 @@ def _show(m: Monitor, as_json: bool) -> int:
     print(f"monitor {m.id} {m.name!r} {m.status}")
     print(f"  watches {watched} with detector configuration {m.detector_config_id}")
     print(f"  schedule {_schedule(m)}; next {m.next_execution_at or '—'}")
-    retrain = m.retrain + (f" ({m.retrain_every})" if m.retrain == "every_n" else "")
+    retrain = (m.retrain or "") + (f" ({m.retrain_every})" if m.retrain == "every_n" else "")
     print(f"  refit {retrain}; model {m.model_id or 'none yet'}")
     if m.last_execution:
         from pynomaly.client.monitors import MonitorExecution
@@ -122,7 +123,7 @@ def _show(m: Monitor, as_json: bool) -> int:
 
 
 # ----------------------------------------------------------------------------- commands
-def _client():
+def _client() -> Client:
     from pynomaly.cli_remote import _client as client
 
     return client()

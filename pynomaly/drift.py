@@ -103,9 +103,7 @@ class DriftReport:
 
 
 def _finite(d: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in d.items()
-    }
+    return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in d.items()}
 
 
 def sample_reference(df: pd.DataFrame, max_rows: int = 50_000, seed: int = 0) -> pd.DataFrame:
@@ -122,9 +120,7 @@ def _psi(ref_share: np.ndarray, cur_share: np.ndarray) -> float:
     return float(np.sum((cur - ref) * np.log(cur / ref)))
 
 
-def _numeric(
-    name: str, ref: pd.Series, cur: pd.Series, options: DriftOptions
-) -> FeatureDrift:
+def _numeric(name: str, ref: pd.Series, cur: pd.Series, options: DriftOptions) -> FeatureDrift:
     miss_ref, miss_cur = float(ref.isna().mean()), float(cur.isna().mean())
     a = ref.dropna().to_numpy(dtype=np.float64)
     b = cur.dropna().to_numpy(dtype=np.float64)
@@ -143,14 +139,21 @@ def _numeric(
             reasons.append(f"KS {statistic:.2f} (p={p_value:.1e})")
     reasons += _missing_reason(miss_ref, miss_cur, options)
     return FeatureDrift(
-        name, "number", "ks", statistic, p_value, psi, None, miss_ref, miss_cur, bool(reasons),
+        name,
+        "number",
+        "ks",
+        statistic,
+        p_value,
+        psi,
+        None,
+        miss_ref,
+        miss_cur,
+        bool(reasons),
         tuple(reasons),
     )
 
 
-def _categorical(
-    name: str, ref: pd.Series, cur: pd.Series, options: DriftOptions
-) -> FeatureDrift:
+def _categorical(name: str, ref: pd.Series, cur: pd.Series, options: DriftOptions) -> FeatureDrift:
     miss_ref, miss_cur = float(ref.isna().mean()), float(cur.isna().mean())
     a, b = ref.dropna().astype(str), cur.dropna().astype(str)
     reasons: list[str] = []
@@ -178,8 +181,17 @@ def _categorical(
             reasons.append(f"PSI {psi:.2f} ≥ {options.psi_threshold:g}")
     reasons += _missing_reason(miss_ref, miss_cur, options)
     return FeatureDrift(
-        name, "category", "chi2", statistic, p_value, psi, change, miss_ref, miss_cur,
-        bool(reasons), tuple(reasons),
+        name,
+        "category",
+        "chi2",
+        statistic,
+        p_value,
+        psi,
+        change,
+        miss_ref,
+        miss_cur,
+        bool(reasons),
+        tuple(reasons),
     )
 
 
@@ -231,7 +243,7 @@ def compare_parquet(
     (seeded sample) of each: the reference need not be read whole on every execution."""
     from .data import read_parquet
 
-    def read(path, wanted: Sequence[str]) -> pd.DataFrame:
+    def read(path: str | os.PathLike[str], wanted: Sequence[str]) -> pd.DataFrame:
         names = set(pq.ParquetFile(path).schema_arrow.names)
         return sample_reference(read_parquet(path, [c for c in wanted if c in names]), max_rows)
 

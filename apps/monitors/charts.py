@@ -25,7 +25,13 @@ def history_figure(executions: Sequence) -> dict:
     failed = [e.number for e in executions if e.status == "failed"]
     data = [
         {"type": "bar", "name": "rows", "x": numbers, "y": per("rows"), "marker": {"color": GREY}},
-        {"type": "bar", "name": "anomalies", "x": numbers, "y": per("anomalies"), "marker": {"color": RED}},
+        {
+            "type": "bar",
+            "name": "anomalies",
+            "x": numbers,
+            "y": per("anomalies"),
+            "marker": {"color": RED},
+        },
         {
             "type": "scatter",
             "mode": "lines+markers",

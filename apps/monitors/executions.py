@@ -70,9 +70,7 @@ def _end(execution: MonitorExecution, status: str, *, error: str = "") -> None:
 # ---------------------------------------------------------------- starting
 def _claim(execution_id: int) -> MonitorExecution | None:
     with transaction.atomic():
-        execution = (
-            MonitorExecution.objects.select_for_update().filter(pk=execution_id).first()
-        )
+        execution = MonitorExecution.objects.select_for_update().filter(pk=execution_id).first()
         if execution is None or execution.status != Status.PENDING:
             return None  # done, or being executed (a duplicate delivery)
         execution.status, execution.started_at = Status.RUNNING, timezone.now()
@@ -88,7 +86,7 @@ def _next_version(monitor: Monitor) -> DatasetVersion | None:
     every one is read, oldest first; a dataset's versions are whole tables, so only the
     newest counts. Either way a version is never read twice.
     """
-    if monitor.source_id is not None:
+    if monitor.source is not None:
         from apps.sources.services import source_pull  # the sources app owns the pull
 
         source_pull(source=monitor.source)
@@ -97,9 +95,11 @@ def _next_version(monitor: Monitor) -> DatasetVersion | None:
     if dataset_id is None:
         return None
     read = monitor.executions.exclude(dataset_version=None)
-    last = read.order_by("-dataset_version__number").values_list(
-        "dataset_version__number", flat=True
-    ).first()
+    last = (
+        read.order_by("-dataset_version__number")
+        .values_list("dataset_version__number", flat=True)
+        .first()
+    )
     versions = DatasetVersion.objects.filter(dataset_id=dataset_id, number__gt=last or 0)
     if monitor.source_id is not None:
         return versions.order_by("number").first()
@@ -115,7 +115,7 @@ def _drift(monitor: Monitor, version: DatasetVersion) -> dict:
         return {}
     reference = model.run.dataset_version
     # A source's watermark (an increasing id or timestamp) moves by design: never "drift".
-    ordering = {monitor.source.watermark_column} if monitor.source_id else set()
+    ordering = {monitor.source.watermark_column} if monitor.source is not None else set()
     ordering.add(version.time_column)
     columns = [c for c in model.input_columns if c not in ordering]
     try:
@@ -254,7 +254,9 @@ def _adopt_model(monitor: Monitor, run: Run) -> None:
 
     model = TrainedModel.objects.filter(run=run).first()
     if model is None:
-        logger.info("monitor %s: run %s saved no model; the next execution refits", monitor.pk, run.pk)
+        logger.info(
+            "monitor %s: run %s saved no model; the next execution refits", monitor.pk, run.pk
+        )
         return
     locked = Monitor.objects.select_for_update().get(pk=monitor.pk)
     locked.model = model

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from django import forms
 
 from apps.datasets.models import Dataset
@@ -63,15 +65,17 @@ class MonitorForm(forms.Form):
             }
         super().__init__(*args, **kwargs)
         self.tenant, self.monitor = tenant, monitor
-        self.fields["dataset"].queryset = Dataset.objects.for_tenant(tenant).filter(
-            status=Dataset.Status.READY
-        )
-        self.fields["source"].queryset = Source.objects.for_tenant(tenant)
-        self.fields["detector"].queryset = DetectorConfig.objects.for_tenant(tenant)
+        choices = {
+            "dataset": Dataset.objects.for_tenant(tenant).filter(status=Dataset.Status.READY),
+            "source": Source.objects.for_tenant(tenant),
+            "detector": DetectorConfig.objects.for_tenant(tenant),
+        }
+        for name, queryset in choices.items():
+            cast(forms.ModelChoiceField, self.fields[name]).queryset = queryset
         self.input: MonitorInput | None = None
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
         if self.errors:
             return data
         watch = data.get("watch")

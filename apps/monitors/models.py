@@ -86,7 +86,7 @@ class Monitor(TenantOwned):
     @property
     def watched_dataset_id(self) -> int | None:
         """The dataset whose versions executions read (a source's pulls land in its dataset)."""
-        return self.source.dataset_id if self.source_id else self.dataset_id
+        return self.source.dataset_id if self.source is not None else self.dataset_id
 
 
 class MonitorExecution(TenantOwned):

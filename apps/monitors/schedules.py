@@ -108,9 +108,11 @@ def sync(monitor: Monitor) -> PeriodicTask | None:
         "enabled": monitor.is_active,
         "description": f"Monitor {monitor.name!r} of workspace {monitor.tenant.slug}",
         # An execution that waited longer than the interval for a worker is dropped, not piled up.
-        "expire_seconds": int(monitor.interval_seconds)
-        if monitor.schedule == Monitor.Schedule.INTERVAL
-        else None,
+        "expire_seconds": (
+            int(monitor.interval_seconds or MIN_INTERVAL_SECONDS)
+            if monitor.schedule == Monitor.Schedule.INTERVAL
+            else None
+        ),
     }
     if task is None:
         task = PeriodicTask.objects.create(name=task_name(monitor), **fields)

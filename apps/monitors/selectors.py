@@ -14,14 +14,21 @@ HISTORY = 100
 
 def monitors_for(tenant):
     return Monitor.objects.for_tenant(tenant).select_related(
-        "source", "dataset", "detector_version__config", "periodic_task__interval",
-        "periodic_task__crontab", "model",
+        "source",
+        "dataset",
+        "detector_version__config",
+        "periodic_task__interval",
+        "periodic_task__crontab",
+        "model",
     )
 
 
-def get_monitor_for_member(request: HttpRequest, monitor_id: int, *, write: bool = False) -> Monitor:
+def get_monitor_for_member(
+    request: HttpRequest, monitor_id: int, *, write: bool = False
+) -> Monitor:
     """The tenant's monitor or 404; ``write`` also demands the CREATE permission (else 403)."""
-    monitor = get_scoped_or_404(request, monitors_for(request.tenant), pk=monitor_id)
+    tenant = request.tenant  # type: ignore[attr-defined]  # set by tenant_view
+    monitor = get_scoped_or_404(request, monitors_for(tenant), pk=monitor_id)
     if write:
         require(request, CREATE)
     return monitor

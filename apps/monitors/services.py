@@ -195,11 +195,15 @@ def _set_status(monitor: Monitor, status: str, user, request, action: str) -> Mo
     with transaction.atomic():
         monitor = Monitor.objects.select_for_update().get(pk=monitor.pk)
         if monitor.status == status:
-            raise MonitorStateError(f"The monitor is already {monitor.get_status_display().lower()}.")
+            raise MonitorStateError(
+                f"The monitor is already {monitor.get_status_display().lower()}."
+            )
         monitor.status = status
         monitor.save(update_fields=["status", "updated_at"])
         schedules.sync(monitor)
-        audit_record(action=action, actor=user, tenant=monitor.tenant, target=monitor, request=request)
+        audit_record(
+            action=action, actor=user, tenant=monitor.tenant, target=monitor, request=request
+        )
     return monitor
 
 
@@ -251,7 +255,9 @@ def monitor_trigger(
     if busy is not None:
         if trigger == MonitorExecution.Trigger.MANUAL:
             raise MonitorStateError(f"Execution #{busy.number} is still {busy.status}.")
-        logger.info("monitor %s: execution #%s still in flight; tick skipped", monitor.pk, busy.number)
+        logger.info(
+            "monitor %s: execution #%s still in flight; tick skipped", monitor.pk, busy.number
+        )
         return None
     number = (monitor.executions.aggregate(n=Max("number"))["n"] or 0) + 1
     execution = MonitorExecution.objects.create(

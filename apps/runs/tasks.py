@@ -261,6 +261,7 @@ class _Execution:
         from pynomaly import persist
 
         model = self.run.scoring_model
+        assert model is not None  # only called for runs with a scoring model
         self.progress(Run.Stage.PREPARING, 0, 1)
         with local_path(model.artifact) as path:
             fitted = persist.load(path, sha256=model.sha256)

@@ -30,6 +30,7 @@ from .errors import (
     ServerError,
     ValidationError,
 )
+from .monitors import Monitor, MonitorExecution
 from .objects import (
     Dataset,
     DatasetVersion,
@@ -41,7 +42,6 @@ from .objects import (
     ScoreResult,
     Tenant,
 )
-from .monitors import Monitor, MonitorExecution
 from .session import Client
 from .sources import Source, SourcePreview, SourceTest
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -97,7 +98,9 @@ class Monitors:
         self.client.request("DELETE", f"/monitors/{int(monitor_id)}")
 
     def pause(self, monitor_id: int) -> Monitor:
-        return self._monitor(self.client.request("POST", f"/monitors/{int(monitor_id)}/pause").json())
+        return self._monitor(
+            self.client.request("POST", f"/monitors/{int(monitor_id)}/pause").json()
+        )
 
     def resume(self, monitor_id: int) -> Monitor:
         return self._monitor(
@@ -109,9 +112,15 @@ class Monitors:
         """Queue an execution now; with ``wait``, return it once it has finished."""
         response = self.client.request("POST", f"/monitors/{int(monitor_id)}/run")
         execution = MonitorExecution.from_json(response.json())
-        return self.wait(monitor_id, execution.number or 0, poll=poll, timeout=timeout) if wait else execution
+        return (
+            self.wait(monitor_id, execution.number or 0, poll=poll, timeout=timeout)
+            if wait
+            else execution
+        )
 
-    def executions(self, monitor_id: int, *, limit: int | None = None) -> list[MonitorExecution]:
+    def executions(
+        self, monitor_id: int, *, limit: int | None = None
+    ) -> builtins.list[MonitorExecution]:
         return [
             MonitorExecution.from_json(e)
             for e in self.client.pages(f"/monitors/{int(monitor_id)}/executions", limit=limit)
@@ -131,5 +140,7 @@ class Monitors:
             if execution.is_terminal:
                 return execution
             if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"execution #{number} still {execution.status} after {timeout} s")
+                raise TimeoutError(
+                    f"execution #{number} still {execution.status} after {timeout} s"
+                )
             time.sleep(poll)

@@ -94,7 +94,9 @@ def test_beat_executes_an_interval_monitor_created_through_the_sdk(
         )  # fmt: skip
     monitor = Monitor.objects.get(pk=created.id)
     # The settings' housekeeping entries were written into the same table by the scheduler.
-    _wait(lambda: PeriodicTask.objects.filter(name="sweep-monitors").exists(), "no sweep entry", log)
+    _wait(
+        lambda: PeriodicTask.objects.filter(name="sweep-monitors").exists(), "no sweep entry", log
+    )
 
     def executions(status):
         return list(monitor.executions.filter(status=status).order_by("number"))

@@ -174,8 +174,14 @@ def _monitors(request: HttpRequest):
 
 
 def _invalid(exc: MonitorInvalid) -> ApiProblem:
-    names = {"dataset": "dataset_id", "source": "source_id", "detector_version": "detector_config_id"}
-    errors = [{"loc": ["body", names.get(f, f)] if f else ["body"], "msg": m} for f, m in exc.errors]
+    names = {
+        "dataset": "dataset_id",
+        "source": "source_id",
+        "detector_version": "detector_config_id",
+    }
+    errors: list[dict[str, Any]] = [
+        {"loc": ["body", names.get(f, f)] if f else ["body"], "msg": m} for f, m in exc.errors
+    ]
     return ApiProblem(422, errors[0]["msg"], errors=errors, title="Validation failed")
 
 
@@ -183,11 +189,14 @@ def _input(request: HttpRequest, values: dict[str, Any]) -> MonitorInput:
     """The service's input from API values, ids looked up in the token's workspace (404 else)."""
     dataset = source = None
     if values.get("dataset_id") is not None:
-        dataset = scoped_or_404(Dataset.objects, request, values["dataset_id"], "dataset")
+        dataset = scoped_or_404(Dataset.objects.all(), request, values["dataset_id"], "dataset")
     if values.get("source_id") is not None:
-        source = scoped_or_404(Source.objects, request, values["source_id"], "source")
+        source = scoped_or_404(Source.objects.all(), request, values["source_id"], "source")
     config = scoped_or_404(
-        DetectorConfig.objects, request, values["detector_config_id"], "detector configuration"
+        DetectorConfig.objects.all(),
+        request,
+        values["detector_config_id"],
+        "detector configuration",
     )
     version = config.current
     if version is None:
@@ -227,7 +236,9 @@ def list_monitors(
 def create_monitor(request: HttpRequest, body: MonitorIn):
     data = _input(request, body.model_dump())
     try:
-        monitor = monitor_create(tenant=request.tenant, user=request.user, data=data, request=request)
+        monitor = monitor_create(
+            tenant=request.tenant, user=request.user, data=data, request=request
+        )
     except MonitorInvalid as exc:
         raise _invalid(exc) from None
     return Status(201, monitor_out(monitor))

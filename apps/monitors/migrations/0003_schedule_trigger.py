@@ -5,26 +5,39 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('django_celery_beat', '0019_alter_periodictasks_options'),
-        ('monitors', '0002_initial'),
+        ("django_celery_beat", "0019_alter_periodictasks_options"),
+        ("monitors", "0002_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='monitor',
-            name='periodic_task',
-            field=models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='django_celery_beat.periodictask'),
+            model_name="monitor",
+            name="periodic_task",
+            field=models.OneToOneField(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="django_celery_beat.periodictask",
+            ),
         ),
         migrations.AddField(
-            model_name='monitorexecution',
-            name='attempts',
+            model_name="monitorexecution",
+            name="attempts",
             field=models.PositiveSmallIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='monitorexecution',
-            name='trigger',
-            field=models.CharField(choices=[('schedule', 'Schedule'), ('manual', 'Run now'), ('new_version', 'New dataset version')], default='schedule', max_length=12),
+            model_name="monitorexecution",
+            name="trigger",
+            field=models.CharField(
+                choices=[
+                    ("schedule", "Schedule"),
+                    ("manual", "Run now"),
+                    ("new_version", "New dataset version"),
+                ],
+                default="schedule",
+                max_length=12,
+            ),
         ),
     ]

@@ -58,7 +58,9 @@ def test_it_creates_reads_and_lists_a_monitor(api, version, config):
 
 
 def test_bad_input_is_a_422_naming_the_field(api, version, config):
-    body = assert_problem(api.post("/monitors", _body(version, config, schedule="cron", cron="x")), 422)
+    body = assert_problem(
+        api.post("/monitors", _body(version, config, schedule="cron", cron="x")), 422
+    )
     assert body["errors"][0]["loc"] == ["body", "cron"]
     body = assert_problem(api.post("/monitors", _body(version, config, dataset_id=None)), 422)
     assert body["errors"][0]["loc"] == ["body", "source_id"]
@@ -78,7 +80,9 @@ def test_it_patches_pauses_resumes_and_deletes(api, version, config):
     assert api.delete(f"/monitors/{monitor_id}").status_code == 204
     assert not PeriodicTask.objects.filter(name=f"monitor-{monitor_id}").exists()
     actions = list(
-        AuditEvent.objects.filter(action__startswith="monitor.").order_by("id").values_list("action", flat=True)
+        AuditEvent.objects.filter(action__startswith="monitor.")
+        .order_by("id")
+        .values_list("action", flat=True)
     )
     assert actions == [
         "monitor.created", "monitor.updated", "monitor.paused", "monitor.resumed", "monitor.deleted"
@@ -109,7 +113,9 @@ def test_run_now_while_one_is_in_flight_is_a_409(api, version, config, sent):
 
 
 def test_a_viewer_reads_and_is_refused_writes(alice, tenant_a, vera, version, config, sent):
-    monitor_id = Api(make_token(alice, tenant_a)[1]).post("/monitors", _body(version, config)).json()["id"]
+    monitor_id = (
+        Api(make_token(alice, tenant_a)[1]).post("/monitors", _body(version, config)).json()["id"]
+    )
     viewer = Api(make_token(vera, tenant_a)[1])
     assert viewer.get(f"/monitors/{monitor_id}").status_code == 200
     assert_problem(viewer.post(f"/monitors/{monitor_id}/run"), 403)

@@ -41,7 +41,9 @@ def _task(monitor) -> PeriodicTask:
     return PeriodicTask.objects.get(pk=monitor.periodic_task_id)
 
 
-def test_it_creates_an_enabled_interval_task_that_ticks_the_monitor(alice, tenant_a, version, config):
+def test_it_creates_an_enabled_interval_task_that_ticks_the_monitor(
+    alice, tenant_a, version, config
+):
     monitor = monitor_create(tenant=tenant_a, user=alice, data=_input(version, config))
     task = _task(monitor)
     assert task.name == f"monitor-{monitor.pk}" and task.task == "monitors.tick"
@@ -77,7 +79,9 @@ def test_pause_disables_and_resume_enables_the_task(alice, tenant_a, version, co
         monitor_pause(monitor=monitor, user=alice)
     monitor = monitor_resume(monitor=monitor, user=alice)
     assert _task(monitor).enabled
-    actions = set(AuditEvent.objects.filter(target_id=str(monitor.pk)).values_list("action", flat=True))
+    actions = set(
+        AuditEvent.objects.filter(target_id=str(monitor.pk)).values_list("action", flat=True)
+    )
     assert {"monitor.paused", "monitor.resumed"} <= actions
 
 
@@ -111,7 +115,10 @@ def test_it_refuses_bad_input_naming_the_field(alice, tenant_a, version, config,
     with pytest.raises(MonitorInvalid) as caught:
         monitor_create(tenant=tenant_a, user=alice, data=_input(version, config, **changes))
     assert field in [f for f, _ in caught.value.errors]
-    assert not Monitor.objects.exists() and not PeriodicTask.objects.filter(name__startswith="monitor-").exists()
+    assert (
+        not Monitor.objects.exists()
+        and not PeriodicTask.objects.filter(name__startswith="monitor-").exists()
+    )
 
 
 def test_names_are_unique_per_workspace_and_objects_must_be_its_own(
@@ -125,7 +132,9 @@ def test_names_are_unique_per_workspace_and_objects_must_be_its_own(
     assert {"dataset", "detector_version"} <= {f for f, _ in caught.value.errors}
 
 
-def test_a_watched_dataset_and_a_used_configuration_cannot_be_deleted(alice, tenant_a, version, config):
+def test_a_watched_dataset_and_a_used_configuration_cannot_be_deleted(
+    alice, tenant_a, version, config
+):
     from apps.datasets.services import DatasetInUse, dataset_delete
     from apps.detectors.services import ConfigInUse, detector_config_delete
 
@@ -136,7 +145,9 @@ def test_a_watched_dataset_and_a_used_configuration_cannot_be_deleted(alice, ten
         detector_config_delete(config=config, user=alice)
 
 
-def test_deleting_the_workspace_takes_its_monitors_and_their_beat_entries(alice, tenant_a, version, config):
+def test_deleting_the_workspace_takes_its_monitors_and_their_beat_entries(
+    alice, tenant_a, version, config
+):
     from apps.monitors.tasks import tick_monitor
     from apps.tenants.services import tenant_delete
 

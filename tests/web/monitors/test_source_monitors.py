@@ -19,13 +19,17 @@ Status = MonitorExecution.Status
 
 
 def _insert(db, table, rows: np.ndarray) -> None:
-    db.executemany(f"INSERT INTO {table} (a, b, c) VALUES (%s, %s, %s)", [tuple(map(float, r)) for r in rows])
+    db.executemany(
+        f"INSERT INTO {table} (a, b, c) VALUES (%s, %s, %s)", [tuple(map(float, r)) for r in rows]
+    )
 
 
 @pytest.fixture
 def table(remote_db):  # noqa: F811
     name = f"monitored_{next(_tables)}"
-    auto = "SERIAL PRIMARY KEY" if remote_db.kind == "postgresql" else "INT AUTO_INCREMENT PRIMARY KEY"
+    auto = (
+        "SERIAL PRIMARY KEY" if remote_db.kind == "postgresql" else "INT AUTO_INCREMENT PRIMARY KEY"
+    )
     remote_db.execute(
         f"CREATE TABLE {name} (id {auto}, a DOUBLE PRECISION, b DOUBLE PRECISION, c DOUBLE PRECISION)"
     )

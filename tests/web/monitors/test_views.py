@@ -58,7 +58,9 @@ def _form(version, config, **kw):
 def test_an_analyst_creates_a_monitor_with_its_schedule(bob_client, tenant_a, version, config):
     response = bob_client.post(_url(tenant_a, "create"), _form(version, config))
     monitor = Monitor.objects.get(name="payments")
-    assert response.status_code == 302 and response.url == _url(tenant_a, "detail", monitor_id=monitor.pk)
+    assert response.status_code == 302 and response.url == _url(
+        tenant_a, "detail", monitor_id=monitor.pk
+    )
     assert PeriodicTask.objects.get(pk=monitor.periodic_task_id).interval.every == 120
     page = bob_client.get(_url(tenant_a, "list")).content.decode()
     assert "payments" in page and "every 120 s" in page
@@ -77,7 +79,9 @@ def test_bad_input_gets_400_with_the_field_errors(bob_client, tenant_a, version,
     assert not Monitor.objects.exists()
 
 
-def test_the_monitor_page_shows_history_drift_and_anomalies(alice_client, tenant_a, monitor, inline_tasks):
+def test_the_monitor_page_shows_history_drift_and_anomalies(
+    alice_client, tenant_a, monitor, inline_tasks
+):
     from apps.monitors.services import monitor_trigger
     from tests.web.runs.factories import blobs
 
@@ -92,7 +96,10 @@ def test_the_monitor_page_shows_history_drift_and_anomalies(alice_client, tenant
         monitor_trigger(monitor=monitor, trigger="manual")
     page = alice_client.get(_url(tenant_a, "detail", monitor_id=monitor.pk)).content.decode()
     assert 'id="monitor-history"' in page and 'data-execution="2"' in page
-    assert 'data-feature="a" data-drifted="true"' in page and 'data-feature="b" data-drifted="false"' in page
+    assert (
+        'data-feature="a" data-drifted="true"' in page
+        and 'data-feature="b" data-drifted="false"' in page
+    )
     assert "drift: a" in page
     run = monitor.executions.get(number=2).run
     assert f'href="{run.url("results", sort="score", dir="desc")}"' in page.replace("&amp;", "&")
@@ -115,11 +122,15 @@ def test_pause_resume_and_run_now_are_audited(bob_client, tenant_a, monitor, sen
     assert with_callbacks.status_code == 302
     execution = MonitorExecution.objects.get(monitor=monitor)
     assert execution.trigger == "manual"
-    actions = set(AuditEvent.objects.filter(target_id=str(monitor.pk)).values_list("action", flat=True))
+    actions = set(
+        AuditEvent.objects.filter(target_id=str(monitor.pk)).values_list("action", flat=True)
+    )
     assert {"monitor.paused", "monitor.resumed", "monitor.run_requested"} <= actions
 
 
-def test_an_edit_keeps_the_task_and_a_delete_removes_everything(alice_client, tenant_a, monitor, version, config):
+def test_an_edit_keeps_the_task_and_a_delete_removes_everything(
+    alice_client, tenant_a, monitor, version, config
+):
     response = alice_client.post(
         _url(tenant_a, "edit", monitor_id=monitor.pk),
         _form(version, config, name="orders", schedule="cron", cron="0 * * * *"),
@@ -128,7 +139,10 @@ def test_an_edit_keeps_the_task_and_a_delete_removes_everything(alice_client, te
     monitor.refresh_from_db()
     assert monitor.periodic_task.crontab.minute == "0"
     alice_client.post(_url(tenant_a, "delete", monitor_id=monitor.pk))
-    assert not Monitor.objects.exists() and not PeriodicTask.objects.filter(name__startswith="monitor-").exists()
+    assert (
+        not Monitor.objects.exists()
+        and not PeriodicTask.objects.filter(name__startswith="monitor-").exists()
+    )
 
 
 def test_a_viewer_reads_but_may_not_change(vera_client, tenant_a, monitor, sent, version, config):
