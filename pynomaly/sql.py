@@ -198,7 +198,7 @@ def check_select(query: str) -> str:
             reason="not_select",
         )
     text = statements[0].strip().rstrip(";").strip()
-    kind = sqlparse.parse(text)[0].get_type()
+    kind = str(sqlparse.parse(text)[0].get_type())  # type: ignore[no-untyped-call]
     if kind != "SELECT":
         what = kind.lower() if kind and kind != "UNKNOWN" else "not a SELECT"
         raise SourceFailure(
@@ -289,7 +289,7 @@ class _Session:
         import psycopg
 
         t, ms = self.target, self.limits.statement_timeout_seconds * 1000
-        options = {k: v for k, v in t.options.items() if k in ("sslmode",)}
+        sslmode = t.options.get("sslmode") or None
         try:
             conn = psycopg.connect(
                 host=t.host or None,
@@ -304,7 +304,7 @@ class _Session:
                 options=f"-c statement_timeout={ms} -c default_transaction_read_only=on",
                 gssencmode="disable",
                 autocommit=False,
-                **options,
+                sslmode=sslmode,
             )
         except psycopg.Error as exc:
             raise self._connect_failed(exc) from None

@@ -323,12 +323,13 @@ def sources_reencrypt(*, tenant=None) -> int:
     if tenant is not None:
         qs = qs.filter(tenant=tenant)
     count = 0
-    for source in qs.iterator():
-        token = secrets.reencrypt(source.password_encrypted)
-        if token != source.password_encrypted:
-            Source.objects.filter(pk=source.pk).update(password_encrypted=token)
-            count += 1
-    audit_record(action="sources.reencrypted", details={"sources": count})
+    with transaction.atomic():  # all or none: one unreadable credential changes nothing
+        for source in qs.select_for_update():
+            token = secrets.reencrypt(source.password_encrypted)
+            if token != source.password_encrypted:
+                Source.objects.filter(pk=source.pk).update(password_encrypted=token)
+                count += 1
+        audit_record(action="sources.reencrypted", details={"sources": count})
     return count
 
 

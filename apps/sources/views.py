@@ -114,7 +114,7 @@ def delete(request: HttpRequest, source_id: int) -> HttpResponse:
             messages.success(request, f"Source {source.name} deleted; its dataset stays.")
             return _redirect(request, reverse("sources:list", args=[request.tenant.slug]))
         except SourceInUse as exc:
-            error = exc.message
+            error = str(exc.message)
     status = 409 if error else 200
     return render(request, "sources/delete.html", {"source": source, "error": error}, status=status)
 

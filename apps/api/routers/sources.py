@@ -127,15 +127,14 @@ def source_out(s: Source) -> dict:
 
 def _problem(exc: SourceError, title: str) -> ApiProblem:
     if hasattr(exc, "error_dict"):
-        errors = [
-            {"loc": ["body", field], "msg": m} for field, ms in exc.message_dict.items() for m in ms
-        ]
-        return ApiProblem(422, "; ".join(e["msg"] for e in errors), errors=errors, title=title)
-    return ApiProblem(422, exc.messages[0], title=title)
+        pairs = [(field, str(m)) for field, ms in exc.message_dict.items() for m in ms]
+        errors: list[dict] = [{"loc": ["body", field], "msg": m} for field, m in pairs]
+        return ApiProblem(422, "; ".join(m for _f, m in pairs), errors=errors, title=title)
+    return ApiProblem(422, str(exc.messages[0]), title=title)
 
 
 def _source(request: HttpRequest, source_id: int) -> Source:
-    return scoped_or_404(Source.objects, request, source_id, "source")
+    return scoped_or_404(Source.objects.all(), request, source_id, "source")
 
 
 def _manage(request: HttpRequest) -> None:
@@ -193,7 +192,7 @@ def delete_source(request: HttpRequest, source_id: int):
     try:
         source_delete(source=source, user=request.user, request=request)
     except SourceInUse as exc:
-        raise ApiProblem(409, exc.message, title="Source in use") from None
+        raise ApiProblem(409, str(exc.message), title="Source in use") from None
     return Status(204, None)
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from tests.web.api.conftest import alice_api, bob_api, charlie_api, vera_api  # noqa: F401
+
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PASSWORD = "s3cr3t-Pa55word-never-shown"
 _names = itertools.count()

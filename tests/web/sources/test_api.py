@@ -9,14 +9,7 @@ import pytest
 from apps.sources.models import Source
 from apps.tenants.services import membership_add
 from tests.conftest import _user
-from tests.web.api.conftest import (  # noqa: F401 - the token personas
-    Api,
-    alice_api,
-    bob_api,
-    charlie_api,
-    make_token,
-    vera_api,
-)
+from tests.web.api.conftest import Api, make_token
 
 
 @pytest.fixture(autouse=True)
