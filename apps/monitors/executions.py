@@ -46,10 +46,16 @@ def _send_after_commit(execution: MonitorExecution) -> None:
 
 
 def _end(execution: MonitorExecution, status: str, *, error: str = "") -> None:
-    """Terminal state, audited; succeeded and failed ones are announced after commit."""
+    """Terminal state; succeeded and failed ones are audited and announced after commit.
+
+    A skipped execution (nothing new) is not audited: an interval monitor on a quiet table
+    would otherwise write an event every few seconds.
+    """
     execution.status, execution.error = status, error
     execution.finished_at = timezone.now()
     execution.save()
+    if status == Status.SKIPPED:
+        return
     audit_record(
         action=f"monitor.execution_{status}",
         tenant=execution.tenant,
@@ -63,8 +69,7 @@ def _end(execution: MonitorExecution, status: str, *, error: str = "") -> None:
             **({"error": error[:500]} if error else {}),
         },
     )
-    if status in (Status.SUCCEEDED, Status.FAILED):
-        _send_after_commit(execution)
+    _send_after_commit(execution)
 
 
 # ---------------------------------------------------------------- starting
