@@ -4,17 +4,21 @@
 platform job (``platform csv 1Mx10 iforest``: ``--only platform`` runs it alone), online
 scoring (``--only scoring``) and the load test (``--only load``: 50 clients for 60 s on
 PostgreSQL; ``--load-seconds S`` and ``--load-clients N`` change that). ``--scoring-only`` /
-``--load-only`` run just that part, ``--no-scoring`` / ``--no-load`` skip it.
+``--load-only`` run just that part, ``--no-scoring`` / ``--no-load`` skip it. The monitor
+job (``--only monitor``, ``--monitor-only``; ``--no-monitor`` skips it) times a monitor execution
+on 100k new rows from PostgreSQL against ``pynomaly score`` on the same rows (``bench.monitor``).
 """
 
 import argparse
 import sys
 
-from bench import load, scoring
+from bench import load, monitor, scoring
 from bench import platform as platform_bench
 from bench.engine import main
 
-_FLAGS = ("--scoring-only", "--no-scoring", "--load-only", "--no-load")
+_FLAGS = (
+    "--scoring-only", "--no-scoring", "--load-only", "--no-load", "--monitor-only", "--no-monitor"
+)  # fmt: skip
 _pre = argparse.ArgumentParser(add_help=False)
 _pre.add_argument("--only", action="append")
 _pre.add_argument("--quick", action="store_true")
@@ -31,11 +35,15 @@ flags = set(sys.argv[1:]) & set(_FLAGS)
 _only = _known.only or []
 _SCORING = ("scoring", "online", "online scoring")
 _LOAD = ("load",)
+_MONITOR = ("monitor",)
 _platform_name = platform_bench.job_name(_known.rows or (100_000 if _known.quick else 1_000_000))
-_engine_wanted = not _only or any("platform" not in o and o not in _SCORING + _LOAD for o in _only)
+_engine_wanted = not _only or any(
+    "platform" not in o and o not in _SCORING + _LOAD + _MONITOR for o in _only
+)
 _platform_wanted = not _only or any(o in _platform_name for o in _only)
 _scoring_wanted = "--no-scoring" not in flags and (not _only or any(o in _SCORING for o in _only))
 _load_wanted = "--no-load" not in flags and (not _only or any(o in _LOAD for o in _only))
+_monitor_wanted = "--no-monitor" not in flags and (not _only or any(o in _MONITOR for o in _only))
 _load_seconds = _known.load_seconds or (10.0 if _known.quick else 60.0)
 
 
@@ -50,6 +58,8 @@ if "--scoring-only" in flags:
     sys.exit(scoring.main(quick=_known.quick))
 if "--load-only" in flags:
     sys.exit(_load())
+if "--monitor-only" in flags:
+    sys.exit(monitor.main(argv))
 status = main(argv) if _engine_wanted else 0
 if _platform_wanted:
     print(flush=True)
@@ -58,4 +68,6 @@ if _scoring_wanted:
     status = scoring.main(quick=_known.quick) or status
 if _load_wanted:
     status = _load() or status
+if _monitor_wanted:
+    status = monitor.main(argv) or status
 sys.exit(status)

@@ -30,8 +30,11 @@ RECORD_SUFFIXES = (".jsonl", ".ndjson", ".json")
 
 
 def add_remote_commands(commands: Commands) -> None:
+    from pynomaly.cli_monitors import add_monitor_commands
+
     for add in (_add_login, _add_logout, _add_whoami, _add_datasets, _add_runs):
         add(commands)
+    add_monitor_commands(commands)
     from pynomaly.cli_sources import add_sources_command
 
     add_sources_command(commands)

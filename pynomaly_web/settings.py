@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "apps.runs",
     "apps.sources",
     "apps.monitors",
+    "django_celery_beat",
     "ninja",
     "apps.api",
     "csp",
@@ -417,7 +418,17 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": SWEEP_SECONDS,
         "options": {"expires": SWEEP_SECONDS},
     },
+    "sweep-monitors": {
+        "task": "monitors.sweep",
+        "schedule": SWEEP_SECONDS,
+        "options": {"expires": SWEEP_SECONDS},
+    },
 }
+# Monitors: drift compares at most this many rows (a seeded sample) of the training rows and
+# of the new rows; an execution whose worker vanished before its run started is failed (and
+# a pending one re-sent) after MONITOR_STALE_SECONDS.
+MONITOR_DRIFT_MAX_ROWS = env.int("MONITOR_DRIFT_MAX_ROWS", default=50_000)
+MONITOR_STALE_SECONDS = env.int("MONITOR_STALE_SECONDS", default=300)
 
 # REST API rate limits (apps.api.throttling), counted in Redis: per token, per client IP, and
 # for requests without a valid token. Written like "600/min"; "off" disables one.

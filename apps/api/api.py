@@ -6,7 +6,7 @@ from ninja import NinjaAPI
 
 from . import errors
 from .auth import read_auth
-from .routers import configs, datasets, detectors, me, models, runs, sources
+from .routers import configs, datasets, detectors, me, models, monitors, runs, sources
 
 api = NinjaAPI(
     title="Pynomaly API",
@@ -27,4 +27,5 @@ api.add_router("/detectors", detectors.router)
 api.add_router("/detector-configs", configs.router)
 api.add_router("/runs", runs.router)
 api.add_router("/models", models.router)
+api.add_router("/monitors", monitors.router)
 api.add_router("/sources", sources.router)

@@ -35,6 +35,9 @@ def dataset_delete_blocker(dataset: Dataset) -> str | None:
     runs = Run.objects.filter(dataset_version__dataset=dataset).order_by("-id")
     run = runs.active().first() or runs.first()
     if run is None:
+        monitor = dataset.monitors.order_by("name").first()
+        if monitor is not None:
+            return f"{dataset.name} cannot be deleted: monitor “{monitor.name}” watches it."
         return None
     if run.status in (Run.Status.QUEUED, Run.Status.RUNNING):
         return (

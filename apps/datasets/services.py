@@ -32,6 +32,7 @@ from pynomaly.sandbox import ParseLimits, run_limited
 
 from .models import Dataset, DatasetVersion, Upload
 from .selectors import dataset_delete_blocker
+from .signals import version_created
 from .uploads import (
     UploadRefused,
     check_content,
@@ -394,6 +395,9 @@ def _write_or_duplicate(upload_id: int, version_fields: dict[str, Any] | None) -
                 "columns": version.columns,
                 "sha256": version.sha256,
             },
+        )
+        transaction.on_commit(
+            lambda: version_created.send_robust(sender=DatasetVersion, version=version)
         )
     return True
 

@@ -223,6 +223,11 @@ def detector_config_delete(
     if run is not None:
         # Finished runs must stay reproducible, so they protect their configuration too.
         raise ConfigInUse(f"{config.name} cannot be deleted: it is used by run #{run.pk}.")
+    from apps.monitors.models import Monitor
+
+    monitor = Monitor.objects.filter(detector_version__config=config).order_by("name").first()
+    if monitor is not None:
+        raise ConfigInUse(f"{config.name} cannot be deleted: monitor “{monitor.name}” uses it.")
     audit_record(
         action="detector.deleted",
         actor=user,

@@ -47,6 +47,15 @@ class Monitor(TenantOwned):
     model = models.ForeignKey(
         "detectors.TrainedModel", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The beat entry that triggers interval / cron monitors (apps.monitors.schedules keeps it
+    # in step with schedule and status); None for "on every new dataset version".
+    periodic_task = models.OneToOneField(
+        "django_celery_beat.PeriodicTask",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
 
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
@@ -70,6 +79,15 @@ class Monitor(TenantOwned):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+    @property
+    def watched_dataset_id(self) -> int | None:
+        """The dataset whose versions executions read (a source's pulls land in its dataset)."""
+        return self.source.dataset_id if self.source is not None else self.dataset_id
+
 
 class MonitorExecution(TenantOwned):
     class Status(models.TextChoices):
@@ -79,8 +97,17 @@ class MonitorExecution(TenantOwned):
         FAILED = "failed", "Failed"
         SKIPPED = "skipped", "No new rows"
 
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", "Schedule"
+        MANUAL = "manual", "Run now"
+        NEW_VERSION = "new_version", "New dataset version"
+
+    TERMINAL = (Status.SUCCEEDED, Status.FAILED, Status.SKIPPED)
+
     monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="executions")
     number = models.PositiveIntegerField()
+    trigger = models.CharField(max_length=12, choices=Trigger.choices, default=Trigger.SCHEDULE)
+    attempts = models.PositiveSmallIntegerField(default=0)
     status = models.CharField(
         max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True
     )
@@ -118,6 +145,16 @@ class MonitorExecution(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.monitor.name} #{self.number}"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in self.TERMINAL
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
 
     @property
     def drift_detected(self) -> bool:

@@ -27,6 +27,7 @@ from pynomaly.evaluate import label_metrics
 
 from . import selectors
 from .models import Run
+from .signals import run_finished
 
 logger = logging.getLogger(__name__)
 
@@ -91,10 +92,16 @@ def run_start(
     label_column: str = "",
     max_fit_rows: int | None = None,
     request: HttpRequest | None = None,
+    scoring_model: TrainedModel | None = None,
 ) -> Run:
-    """Write a queued run and enqueue its task once the transaction commits."""
+    """Write a queued run and enqueue its task once the transaction commits.
+
+    With ``scoring_model`` the run scores the rows with that trained model instead of fitting.
+    """
     if dataset_version.tenant_id != tenant.pk or detector_version.tenant_id != tenant.pk:
         raise RunStateError("The dataset and the detector must belong to this workspace.")
+    if scoring_model is not None and scoring_model.tenant_id != tenant.pk:
+        raise RunStateError("The model must belong to this workspace.")
     if label_column and label_column not in dataset_version.column_names:
         raise RunStateError(f"The dataset has no column {label_column!r}.")
     run = Run.objects.create(
@@ -103,6 +110,7 @@ def run_start(
         detector_version=detector_version,
         label_column=label_column,
         max_fit_rows=max_fit_rows,
+        scoring_model=scoring_model,
         created_by=user,
         task_id=str(uuid.uuid4()),
     )
@@ -117,6 +125,7 @@ def run_start(
             "detector_version": detector_version.pk,
             "label_column": label_column,
             "max_fit_rows": max_fit_rows,
+            **({"scoring_model": scoring_model.pk} if scoring_model is not None else {}),
         },
     )
     _enqueue_after_commit(run)
@@ -176,6 +185,8 @@ def _finish(run: Run, status: str, *, error: str = "") -> None:
     if status == Run.Status.SUCCEEDED:
         run.stage, run.percent = Run.Stage.DONE, 100.0
     run.save()
+    run_id = run.pk
+    transaction.on_commit(lambda: run_finished.send_robust(sender=Run, run_id=run_id))
 
 
 # ---------------------------------------------------------------- the task's transitions

@@ -216,13 +216,16 @@ class _Execution:
 
             raise Cancelled("stopped on request")
 
-        fitted, result = detect.detect(
-            df,
-            config,
-            progress=self.progress,
-            should_stop=self.should_stop,
-            chunk_size=settings.RUN_CHUNK_ROWS,
-        )
+        if run.scoring_model_id is not None:
+            fitted, result = self._score_with_model(df)
+        else:
+            fitted, result = detect.detect(
+                df,
+                config,
+                progress=self.progress,
+                should_stop=self.should_stop,
+                chunk_size=settings.RUN_CHUNK_ROWS,
+            )
         del df
 
         self.progress(Run.Stage.WRITING, 0, 1)
@@ -253,10 +256,30 @@ class _Execution:
                     model=model,
                 )
 
+    def _score_with_model(self, df):
+        """Score every row with the run's trained model (no fit): what ``pynomaly score`` gives."""
+        from pynomaly import persist
+
+        model = self.run.scoring_model
+        assert model is not None  # only called for runs with a scoring model
+        self.progress(Run.Stage.PREPARING, 0, 1)
+        with local_path(model.artifact) as path:
+            fitted = persist.load(path, sha256=model.sha256)
+        self.progress(Run.Stage.PREPARING, 1, 1)
+        result = fitted.score(
+            df,
+            chunk_size=settings.RUN_CHUNK_ROWS,
+            progress=self.progress,
+            should_stop=self.should_stop,
+        )
+        return fitted, result
+
     def _save_model(self, fitted, tmp: Path) -> services.ModelArtifact | None:
         from pynomaly import catalogue, persist
         from pynomaly.errors import ArtifactError
 
+        if self.run.scoring_model_id is not None:  # scored with a stored model: nothing new
+            return None
         if not all(catalogue.get_detector(key).saveable for key in fitted.keys):
             return None
         path = tmp / "model.skops"

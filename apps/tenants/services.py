@@ -176,8 +176,9 @@ def tenant_delete(*, tenant: Tenant, actor, confirm_name: str, request=None) -> 
         request=request,
         details={"name": tenant.name, "slug": tenant.slug, "files": len(files)},
     )
-    # Runs protect the dataset and detector versions they used: remove them first, then cascade.
-    for label in ("runs.Run",):
+    # Runs and monitors protect the dataset and detector versions they used: remove them first,
+    # then cascade (a deleted monitor's beat entry removes itself at its next tick).
+    for label in ("monitors.Monitor", "runs.Run"):
         try:
             model = django_apps.get_model(label)
         except LookupError:

@@ -30,6 +30,7 @@ from .errors import (
     ServerError,
     ValidationError,
 )
+from .monitors import Monitor, MonitorExecution
 from .objects import (
     Dataset,
     DatasetVersion,
@@ -48,6 +49,6 @@ __all__ = [
     "ApiError", "AuthError", "PermissionDenied", "NotFound", "ValidationError", "RateLimited",
     "ServerError", "ConnectionFailed", "JobFailed", "RunFailed", "IngestFailed", "Client", "Me",
     "Tenant", "Dataset", "DatasetVersion", "Detector", "DetectorConfig", "Run", "Model",
-    "ScoreResult",
+    "ScoreResult", "Monitor", "MonitorExecution",
 ]  # fmt: skip
 __all__ += ["Source", "SourcePreview", "SourceTest"]

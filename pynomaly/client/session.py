@@ -13,6 +13,7 @@ from pynomaly import __version__
 
 from .endpoints import Datasets, DetectorConfigs, Detectors, Models, Runs
 from .errors import AuthError, ConnectionFailed, error_from_response
+from .monitors import Monitors
 from .objects import Me, Tenant
 from .sources import Sources
 
@@ -48,6 +49,7 @@ class Client:
         self.detector_configs = DetectorConfigs(self)
         self.runs = Runs(self)
         self.models = Models(self)
+        self.monitors = Monitors(self)
         self.sources = Sources(self)
 
     def __repr__(self) -> str:

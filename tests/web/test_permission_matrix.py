@@ -121,6 +121,15 @@ MATRIX: dict[str, str | dict[str, str]] = {
     "runs:compare": "read",
     "runs:share": "create",
     "runs:share_revoke": "create",
+    # monitors
+    "monitors:list": "read",
+    "monitors:create": "create",
+    "monitors:detail": "read",
+    "monitors:edit": "create",
+    "monitors:pause": "create",
+    "monitors:resume": "create",
+    "monitors:run": "create",
+    "monitors:delete": "create",
     # database sources (admins manage them; every member may look)
     "sources:list": "read",
     "sources:create": "manage",
@@ -162,6 +171,16 @@ MATRIX: dict[str, str | dict[str, str]] = {
     "api-v1:list_models": "api-any-token",
     "api-v1:get_model": "api-read",
     "api-v1:score": "api-read",  # scoring changes nothing: a read-scope token may score
+    "api-v1:list_monitors": "api-any-token",
+    "api-v1:create_monitor": "api-write",  # names A's dataset and configuration
+    "api-v1:get_monitor": "api-read",
+    "api-v1:update_monitor": "api-write",
+    "api-v1:delete_monitor": "api-write",
+    "api-v1:pause_monitor": "api-write",
+    "api-v1:resume_monitor": "api-write",
+    "api-v1:run_monitor": "api-write",
+    "api-v1:list_executions": "api-read",
+    "api-v1:get_execution": "api-read",
     "api-v1:list_sources": "api-any-token",
     "api-v1:create_source": "api-manage-own",
     "api-v1:get_source": "api-read",
@@ -216,6 +235,18 @@ AUDITED: dict[tuple[str, str], str] = {
     ("api-v1:delete_config", "DELETE"): "detector.deleted",
     ("api-v1:start_run", "POST"): "run.started",
     ("api-v1:cancel_run", "POST"): "run.cancelled",
+    ("monitors:create", "POST"): "monitor.created",
+    ("monitors:edit", "POST"): "monitor.updated",
+    ("monitors:pause", "POST"): "monitor.paused",
+    ("monitors:resume", "POST"): "monitor.resumed",
+    ("monitors:run", "POST"): "monitor.run_requested",
+    ("monitors:delete", "POST"): "monitor.deleted",
+    ("api-v1:create_monitor", "POST"): "monitor.created",
+    ("api-v1:update_monitor", "PATCH"): "monitor.updated",
+    ("api-v1:delete_monitor", "DELETE"): "monitor.deleted",
+    ("api-v1:pause_monitor", "POST"): "monitor.paused",
+    ("api-v1:resume_monitor", "POST"): "monitor.resumed",
+    ("api-v1:run_monitor", "POST"): "monitor.run_requested",
     ("sources:create", "POST"): "source.created",
     ("sources:edit", "POST"): "source.updated",
     ("sources:delete", "POST"): "source.deleted",
@@ -233,6 +264,7 @@ AUDITED: dict[tuple[str, str], str] = {
 # Object parameters: a pattern taking one of these is about one object of the tenant.
 OBJECT_PARAMS = {
     "pk", "number", "config_id", "run_id", "share_id", "dataset_id", "model_id", "source_id",
+    "monitor_id",
 }  # fmt: skip
 
 
@@ -336,6 +368,7 @@ def world(settings, tmp_path, alice, tenant_a, bob, vera, charlie, tenant_b):
         tenant=tenant_a, email="newcomer@example.com", role="viewer", actor=alice
     )
     model = register(tenant_a, alice, train("iforest"), tmp_path / "media")
+    monitor, paused_monitor = _monitors(tenant_a, alice, version, run.detector_version)
     source = _matrix_source(settings, tmp_path, tenant_a, alice)
 
     users = {
@@ -379,8 +412,35 @@ def world(settings, tmp_path, alice, tenant_a, bob, vera, charlie, tenant_b):
         invitation_token=invitation_token,
         model=model,
         target=target,
+        monitor=monitor,
+        paused_monitor=paused_monitor,
         source=source,
     )
+
+
+def _monitors(tenant, user, version, detector_version):
+    """An active monitor with one finished execution, and a paused one (to resume)."""
+    from apps.monitors.models import MonitorExecution
+    from apps.monitors.services import MonitorInput, monitor_create, monitor_pause
+
+    def make(name):
+        return monitor_create(
+            tenant=tenant,
+            user=user,
+            data=MonitorInput(
+                name=name,
+                dataset=version.dataset,
+                detector_version=detector_version,
+                interval_seconds=600,
+            ),
+        )
+
+    monitor = make("Matrix monitor")
+    MonitorExecution.objects.create(
+        tenant=tenant, monitor=monitor, number=version.number, status="succeeded"
+    )
+    paused = monitor_pause(monitor=make("Paused monitor"), user=user)
+    return monitor, paused
 
 
 def _matrix_source(settings, tmp_path, tenant, user):
@@ -431,6 +491,11 @@ def kwargs_for(p: Pattern, w, actor: str, slug: str | None = None) -> dict:
         "dataset_id": w.spare_dataset.pk if name == "api-v1:delete_dataset" else w.dataset.pk,
         "share_id": w.share.pk,
         "model_id": w.model.pk,
+        "monitor_id": (
+            w.paused_monitor.pk
+            if name in ("monitors:resume", "api-v1:resume_monitor")
+            else w.monitor.pk
+        ),
         "key": "iforest",
         "token": w.invitation_token,
         "source_id": w.source.pk,
@@ -484,6 +549,8 @@ def body_for(name: str, method: str, w) -> dict:
             "accept_cost": "on",
         },
         "runs:threshold_save": {"threshold": "0.5"},
+        "monitors:create": _monitor_form(w, "Fresh monitor"),
+        "monitors:edit": _monitor_form(w, w.monitor.name),
         "runs:share": {"email": "olga@example.com"},
         "api_tokens:list": {"name": "matrix token", "scope": "read", "expires_in_days": "30"},
         "sources:create": {**SOURCE_FORM, "name": "another source"},
@@ -501,6 +568,13 @@ def body_for(name: str, method: str, w) -> dict:
             "accept_cost": True,
         },
         "api-v1:score": {"records": [{"a": 0.1, "b": 0.2, "c": 0.3, "kind": "x"}]},
+        "api-v1:create_monitor": {
+            "name": "API monitor",
+            "dataset_id": w.dataset.pk,
+            "detector_config_id": w.config.pk,
+            "interval_seconds": 600,
+        },
+        "api-v1:update_monitor": {"interval_seconds": 900},
         "api-v1:create_source": {**SOURCE_BODY, "name": "api source"},
         "api-v1:update_source": {"row_cap": 500},
     }
@@ -517,6 +591,18 @@ def body_for(name: str, method: str, w) -> dict:
     if method == "POST":
         return {"data": forms.get(name, {})}
     return {}
+
+
+def _monitor_form(w, name: str) -> dict:
+    return {
+        "name": name,
+        "watch": "dataset",
+        "dataset": w.dataset.pk,
+        "detector": w.config.pk,
+        "schedule": "interval",
+        "interval_seconds": "900",
+        "retrain": "manual",
+    }
 
 
 def call(client: Client, method: str, path: str, *, token: str | None = None, **kwargs):
