@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "apps.runs",
     "apps.sources",
     "apps.monitors",
+    "apps.alerts",
     "ninja",
     "apps.api",
     "csp",
@@ -411,7 +412,24 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": SWEEP_SECONDS,
         "options": {"expires": SWEEP_SECONDS},
     },
+    "sweep-alert-deliveries": {
+        "task": "alerts.sweep",
+        "schedule": SWEEP_SECONDS,
+        "options": {"expires": SWEEP_SECONDS},
+    },
 }
+
+# Alerts (apps.alerts): links in notifications point at PUBLIC_URL; webhook secrets are
+# encrypted with ALERTS_ENCRYPTION_KEYS (comma-separated Fernet keys, newest first); webhooks
+# may reach loopback / link-local / private-reserved hosts only inside the allowed networks.
+PUBLIC_URL = env.str("PUBLIC_URL", default="http://127.0.0.1:8000")
+ALERTS_ENCRYPTION_KEYS = env.list("ALERTS_ENCRYPTION_KEYS", default=[])
+ALERTS_WEBHOOK_ALLOWED_NETWORKS = env.list("ALERTS_WEBHOOK_ALLOWED_NETWORKS", default=[])
+ALERTS_WEBHOOK_TIMEOUT_SECONDS = env.float("ALERTS_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+ALERTS_MAX_ATTEMPTS = env.int("ALERTS_MAX_ATTEMPTS", default=6)
+ALERTS_RETRY_BASE_SECONDS = env.float("ALERTS_RETRY_BASE_SECONDS", default=5.0)
+ALERTS_RETRY_MAX_SECONDS = env.float("ALERTS_RETRY_MAX_SECONDS", default=600.0)
+ALERTS_RESEND_AFTER_SECONDS = env.int("ALERTS_RESEND_AFTER_SECONDS", default=60)
 
 # REST API rate limits (apps.api.throttling), counted in Redis: per token, per client IP, and
 # for requests without a valid token. Written like "600/min"; "off" disables one.
