@@ -166,6 +166,12 @@ class Alert(TenantOwned):
     def url(self) -> str:
         return reverse("alerts:detail", kwargs={"tenant_slug": self.tenant.slug, "alert_id": self.pk})
 
+    @property
+    def snoozed(self) -> bool:
+        from django.utils import timezone
+
+        return self.is_snoozed(timezone.now())
+
     def is_snoozed(self, now) -> bool:
         return self.snoozed_until is not None and self.snoozed_until > now
 
