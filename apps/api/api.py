@@ -6,7 +6,7 @@ from ninja import NinjaAPI
 
 from . import errors
 from .auth import read_auth
-from .routers import configs, datasets, detectors, me, models, runs
+from .routers import alerts, configs, datasets, detectors, me, models, runs
 
 api = NinjaAPI(
     title="Pynomaly API",
@@ -27,3 +27,6 @@ api.add_router("/detectors", detectors.router)
 api.add_router("/detector-configs", configs.router)
 api.add_router("/runs", runs.router)
 api.add_router("/models", models.router)
+api.add_router("/alerts", alerts.alerts_router)
+api.add_router("/monitors", alerts.rules_router)
+api.add_router("/channels", alerts.channels_router)
