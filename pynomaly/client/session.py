@@ -11,6 +11,7 @@ import requests
 
 from pynomaly import __version__
 
+from .alerts import AlertRules, Alerts, Channels
 from .endpoints import Datasets, DetectorConfigs, Detectors, Models, Runs
 from .errors import AuthError, ConnectionFailed, error_from_response
 from .objects import Me, Tenant
@@ -47,6 +48,9 @@ class Client:
         self.detector_configs = DetectorConfigs(self)
         self.runs = Runs(self)
         self.models = Models(self)
+        self.alerts = Alerts(self)
+        self.alert_rules = AlertRules(self)
+        self.channels = Channels(self)
 
     def __repr__(self) -> str:
         return f"Client({self.url!r})"
