@@ -4,17 +4,19 @@
 platform job (``platform csv 1Mx10 iforest``: ``--only platform`` runs it alone), online
 scoring (``--only scoring``) and the load test (``--only load``: 50 clients for 60 s on
 PostgreSQL; ``--load-seconds S`` and ``--load-clients N`` change that). ``--scoring-only`` /
-``--load-only`` run just that part, ``--no-scoring`` / ``--no-load`` skip it.
+``--load-only`` run just that part, ``--no-scoring`` / ``--no-load`` skip it. Alert latency
+(``--only alerts``, ``--alerts-only``; ``--no-alerts`` skips it): end of a monitor execution to
+the webhook and to the in-app notice, through a real worker and web server.
 """
 
 import argparse
 import sys
 
-from bench import load, scoring
+from bench import alerts, load, scoring
 from bench import platform as platform_bench
 from bench.engine import main
 
-_FLAGS = ("--scoring-only", "--no-scoring", "--load-only", "--no-load")
+_FLAGS = ("--scoring-only", "--no-scoring", "--load-only", "--no-load", "--alerts-only", "--no-alerts")
 _pre = argparse.ArgumentParser(add_help=False)
 _pre.add_argument("--only", action="append")
 _pre.add_argument("--quick", action="store_true")
@@ -31,11 +33,15 @@ flags = set(sys.argv[1:]) & set(_FLAGS)
 _only = _known.only or []
 _SCORING = ("scoring", "online", "online scoring")
 _LOAD = ("load",)
+_ALERTS = ("alerts",)
 _platform_name = platform_bench.job_name(_known.rows or (100_000 if _known.quick else 1_000_000))
-_engine_wanted = not _only or any("platform" not in o and o not in _SCORING + _LOAD for o in _only)
+_engine_wanted = not _only or any(
+    "platform" not in o and o not in _SCORING + _LOAD + _ALERTS for o in _only
+)
 _platform_wanted = not _only or any(o in _platform_name for o in _only)
 _scoring_wanted = "--no-scoring" not in flags and (not _only or any(o in _SCORING for o in _only))
 _load_wanted = "--no-load" not in flags and (not _only or any(o in _LOAD for o in _only))
+_alerts_wanted = "--no-alerts" not in flags and (not _only or any(o in _ALERTS for o in _only))
 _load_seconds = _known.load_seconds or (10.0 if _known.quick else 60.0)
 
 
@@ -50,6 +56,8 @@ if "--scoring-only" in flags:
     sys.exit(scoring.main(quick=_known.quick))
 if "--load-only" in flags:
     sys.exit(_load())
+if "--alerts-only" in flags:
+    sys.exit(alerts.main(quick=_known.quick))
 status = main(argv) if _engine_wanted else 0
 if _platform_wanted:
     print(flush=True)
@@ -58,4 +66,6 @@ if _scoring_wanted:
     status = scoring.main(quick=_known.quick) or status
 if _load_wanted:
     status = _load() or status
+if _alerts_wanted:
+    status = alerts.main(quick=_known.quick) or status
 sys.exit(status)

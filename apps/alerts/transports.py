@@ -190,10 +190,19 @@ def send_email(delivery: Delivery, payload: dict[str, Any]) -> None:
 
 # ---------------------------------------------------------------- in-app
 def send_inapp(delivery: Delivery, payload: dict[str, Any]) -> None:
-    """A Notification row per member (once per delivery), then a nudge to open dashboards."""
+    """A nudge to every open dashboard of the workspace, then a Notification row per member
+    (once per delivery: a re-sent delivery adds none). The nudge goes first because it is what
+    a watching member waits for; a page opened meanwhile lists the rows a moment later."""
     tenant = delivery.tenant
-    users = [m.user for m in Membership.objects.filter(tenant=tenant).select_related("user")]
     title = payloads.headline(payload).removeprefix("[Pynomaly] ")
+    html = render_to_string(
+        "alerts/_notification_live.html",
+        {"title": title, "link": delivery.alert.url(), "alert": delivery.alert, "payload": payload},
+    )
+    async_to_sync(get_channel_layer().group_send)(
+        tenant_group(tenant.pk), {"type": "notify", "html": html}
+    )
+    users = [m.user for m in Membership.objects.filter(tenant=tenant).select_related("user")]
     body = payloads.text(payload)
     with transaction.atomic():
         Notification.objects.bulk_create(
@@ -212,13 +221,6 @@ def send_inapp(delivery: Delivery, payload: dict[str, Any]) -> None:
             ],
             ignore_conflicts=True,
         )
-    html = render_to_string(
-        "alerts/_notification_live.html",
-        {"title": title, "link": delivery.alert.url(), "alert": delivery.alert, "payload": payload},
-    )
-    async_to_sync(get_channel_layer().group_send)(
-        tenant_group(tenant.pk), {"type": "notify", "html": html}
-    )
 
 
 SENDERS = {
