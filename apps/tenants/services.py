@@ -176,8 +176,9 @@ def tenant_delete(*, tenant: Tenant, actor, confirm_name: str, request=None) -> 
         request=request,
         details={"name": tenant.name, "slug": tenant.slug, "files": len(files)},
     )
-    # Runs protect the dataset and detector versions they used: remove them first, then cascade.
-    for label in ("runs.Run",):
+    # Monitors and runs protect the dataset and detector versions they use: remove them first,
+    # then cascade.
+    for label in ("monitors.Monitor", "runs.Run"):
         try:
             model = django_apps.get_model(label)
         except LookupError:

@@ -61,6 +61,8 @@ RULES: dict[str, dict[str, object]] = {
     "api-write": _r(
         401, 403, OK, OK, OK, 404, 404
     ),  # changes one of A's objects (or starts from them)
+    "api-manage-own": _r(401, 403, 403, OK, OK, OK, OK),  # admins create in their own workspace
+    "api-manage": _r(401, 403, 403, OK, OK, 404, 404),  # admins change one of A's objects
 }
 
 # pattern name → rule, or {method: rule} where methods differ.
@@ -119,6 +121,20 @@ MATRIX: dict[str, str | dict[str, str]] = {
     "runs:compare": "read",
     "runs:share": "create",
     "runs:share_revoke": "create",
+    # alerts
+    "alerts:list": "read",
+    "alerts:detail": "read",
+    "alerts:acknowledge": "create",
+    "alerts:snooze": "create",
+    "alerts:resolve": "create",
+    "alerts:notifications_read": "read",  # each member marks their own notices
+    "alerts:channels": {"GET": "read", "POST": "manage"},
+    "alerts:channel_edit": "manage",
+    "alerts:channel_rotate": "manage",
+    "alerts:channel_delete": "manage",
+    "alerts:rules": {"GET": "read", "POST": "create"},
+    "alerts:rule_edit": "create",
+    "alerts:rule_delete": "create",
     # API token pages (each member manages their own tokens)
     "api_tokens:list": "read",
     "api_tokens:revoke": "read",
@@ -151,6 +167,23 @@ MATRIX: dict[str, str | dict[str, str]] = {
     "api-v1:list_models": "api-any-token",
     "api-v1:get_model": "api-read",
     "api-v1:score": "api-read",  # scoring changes nothing: a read-scope token may score
+    "api-v1:list_alerts": "api-any-token",
+    "api-v1:get_alert": "api-read",
+    "api-v1:acknowledge_alert": "api-write",
+    "api-v1:snooze_alert": "api-write",
+    "api-v1:resolve_alert": "api-write",
+    "api-v1:alert_deliveries": "api-read",
+    "api-v1:list_rules": "api-read",
+    "api-v1:create_rule": "api-write",  # names A's monitor
+    "api-v1:get_rule": "api-read",
+    "api-v1:update_rule": "api-write",
+    "api-v1:delete_rule": "api-write",
+    "api-v1:list_channels": "api-any-token",
+    "api-v1:create_channel": "api-manage-own",
+    "api-v1:get_channel": "api-read",
+    "api-v1:update_channel": "api-manage",
+    "api-v1:rotate_channel_secret": "api-manage",
+    "api-v1:delete_channel": "api-manage",
 }
 
 # Framework URLs left out of the matrix, each with the reason.
@@ -197,10 +230,31 @@ AUDITED: dict[tuple[str, str], str] = {
     ("api-v1:delete_config", "DELETE"): "detector.deleted",
     ("api-v1:start_run", "POST"): "run.started",
     ("api-v1:cancel_run", "POST"): "run.cancelled",
+    ("alerts:acknowledge", "POST"): "alert.acknowledged",
+    ("alerts:snooze", "POST"): "alert.snoozed",
+    ("alerts:resolve", "POST"): "alert.resolved",
+    ("alerts:channels", "POST"): "alert_channel.created",
+    ("alerts:channel_edit", "POST"): "alert_channel.updated",
+    ("alerts:channel_rotate", "POST"): "alert_channel.secret_rotated",
+    ("alerts:channel_delete", "POST"): "alert_channel.deleted",
+    ("alerts:rules", "POST"): "alert_rule.created",
+    ("alerts:rule_edit", "POST"): "alert_rule.updated",
+    ("alerts:rule_delete", "POST"): "alert_rule.deleted",
+    ("api-v1:acknowledge_alert", "POST"): "alert.acknowledged",
+    ("api-v1:snooze_alert", "POST"): "alert.snoozed",
+    ("api-v1:resolve_alert", "POST"): "alert.resolved",
+    ("api-v1:create_rule", "POST"): "alert_rule.created",
+    ("api-v1:update_rule", "PATCH"): "alert_rule.updated",
+    ("api-v1:delete_rule", "DELETE"): "alert_rule.deleted",
+    ("api-v1:create_channel", "POST"): "alert_channel.created",
+    ("api-v1:update_channel", "PATCH"): "alert_channel.updated",
+    ("api-v1:rotate_channel_secret", "POST"): "alert_channel.secret_rotated",
+    ("api-v1:delete_channel", "DELETE"): "alert_channel.deleted",
 }
 
 # Object parameters: a pattern taking one of these is about one object of the tenant.
-OBJECT_PARAMS = {"pk", "number", "config_id", "run_id", "share_id", "dataset_id", "model_id"}
+OBJECT_PARAMS = {"pk", "number", "config_id", "run_id", "share_id", "dataset_id", "model_id",
+                 "alert_id", "rule_id", "channel_id", "monitor_id"}  # fmt: skip
 
 
 # ---------------------------------------------------------------- walking the URL configuration
@@ -303,6 +357,7 @@ def world(settings, tmp_path, alice, tenant_a, bob, vera, charlie, tenant_b):
         tenant=tenant_a, email="newcomer@example.com", role="viewer", actor=alice
     )
     model = register(tenant_a, alice, train("iforest"), tmp_path / "media")
+    alerting = _alerting(tenant_a, alice)
 
     users = {
         "viewer": vera,
@@ -345,7 +400,32 @@ def world(settings, tmp_path, alice, tenant_a, bob, vera, charlie, tenant_b):
         invitation_token=invitation_token,
         model=model,
         target=target,
+        **alerting,
     )
+
+
+def _alerting(tenant, user) -> dict:
+    """A monitor of A with a rule, an open alert, an in-app and a webhook channel."""
+    from apps.alerts import crypto
+    from apps.alerts.models import Alert, Channel
+    from apps.monitors.models import MonitorExecution
+    from tests.web.alerts.conftest import make_monitor, rule_for
+
+    monitor = make_monitor(tenant, user, name="matrix monitor")
+    channel = Channel.objects.create(tenant=tenant, name="matrix app", kind="inapp")
+    hook = Channel.objects.create(
+        tenant=tenant, name="matrix hook", kind="webhook", url="http://hooks.example.com/x",
+        secret_encrypted=crypto.encrypt("whsec_matrix"),
+    )  # fmt: skip
+    rule = rule_for(monitor, user, [channel], min_anomalies=1)
+    execution = MonitorExecution.objects.create(
+        tenant=tenant, monitor=monitor, number=1, status="succeeded", rows=10, anomalies=2
+    )
+    from apps.alerts.services import alerts_for_execution
+
+    alerts_for_execution(execution=execution)
+    return {"monitor": monitor, "channel": channel, "hook": hook, "rule": rule,
+            "alert": Alert.objects.get(rule=rule)}  # fmt: skip
 
 
 def kwargs_for(p: Pattern, w, actor: str, slug: str | None = None) -> dict:
@@ -374,6 +454,13 @@ def kwargs_for(p: Pattern, w, actor: str, slug: str | None = None) -> dict:
         "model_id": w.model.pk,
         "key": "iforest",
         "token": w.invitation_token,
+        "alert_id": w.alert.pk,
+        "rule_id": w.rule.pk,
+        "monitor_id": w.monitor.pk,
+        "channel_id": (
+            w.hook.pk if name in ("alerts:channel_rotate", "api-v1:rotate_channel_secret")
+            else w.channel.pk
+        ),
     }
     return {k: values[k] for k in p.params}
 
@@ -426,6 +513,13 @@ def body_for(name: str, method: str, w) -> dict:
         "runs:threshold_save": {"threshold": "0.5"},
         "runs:share": {"email": "olga@example.com"},
         "api_tokens:list": {"name": "matrix token", "scope": "read", "expires_in_days": "30"},
+        "alerts:snooze": {"hours": "4"},
+        "alerts:channels": {"name": "matrix mail", "kind": "inapp", "format": "json"},
+        "alerts:channel_edit": {"name": "matrix app 2", "format": "json", "enabled": "on"},
+        "alerts:rules": {"name": "matrix rule", "match": "any", "cooldown_seconds": "60",
+                         "min_anomalies": "3"},
+        "alerts:rule_edit": {"name": "matrix rule 2", "match": "all", "cooldown_seconds": "0",
+                             "min_anomalies": "2"},
     }
     json_bodies = {
         "api-v1:create_config": {
@@ -439,6 +533,11 @@ def body_for(name: str, method: str, w) -> dict:
             "accept_cost": True,
         },
         "api-v1:score": {"records": [{"a": 0.1, "b": 0.2, "c": 0.3, "kind": "x"}]},
+        "api-v1:snooze_alert": {"hours": 2},
+        "api-v1:create_rule": {"name": "api rule", "min_anomalies": 2},
+        "api-v1:update_rule": {"min_anomalies": 5},
+        "api-v1:create_channel": {"name": "api channel", "kind": "inapp"},
+        "api-v1:update_channel": {"enabled": False},
     }
     if name == "api-v1:upload":
         return {"data": {"name": "api-upload", "file": SimpleUploadedFile("api.csv", CSV)}}
