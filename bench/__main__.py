@@ -16,7 +16,14 @@ from bench import alerts, load, scoring
 from bench import platform as platform_bench
 from bench.engine import main
 
-_FLAGS = ("--scoring-only", "--no-scoring", "--load-only", "--no-load", "--alerts-only", "--no-alerts")
+_FLAGS = (
+    "--scoring-only",
+    "--no-scoring",
+    "--load-only",
+    "--no-load",
+    "--alerts-only",
+    "--no-alerts",
+)
 _pre = argparse.ArgumentParser(add_help=False)
 _pre.add_argument("--only", action="append")
 _pre.add_argument("--quick", action="store_true")

@@ -57,7 +57,11 @@ def delivery_create_all(*, trigger: AlertTrigger, channels) -> list[Delivery]:
         if not channel.enabled:
             continue
         delivery = Delivery.objects.create(
-            tenant=trigger.tenant, trigger=trigger, alert=trigger.alert, channel=channel, sent_at=now
+            tenant=trigger.tenant,
+            trigger=trigger,
+            alert=trigger.alert,
+            channel=channel,
+            sent_at=now,
         )
         _enqueue_after_commit(delivery.pk)
         created.append(delivery)
@@ -182,7 +186,8 @@ def deliveries_sweep(*, now=None) -> dict[str, int]:
     )
     for delivery in waiting:
         if delivery.status == Delivery.Status.SENDING and any(
-            _holder_alive(a, now) for a in delivery.log.filter(status=DeliveryAttempt.Status.SENDING)
+            _holder_alive(a, now)
+            for a in delivery.log.filter(status=DeliveryAttempt.Status.SENDING)
         ):
             continue
         delivery.sent_at = now

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import cast
 
 from django import forms
 from django.utils import timezone
@@ -95,7 +96,9 @@ class RuleForm(forms.Form):
                           "on_drift", "on_failure", "match", "cooldown_seconds", "enabled")
             } | {"channels": list(rule.channels.all())}  # fmt: skip
         super().__init__(*args, **kwargs)
-        self.fields["channels"].queryset = Channel.objects.for_tenant(tenant)
+        cast(
+            forms.ModelMultipleChoiceField, self.fields["channels"]
+        ).queryset = Channel.objects.for_tenant(tenant)
 
     def data_for_service(self) -> RuleData:
         d = dict(self.cleaned_data)
@@ -112,13 +115,16 @@ class SnoozeForm(forms.Form):
 
 class AlertFilterForm(forms.Form):
     state = forms.ChoiceField(
-        required=False, choices=[("", "Open and acknowledged"), *Alert.State.choices, ("all", "All")]
+        required=False,
+        choices=[("", "Open and acknowledged"), *Alert.State.choices, ("all", "All")],
     )
     monitor = forms.ModelChoiceField(queryset=Monitor.objects.none(), required=False)
 
     def __init__(self, *args, tenant, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["monitor"].queryset = Monitor.objects.for_tenant(tenant)
+        cast(forms.ModelChoiceField, self.fields["monitor"]).queryset = Monitor.objects.for_tenant(
+            tenant
+        )
 
     def filter(self, qs):
         if not self.is_valid():

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
-from apps.tenants.models import Role, TenantOwned
+from apps.tenants.models import Role, TenantOwned, TenantScopedQuerySet
 
 
 class Match(models.TextChoices):
@@ -115,10 +115,7 @@ class AlertRule(TenantOwned):
         return out
 
 
-class AlertQuerySet(models.QuerySet):
-    def for_tenant(self, tenant) -> AlertQuerySet:
-        return self.filter(tenant=tenant)
-
+class AlertQuerySet(TenantScopedQuerySet):
     def unresolved(self) -> AlertQuerySet:
         return self.exclude(state=Alert.State.RESOLVED)
 
@@ -132,9 +129,7 @@ class Alert(TenantOwned):
         RESOLVED = "resolved", "Resolved"
 
     rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="alerts")
-    monitor = models.ForeignKey(
-        "monitors.Monitor", on_delete=models.CASCADE, related_name="alerts"
-    )
+    monitor = models.ForeignKey("monitors.Monitor", on_delete=models.CASCADE, related_name="alerts")
     state = models.CharField(max_length=12, choices=State.choices, default=State.OPEN)
     title = models.CharField(max_length=300)
     reasons = models.JSONField(default=list, blank=True)
@@ -154,7 +149,7 @@ class Alert(TenantOwned):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    objects = AlertQuerySet.as_manager()
+    objects = AlertQuerySet.as_manager()  # type: ignore[misc]  # narrows TenantOwned's manager
 
     class Meta:
         ordering = ["-last_seen_at", "-id"]
@@ -164,7 +159,9 @@ class Alert(TenantOwned):
         return self.title
 
     def url(self) -> str:
-        return reverse("alerts:detail", kwargs={"tenant_slug": self.tenant.slug, "alert_id": self.pk})
+        return reverse(
+            "alerts:detail", kwargs={"tenant_slug": self.tenant.slug, "alert_id": self.pk}
+        )
 
     @property
     def snoozed(self) -> bool:

@@ -110,7 +110,9 @@ def text(payload: dict[str, Any]) -> str:
     if top:
         lines.append(
             "Top rows: "
-            + ", ".join(f"#{t['row']} (score {t['score']:.3g})" for t in top if t["row"] is not None)
+            + ", ".join(
+                f"#{t['row']} (score {t['score']:.3g})" for t in top if t["row"] is not None
+            )
         )
     lines += ["", f"Open the alert: {payload['link']}", f"Key: {payload['idempotency_key']}"]
     return "\n".join(lines)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 
 from apps.tenants.access import get_scoped_or_404
 
-from .models import Alert, AlertRule, Channel, DeliveryAttempt, Notification
+from .models import Alert, AlertQuerySet, AlertRule, Channel, DeliveryAttempt, Notification
 
 
 def alerts_ordered(qs: QuerySet) -> QuerySet:
@@ -20,8 +22,9 @@ def alerts_ordered(qs: QuerySet) -> QuerySet:
     return qs.annotate(state_rank=rank).order_by("state_rank", "-last_seen_at", "-id")
 
 
-def alerts_for(tenant) -> QuerySet:
-    return Alert.objects.for_tenant(tenant).select_related("rule", "monitor", "tenant")
+def alerts_for(tenant) -> AlertQuerySet:
+    qs = Alert.objects.filter(tenant=tenant).select_related("rule", "monitor", "tenant")
+    return cast(AlertQuerySet, qs)
 
 
 def get_alert_for_member(request, alert_id: int) -> Alert:
@@ -30,7 +33,9 @@ def get_alert_for_member(request, alert_id: int) -> Alert:
 
 def get_rule_for_member(request, rule_id: int) -> AlertRule:
     return get_scoped_or_404(
-        request, AlertRule.objects.select_related("monitor").prefetch_related("channels"), pk=rule_id
+        request,
+        AlertRule.objects.select_related("monitor").prefetch_related("channels"),
+        pk=rule_id,
     )
 
 

@@ -60,7 +60,7 @@ def _channel_clean(tenant: Tenant, data: ChannelData, channel: Channel | None) -
     elif (
         Channel.objects.for_tenant(tenant)
         .filter(name=data.name)
-        .exclude(pk=channel.pk if channel else None)
+        .exclude(pk=channel.pk if channel else 0)
         .exists()
     ):
         errors.append(("name", f"A channel named “{data.name}” exists already."))
@@ -219,7 +219,7 @@ def _rule_clean(monitor: Monitor, data: RuleData, rule: AlertRule | None) -> lis
     data.name = (data.name or "").strip()
     if not data.name:
         errors.append(("name", "A rule needs a name."))
-    elif monitor.alert_rules.filter(name=data.name).exclude(pk=rule.pk if rule else None).exists():
+    elif monitor.alert_rules.filter(name=data.name).exclude(pk=rule.pk if rule else 0).exists():
         errors.append(("name", f"This monitor has a rule named “{data.name}” already."))
     if data.min_anomalies is not None and data.min_anomalies < 1:
         errors.append(("min_anomalies", "Give at least 1 (or leave it empty)."))
@@ -244,7 +244,9 @@ def _rule_clean(monitor: Monitor, data: RuleData, rule: AlertRule | None) -> lis
     channels = list(Channel.objects.for_tenant(monitor.tenant).filter(pk__in=ids))
     if len(channels) != len(ids):
         missing = sorted(set(ids) - {c.pk for c in channels})
-        errors.append(("channel_ids", f"No channel {', '.join(map(str, missing))} in this workspace."))
+        errors.append(
+            ("channel_ids", f"No channel {', '.join(map(str, missing))} in this workspace.")
+        )
     if errors:
         raise Invalid(errors)
     return channels

@@ -67,7 +67,9 @@ def resolve_allowed(host: str, port: int) -> str:
     (Same contract as apps.common.netguard.resolve_allowed from the sources work: the
     integrator may point this at it.)
     """
-    allowed = [ipaddress.ip_network(n, strict=False) for n in settings.ALERTS_WEBHOOK_ALLOWED_NETWORKS]
+    allowed = [
+        ipaddress.ip_network(n, strict=False) for n in settings.ALERTS_WEBHOOK_ALLOWED_NETWORKS
+    ]
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
@@ -179,9 +181,7 @@ def send_email(delivery: Delivery, payload: dict[str, Any]) -> None:
         },
         connection=get_connection(timeout=settings.ALERTS_WEBHOOK_TIMEOUT_SECONDS),
     )
-    message.attach_alternative(
-        render_to_string("alerts/email.html", {"p": payload}), "text/html"
-    )
+    message.attach_alternative(render_to_string("alerts/email.html", {"p": payload}), "text/html")
     try:
         message.send()
     except Exception as exc:  # smtplib.SMTPException, socket errors, backend errors

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
@@ -15,12 +15,13 @@ from apps.tenants.permissions import CREATE
 
 from . import selectors, services
 from .forms import AlertFilterForm, SnoozeForm
+from .requests import TenantRequest
 
 PAGE_SIZE = 25
 
 
 @tenant_view
-def alert_list(request: HttpRequest) -> HttpResponse:
+def alert_list(request: TenantRequest) -> HttpResponse:
     form = AlertFilterForm(request.GET or None, tenant=request.tenant)
     alerts = selectors.alerts_ordered(form.filter(selectors.alerts_for(request.tenant)))
     page = Paginator(alerts, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -31,7 +32,7 @@ def alert_list(request: HttpRequest) -> HttpResponse:
 
 
 @tenant_view
-def detail(request: HttpRequest, alert_id: int) -> HttpResponse:
+def detail(request: TenantRequest, alert_id: int) -> HttpResponse:
     alert = selectors.get_alert_for_member(request, alert_id)
     context = {
         "alert": alert,
@@ -42,7 +43,7 @@ def detail(request: HttpRequest, alert_id: int) -> HttpResponse:
     return render(request, "alerts/detail.html", context)
 
 
-def _act(request: HttpRequest, alert_id: int, action, done: str) -> HttpResponse:
+def _act(request: TenantRequest, alert_id: int, action, done: str) -> HttpResponse:
     alert = selectors.get_alert_for_member(request, alert_id)
     try:
         action(alert)
@@ -57,7 +58,7 @@ def _act(request: HttpRequest, alert_id: int, action, done: str) -> HttpResponse
 
 @require_POST
 @tenant_view(perm=CREATE)
-def acknowledge(request: HttpRequest, alert_id: int) -> HttpResponse:
+def acknowledge(request: TenantRequest, alert_id: int) -> HttpResponse:
     return _act(
         request,
         alert_id,
@@ -68,7 +69,7 @@ def acknowledge(request: HttpRequest, alert_id: int) -> HttpResponse:
 
 @require_POST
 @tenant_view(perm=CREATE)
-def snooze(request: HttpRequest, alert_id: int) -> HttpResponse:
+def snooze(request: TenantRequest, alert_id: int) -> HttpResponse:
     form = SnoozeForm(request.POST)
     if not form.is_valid():
         alert = selectors.get_alert_for_member(request, alert_id)
@@ -86,7 +87,7 @@ def snooze(request: HttpRequest, alert_id: int) -> HttpResponse:
 
 @require_POST
 @tenant_view(perm=CREATE)
-def resolve(request: HttpRequest, alert_id: int) -> HttpResponse:
+def resolve(request: TenantRequest, alert_id: int) -> HttpResponse:
     return _act(
         request,
         alert_id,
@@ -97,7 +98,7 @@ def resolve(request: HttpRequest, alert_id: int) -> HttpResponse:
 
 @require_POST
 @tenant_view
-def notifications_read(request: HttpRequest) -> HttpResponse:
+def notifications_read(request: TenantRequest) -> HttpResponse:
     raw = request.POST.getlist("id")
     ids = [int(i) for i in raw if i.isdigit()] if raw else None
     services.notifications_mark_read(user=request.user, tenant=request.tenant, ids=ids)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -15,14 +15,15 @@ from apps.tenants.permissions import CREATE, MANAGE
 from . import selectors, services
 from .forms import ChannelForm, RuleForm, add_service_errors
 from .models import Channel
+from .requests import TenantRequest
 
 
-def _channels_url(request: HttpRequest) -> str:
+def _channels_url(request: TenantRequest) -> str:
     return reverse("alerts:channels", kwargs={"tenant_slug": request.tenant.slug})
 
 
 @tenant_view
-def channels(request: HttpRequest) -> HttpResponse:
+def channels(request: TenantRequest) -> HttpResponse:
     form, secret, status = ChannelForm(), None, 200
     if request.method == "POST":
         require(request, MANAGE)
@@ -48,7 +49,7 @@ def channels(request: HttpRequest) -> HttpResponse:
 
 
 @tenant_view(perm=MANAGE)
-def channel_edit(request: HttpRequest, channel_id: int) -> HttpResponse:
+def channel_edit(request: TenantRequest, channel_id: int) -> HttpResponse:
     channel = selectors.get_channel_for_member(request, channel_id)
     form = ChannelForm(channel=channel)
     if request.method == "POST":
@@ -72,7 +73,7 @@ def channel_edit(request: HttpRequest, channel_id: int) -> HttpResponse:
 
 @require_POST
 @tenant_view(perm=MANAGE)
-def channel_rotate(request: HttpRequest, channel_id: int) -> HttpResponse:
+def channel_rotate(request: TenantRequest, channel_id: int) -> HttpResponse:
     channel = selectors.get_channel_for_member(request, channel_id)
     try:
         secret = services.channel_rotate_secret(channel=channel, user=request.user, request=request)
@@ -86,7 +87,7 @@ def channel_rotate(request: HttpRequest, channel_id: int) -> HttpResponse:
 
 @require_POST
 @tenant_view(perm=MANAGE)
-def channel_delete(request: HttpRequest, channel_id: int) -> HttpResponse:
+def channel_delete(request: TenantRequest, channel_id: int) -> HttpResponse:
     channel = selectors.get_channel_for_member(request, channel_id)
     services.channel_delete(channel=channel, user=request.user, request=request)
     messages.success(request, f"Channel “{channel.name}” deleted.")
@@ -100,7 +101,7 @@ def _rules_url(monitor: Monitor) -> str:
 
 
 @tenant_view
-def rules(request: HttpRequest, monitor_id: int) -> HttpResponse:
+def rules(request: TenantRequest, monitor_id: int) -> HttpResponse:
     monitor = get_scoped_or_404(request, Monitor.objects.select_related("tenant"), pk=monitor_id)
     form = RuleForm(tenant=request.tenant)
     if request.method == "POST":
@@ -123,7 +124,7 @@ def rules(request: HttpRequest, monitor_id: int) -> HttpResponse:
 
 
 @tenant_view(perm=CREATE)
-def rule_edit(request: HttpRequest, rule_id: int) -> HttpResponse:
+def rule_edit(request: TenantRequest, rule_id: int) -> HttpResponse:
     rule = selectors.get_rule_for_member(request, rule_id)
     form = RuleForm(tenant=request.tenant, rule=rule)
     if request.method == "POST":
@@ -144,7 +145,7 @@ def rule_edit(request: HttpRequest, rule_id: int) -> HttpResponse:
 
 @require_POST
 @tenant_view(perm=CREATE)
-def rule_delete(request: HttpRequest, rule_id: int) -> HttpResponse:
+def rule_delete(request: TenantRequest, rule_id: int) -> HttpResponse:
     rule = selectors.get_rule_for_member(request, rule_id)
     monitor = rule.monitor
     services.rule_delete(rule=rule, user=request.user, request=request)

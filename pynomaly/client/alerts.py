@@ -91,9 +91,7 @@ class Alerts(_Section):
         return items
 
     def _post(self, alert_id: int, action: str, body: dict[str, Any] | None = None) -> Alert:
-        response = self.client.request(
-            "POST", f"/alerts/{int(alert_id)}/{action}", json_body=body
-        )
+        response = self.client.request("POST", f"/alerts/{int(alert_id)}/{action}", json_body=body)
         return Alert.from_json(response.json())
 
 

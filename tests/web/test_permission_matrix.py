@@ -458,7 +458,8 @@ def kwargs_for(p: Pattern, w, actor: str, slug: str | None = None) -> dict:
         "rule_id": w.rule.pk,
         "monitor_id": w.monitor.pk,
         "channel_id": (
-            w.hook.pk if name in ("alerts:channel_rotate", "api-v1:rotate_channel_secret")
+            w.hook.pk
+            if name in ("alerts:channel_rotate", "api-v1:rotate_channel_secret")
             else w.channel.pk
         ),
     }
@@ -516,10 +517,18 @@ def body_for(name: str, method: str, w) -> dict:
         "alerts:snooze": {"hours": "4"},
         "alerts:channels": {"name": "matrix mail", "kind": "inapp", "format": "json"},
         "alerts:channel_edit": {"name": "matrix app 2", "format": "json", "enabled": "on"},
-        "alerts:rules": {"name": "matrix rule", "match": "any", "cooldown_seconds": "60",
-                         "min_anomalies": "3"},
-        "alerts:rule_edit": {"name": "matrix rule 2", "match": "all", "cooldown_seconds": "0",
-                             "min_anomalies": "2"},
+        "alerts:rules": {
+            "name": "matrix rule",
+            "match": "any",
+            "cooldown_seconds": "60",
+            "min_anomalies": "3",
+        },
+        "alerts:rule_edit": {
+            "name": "matrix rule 2",
+            "match": "all",
+            "cooldown_seconds": "0",
+            "min_anomalies": "2",
+        },
     }
     json_bodies = {
         "api-v1:create_config": {

@@ -6,15 +6,15 @@ write token of a role that may create; channels need a write token of an admin.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema, Status
 
 from apps.alerts import selectors, services
 from apps.alerts.models import Alert, AlertRule, Channel
+from apps.alerts.requests import TenantRequest
 from apps.monitors.models import Monitor
 from apps.tenants.permissions import MANAGE
 
@@ -164,7 +164,7 @@ class ChannelPage(Schema):
 # ---------------------------------------------------------------- helpers
 def _invalid(exc: services.Invalid) -> ApiProblem:
     errors = [{"loc": ["body", field], "msg": msg} for field, msg in exc.errors]
-    return ApiProblem(422, errors[0]["msg"], errors=errors, title="Validation failed")
+    return ApiProblem(422, exc.errors[0][1], errors=errors, title="Validation failed")
 
 
 def alert_out(a: Alert) -> dict[str, Any]:
@@ -190,11 +190,11 @@ def channel_out(c: Channel, secret: str | None = None) -> dict[str, Any]:
     return {f: getattr(c, f) for f in fields} | {"secret": secret}
 
 
-def _alert(request: HttpRequest, alert_id: int) -> Alert:
+def _alert(request: TenantRequest, alert_id: int) -> Alert:
     return scoped_or_404(selectors.alerts_for(request.tenant), request, alert_id, "alert")
 
 
-def _change(request: HttpRequest, alert_id: int, action) -> dict[str, Any]:
+def _change(request: TenantRequest, alert_id: int, action) -> dict[str, Any]:
     alert = _alert(request, alert_id)
     try:
         return alert_out(action(alert))
@@ -207,7 +207,7 @@ def _change(request: HttpRequest, alert_id: int, action) -> dict[str, Any]:
 # ---------------------------------------------------------------- alerts
 @alerts_router.get("", response=AlertPage, summary="Alerts, newest first")
 def list_alerts(
-    request: HttpRequest,
+    request: TenantRequest,
     state: Literal["open", "acknowledged", "resolved", "unresolved"] | None = None,
     monitor_id: int | None = Query(None, ge=1),
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=LIMIT_DESCRIPTION),
@@ -224,13 +224,13 @@ def list_alerts(
 
 
 @alerts_router.get("/{int:alert_id}", response=AlertOut, summary="One alert")
-def get_alert(request: HttpRequest, alert_id: int):
+def get_alert(request: TenantRequest, alert_id: int):
     return alert_out(_alert(request, alert_id))
 
 
 @alerts_router.post("/{int:alert_id}/acknowledge", auth=write_auth, response=AlertOut,
                     summary="Acknowledge: further matches are counted without notifying")  # fmt: skip
-def acknowledge_alert(request: HttpRequest, alert_id: int):
+def acknowledge_alert(request: TenantRequest, alert_id: int):
     return _change(
         request,
         alert_id,
@@ -240,7 +240,7 @@ def acknowledge_alert(request: HttpRequest, alert_id: int):
 
 @alerts_router.post("/{int:alert_id}/snooze", auth=write_auth, response=AlertOut,
                     summary="Snooze until a time (or for some hours)")  # fmt: skip
-def snooze_alert(request: HttpRequest, alert_id: int, body: SnoozeIn):
+def snooze_alert(request: TenantRequest, alert_id: int, body: SnoozeIn):
     if (body.until is None) == (body.hours is None):
         raise ApiProblem(
             422,
@@ -249,7 +249,7 @@ def snooze_alert(request: HttpRequest, alert_id: int, body: SnoozeIn):
         )
     until = body.until or timezone.now() + timedelta(hours=body.hours or 0)
     if timezone.is_naive(until):
-        until = timezone.make_aware(until, timezone.UTC)
+        until = until.replace(tzinfo=UTC)
     return _change(
         request,
         alert_id,
@@ -259,7 +259,7 @@ def snooze_alert(request: HttpRequest, alert_id: int, body: SnoozeIn):
 
 @alerts_router.post("/{int:alert_id}/resolve", auth=write_auth, response=AlertOut,
                     summary="Resolve: the next match opens a new alert")  # fmt: skip
-def resolve_alert(request: HttpRequest, alert_id: int):
+def resolve_alert(request: TenantRequest, alert_id: int):
     return _change(
         request,
         alert_id,
@@ -269,7 +269,7 @@ def resolve_alert(request: HttpRequest, alert_id: int):
 
 @alerts_router.get("/{int:alert_id}/deliveries", response=AttemptList,
                    summary="The delivery log: every attempt to every channel")  # fmt: skip
-def alert_deliveries(request: HttpRequest, alert_id: int):
+def alert_deliveries(request: TenantRequest, alert_id: int):
     alert = _alert(request, alert_id)
     items = [
         {
@@ -292,18 +292,18 @@ def alert_deliveries(request: HttpRequest, alert_id: int):
 
 
 # ---------------------------------------------------------------- rules of a monitor
-def _monitor(request: HttpRequest, monitor_id: int) -> Monitor:
+def _monitor(request: TenantRequest, monitor_id: int) -> Monitor:
     return scoped_or_404(Monitor.objects.all(), request, monitor_id, "monitor")
 
 
-def _rule(request: HttpRequest, monitor: Monitor, rule_id: int) -> AlertRule:
+def _rule(request: TenantRequest, monitor: Monitor, rule_id: int) -> AlertRule:
     qs = AlertRule.objects.filter(monitor=monitor).prefetch_related("channels")
     return scoped_or_404(qs, request, rule_id, "alert rule")
 
 
 @rules_router.get("/{int:monitor_id}/rules", response=RulePage, summary="A monitor's alert rules")
 def list_rules(
-    request: HttpRequest,
+    request: TenantRequest,
     monitor_id: int,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=LIMIT_DESCRIPTION),
     cursor: str | None = Query(None, max_length=2000),
@@ -315,7 +315,7 @@ def list_rules(
 
 @rules_router.post("/{int:monitor_id}/rules", auth=write_auth, response={201: RuleOut},
                    summary="Add an alert rule to a monitor")  # fmt: skip
-def create_rule(request: HttpRequest, monitor_id: int, body: RuleIn):
+def create_rule(request: TenantRequest, monitor_id: int, body: RuleIn):
     monitor = _monitor(request, monitor_id)
     try:
         rule = services.rule_create(
@@ -328,13 +328,13 @@ def create_rule(request: HttpRequest, monitor_id: int, body: RuleIn):
 
 
 @rules_router.get("/{int:monitor_id}/rules/{int:rule_id}", response=RuleOut, summary="One rule")
-def get_rule(request: HttpRequest, monitor_id: int, rule_id: int):
+def get_rule(request: TenantRequest, monitor_id: int, rule_id: int):
     return rule_out(_rule(request, _monitor(request, monitor_id), rule_id))
 
 
 @rules_router.patch("/{int:monitor_id}/rules/{int:rule_id}", auth=write_auth, response=RuleOut,
                     summary="Change a rule (fields left out keep their value)")  # fmt: skip
-def update_rule(request: HttpRequest, monitor_id: int, rule_id: int, body: RulePatch):
+def update_rule(request: TenantRequest, monitor_id: int, rule_id: int, body: RulePatch):
     rule = _rule(request, _monitor(request, monitor_id), rule_id)
     current = rule_out(rule)
     changes = body.dict(exclude_unset=True)
@@ -351,20 +351,20 @@ def update_rule(request: HttpRequest, monitor_id: int, rule_id: int, body: RuleP
 
 @rules_router.delete("/{int:monitor_id}/rules/{int:rule_id}", auth=write_auth,
                      response={204: None}, summary="Delete a rule (its alerts go with it)")  # fmt: skip
-def delete_rule(request: HttpRequest, monitor_id: int, rule_id: int):
+def delete_rule(request: TenantRequest, monitor_id: int, rule_id: int):
     rule = _rule(request, _monitor(request, monitor_id), rule_id)
     services.rule_delete(rule=rule, user=request.user, request=request)
     return Status(204, None)
 
 
 # ---------------------------------------------------------------- channels
-def _channel(request: HttpRequest, channel_id: int) -> Channel:
+def _channel(request: TenantRequest, channel_id: int) -> Channel:
     return scoped_or_404(Channel.objects.all(), request, channel_id, "channel")
 
 
 @channels_router.get("", response=ChannelPage, summary="The workspace's alert channels")
 def list_channels(
-    request: HttpRequest,
+    request: TenantRequest,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=LIMIT_DESCRIPTION),
     cursor: str | None = Query(None, max_length=2000),
 ):
@@ -374,7 +374,7 @@ def list_channels(
 
 @channels_router.post("", auth=write_auth, response={201: ChannelOut},
                       summary="Create a channel (admins); a webhook's secret is in this answer only")  # fmt: skip
-def create_channel(request: HttpRequest, body: ChannelIn):
+def create_channel(request: TenantRequest, body: ChannelIn):
     api_require(request, MANAGE)
     try:
         channel, secret = services.channel_create(
@@ -387,13 +387,13 @@ def create_channel(request: HttpRequest, body: ChannelIn):
 
 
 @channels_router.get("/{int:channel_id}", response=ChannelOut, summary="One channel")
-def get_channel(request: HttpRequest, channel_id: int):
+def get_channel(request: TenantRequest, channel_id: int):
     return channel_out(_channel(request, channel_id))
 
 
 @channels_router.patch("/{int:channel_id}", auth=write_auth, response=ChannelOut,
                        summary="Change a channel (admins); its kind stays")  # fmt: skip
-def update_channel(request: HttpRequest, channel_id: int, body: ChannelPatch):
+def update_channel(request: TenantRequest, channel_id: int, body: ChannelPatch):
     channel = _channel(request, channel_id)
     api_require(request, MANAGE)
     current = channel_out(channel)
@@ -410,7 +410,7 @@ def update_channel(request: HttpRequest, channel_id: int, body: ChannelPatch):
 
 @channels_router.post("/{int:channel_id}/rotate-secret", auth=write_auth, response=ChannelOut,
                       summary="A new webhook signing secret (admins), in this answer only")  # fmt: skip
-def rotate_channel_secret(request: HttpRequest, channel_id: int):
+def rotate_channel_secret(request: TenantRequest, channel_id: int):
     channel = _channel(request, channel_id)
     api_require(request, MANAGE)
     try:
@@ -422,7 +422,7 @@ def rotate_channel_secret(request: HttpRequest, channel_id: int):
 
 @channels_router.delete("/{int:channel_id}", auth=write_auth, response={204: None},
                         summary="Delete a channel (admins)")  # fmt: skip
-def delete_channel(request: HttpRequest, channel_id: int):
+def delete_channel(request: TenantRequest, channel_id: int):
     channel = _channel(request, channel_id)
     api_require(request, MANAGE)
     services.channel_delete(channel=channel, user=request.user, request=request)

@@ -159,14 +159,23 @@ def test_the_webhook_is_signed_and_carries_monitor_execution_counts_top_anomalie
 ):
     hook, secret = webhook_channel(tenant_a, alice, receiver.url)
     rule_for(monitor, alice, [hook], min_anomalies=1)
-    execute(anomalies=7, max_severity=0.97, drift={"detected": True, "features": {"b": {"drifted": True}}})
+    execute(
+        anomalies=7,
+        max_severity=0.97,
+        drift={"detected": True, "features": {"b": {"drifted": True}}},
+    )
     assert sent() == ["delivered"]
     (req,) = receiver.requests
     verify(secret, req["headers"], req["body"])  # raises if the signature is wrong
     with pytest.raises(SignatureInvalid):
         verify("whsec_wrong", req["headers"], req["body"])
     with pytest.raises(SignatureInvalid):  # a replay an hour later
-        verify(secret, req["headers"], req["body"], now=int(req["headers"]["X-Pynomaly-Timestamp"]) + 3600)
+        verify(
+            secret,
+            req["headers"],
+            req["body"],
+            now=int(req["headers"]["X-Pynomaly-Timestamp"]) + 3600,
+        )
     body = receiver.json()
     assert req["headers"]["Idempotency-Key"] == body["idempotency_key"]
     assert body["monitor"]["name"] == "payments"
@@ -287,7 +296,9 @@ def test_email_goes_to_the_addresses_and_the_members_of_the_roles(
     channel, _ = channel_create(
         tenant=tenant_a,
         user=alice,
-        data=ChannelData(name="mail", kind="email", recipients=["oncall@example.com"], roles=["analyst"]),
+        data=ChannelData(
+            name="mail", kind="email", recipients=["oncall@example.com"], roles=["analyst"]
+        ),
     )
     rule_for(monitor, alice, [channel], min_anomalies=1)
     execute(anomalies=3)

@@ -101,9 +101,7 @@ def test_rules_of_a_foreign_monitor_are_404(charlie_api, monitor):
     )
 
 
-def test_only_admins_manage_channels_and_the_secret_is_shown_once(
-    api, bob_api, settings, tenant_a
-):
+def test_only_admins_manage_channels_and_the_secret_is_shown_once(api, bob_api, settings, tenant_a):
     settings.ALERTS_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]
     body = {"name": "ops", "kind": "webhook", "url": "http://127.0.0.1:9/h"}
     assert_problem(bob_api.post("/channels", json=body), 403)
@@ -116,7 +114,9 @@ def test_only_admins_manage_channels_and_the_secret_is_shown_once(
     assert rotated.startswith("whsec_") and rotated != channel["secret"]
     patched = api.patch(f"/channels/{channel['id']}", {"format": "slack", "enabled": False}).json()
     assert patched["format"] == "slack" and patched["enabled"] is False
-    refused = api.post("/channels", json={"name": "meta", "kind": "webhook", "url": "http://169.254.169.254/"})
+    refused = api.post(
+        "/channels", json={"name": "meta", "kind": "webhook", "url": "http://169.254.169.254/"}
+    )
     assert "metadata" in assert_problem(refused, 422)["detail"]
     assert bob_api.get("/channels").json()["items"][0]["name"] == "ops"
     assert api.delete(f"/channels/{channel['id']}").status_code == 204

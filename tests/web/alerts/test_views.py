@@ -8,7 +8,7 @@ from django.urls import reverse
 from apps.alerts.models import Alert, AlertRule, Channel, Notification
 from apps.audit.models import AuditEvent
 
-from .conftest import make_monitor, rule_for, webhook_channel
+from .conftest import make_monitor, rule_for
 
 
 @pytest.fixture
@@ -48,7 +48,10 @@ def test_an_analyst_acknowledges_snoozes_and_resolves_and_each_is_audited(
     page = bob_client.get(alert.url())
     assert page.status_code == 200 and b"Delivery log" in page.content
     assert bob_client.post(url("acknowledge", tenant_a, alert_id=alert.pk)).status_code == 302
-    assert bob_client.post(url("snooze", tenant_a, alert_id=alert.pk), {"hours": "4"}).status_code == 302
+    assert (
+        bob_client.post(url("snooze", tenant_a, alert_id=alert.pk), {"hours": "4"}).status_code
+        == 302
+    )
     alert.refresh_from_db()
     assert alert.state == "acknowledged" and alert.snoozed
     bob_client.post(url("resolve", tenant_a, alert_id=alert.pk))
@@ -56,7 +59,11 @@ def test_an_analyst_acknowledges_snoozes_and_resolves_and_each_is_audited(
     assert alert.state == "resolved"
     again = bob_client.post(url("resolve", tenant_a, alert_id=alert.pk), follow=True)
     assert b"resolved already" in again.content
-    actions = list(AuditEvent.objects.filter(target_id=str(alert.pk), action__startswith="alert.").values_list("action", flat=True))
+    actions = list(
+        AuditEvent.objects.filter(target_id=str(alert.pk), action__startswith="alert.").values_list(
+            "action", flat=True
+        )
+    )
     assert {"alert.acknowledged", "alert.snoozed", "alert.resolved"} <= set(actions)
 
 
@@ -97,13 +104,17 @@ def test_an_analyst_creates_edits_and_deletes_a_rule_on_a_monitor(
     assert AuditEvent.objects.filter(action__startswith="alert_rule.").count() == 3
 
 
-def test_a_rule_cannot_name_another_workspaces_channel(
-    bob_client, tenant_a, tenant_b, monitor
-):
+def test_a_rule_cannot_name_another_workspaces_channel(bob_client, tenant_a, tenant_b, monitor):
     foreign = Channel.objects.create(tenant=tenant_b, name="theirs", kind="inapp")
     response = bob_client.post(
         url("rules", tenant_a, monitor_id=monitor.pk),
-        {"name": "x", "match": "any", "cooldown_seconds": 0, "min_anomalies": 1, "channels": [foreign.pk]},
+        {
+            "name": "x",
+            "match": "any",
+            "cooldown_seconds": 0,
+            "min_anomalies": 1,
+            "channels": [foreign.pk],
+        },
     )
     assert response.status_code == 422 and not AlertRule.objects.exists()
 
@@ -118,36 +129,59 @@ def test_an_admin_creates_a_webhook_channel_and_sees_its_secret_once(
     settings.ALERTS_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]
     page = alice_client.post(
         url("channels", tenant_a),
-        {"name": "ops", "kind": "webhook", "url": "http://127.0.0.1:9/hook", "format": "json", "enabled": "on"},
+        {
+            "name": "ops",
+            "kind": "webhook",
+            "url": "http://127.0.0.1:9/hook",
+            "format": "json",
+            "enabled": "on",
+        },
     )
     assert page.status_code == 200
     html = page.content.decode()
     assert "whsec_" in html and "not shown again" in html
     assert "whsec_" not in alice_client.get(url("channels", tenant_a)).content.decode()
-    rotated = alice_client.post(url("channel_rotate", tenant_a, channel_id=Channel.objects.get().pk))
+    rotated = alice_client.post(
+        url("channel_rotate", tenant_a, channel_id=Channel.objects.get().pk)
+    )
     assert "whsec_" in rotated.content.decode()
 
 
 def test_channel_errors_name_the_field(alice_client, tenant_a, settings):
     settings.ALERTS_WEBHOOK_ALLOWED_NETWORKS = []
     refused = alice_client.post(
-        url("channels", tenant_a), {"name": "x", "kind": "webhook", "url": "http://127.0.0.1/h", "format": "json"}
+        url("channels", tenant_a),
+        {"name": "x", "kind": "webhook", "url": "http://127.0.0.1/h", "format": "json"},
     )
     assert refused.status_code == 422 and b"loopback" in refused.content
-    no_one = alice_client.post(url("channels", tenant_a), {"name": "m", "kind": "email", "format": "json"})
+    no_one = alice_client.post(
+        url("channels", tenant_a), {"name": "m", "kind": "email", "format": "json"}
+    )
     assert no_one.status_code == 422 and b"at least one address" in no_one.content
     assert not Channel.objects.exists()
 
 
 def test_only_admins_manage_channels(bob_client, alice_client, tenant_a):
     created = alice_client.post(
-        url("channels", tenant_a), {"name": "mail", "kind": "email", "recipients": "a@example.com", "format": "json", "enabled": "on"}
+        url("channels", tenant_a),
+        {
+            "name": "mail",
+            "kind": "email",
+            "recipients": "a@example.com",
+            "format": "json",
+            "enabled": "on",
+        },
     )
     assert created.status_code == 302
     channel = Channel.objects.get()
     assert bob_client.get(url("channels", tenant_a)).status_code == 200
-    assert bob_client.post(url("channels", tenant_a), {"name": "n", "kind": "inapp"}).status_code == 403
-    assert bob_client.post(url("channel_delete", tenant_a, channel_id=channel.pk)).status_code == 403
+    assert (
+        bob_client.post(url("channels", tenant_a), {"name": "n", "kind": "inapp"}).status_code
+        == 403
+    )
+    assert (
+        bob_client.post(url("channel_delete", tenant_a, channel_id=channel.pk)).status_code == 403
+    )
     edit = alice_client.post(
         url("channel_edit", tenant_a, channel_id=channel.pk),
         {"name": "mail", "recipients": "a@example.com, b@example.com", "format": "json"},
@@ -162,7 +196,9 @@ def test_only_admins_manage_channels(bob_client, alice_client, tenant_a):
 def test_the_dashboard_lists_open_alerts_and_unread_notifications_and_marks_them_read(
     alice_client, tenant_a, alert, alice
 ):
-    Notification.objects.create(tenant=tenant_a, user=alice, alert=alert, title="Spike on payments", link=alert.url())
+    Notification.objects.create(
+        tenant=tenant_a, user=alice, alert=alert, title="Spike on payments", link=alert.url()
+    )
     dashboard = reverse("tenants:dashboard", kwargs={"tenant_slug": tenant_a.slug})
     html = alice_client.get(dashboard).content.decode()
     assert alert.title in html and "Spike on payments" in html
