@@ -439,3 +439,27 @@ API_RATE_ANON = env.str("API_RATE_ANON", default="60/min")
 
 # Online scoring: trained models kept loaded (and warm) per web process.
 SCORING_CACHE_SIZE = env.int("SCORING_CACHE_SIZE", default=8)
+
+# Database sources (apps.sources). Credentials are encrypted with the first of these Fernet keys
+# (comma-separated; the others still decrypt, so a new key can be put first and the old one kept
+# until `manage.py reencrypt_secrets` has run). Development and the tests derive a key from
+# SECRET_KEY when none is set; production refuses to start without one.
+PYNOMALY_SECRETS_KEYS = env.list("PYNOMALY_SECRETS_KEYS", default=[])
+if PRODUCTION and not PYNOMALY_SECRETS_KEYS:
+    raise ImproperlyConfigured(
+        "PYNOMALY_SECRETS_KEYS must be set when PYNOMALY_ENV=production (generate one with "
+        '`python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`).'
+    )
+# The `sqlite` kind of source reads only database files below this directory (the demo's).
+PYNOMALY_SOURCE_SQLITE_DIR = env.path(
+    "PYNOMALY_SOURCE_SQLITE_DIR", default=str(VAR_DIR / "sources")
+)
+# Outbound connections to user-given hosts (sources, webhooks): apps.common.netguard refuses
+# loopback, link-local, the metadata address, unspecified and multicast addresses unless
+# allowed here (CIDRs or host names, comma-separated); the deny list wins over everything.
+# Development and the tests allow loopback (a local PostgreSQL / MariaDB); production allows
+# nothing extra unless told.
+PYNOMALY_OUTBOUND_ALLOW = env.list(
+    "PYNOMALY_OUTBOUND_ALLOW", default=[] if PRODUCTION else ["127.0.0.0/8", "::1/128"]
+)
+PYNOMALY_OUTBOUND_DENY = env.list("PYNOMALY_OUTBOUND_DENY", default=[])

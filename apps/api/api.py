@@ -6,7 +6,7 @@ from ninja import NinjaAPI
 
 from . import errors
 from .auth import read_auth
-from .routers import alerts, configs, datasets, detectors, me, models, runs
+from .routers import alerts, configs, datasets, detectors, me, models, runs, sources
 
 api = NinjaAPI(
     title="Pynomaly API",
@@ -30,3 +30,4 @@ api.add_router("/models", models.router)
 api.add_router("/alerts", alerts.alerts_router)
 api.add_router("/monitors", alerts.rules_router)
 api.add_router("/channels", alerts.channels_router)
+api.add_router("/sources", sources.router)

@@ -42,6 +42,7 @@ from .objects import (
     Tenant,
 )
 from .session import Client
+from .sources import Source, SourcePreview, SourceTest
 
 __all__ = [
     "ApiError", "AuthError", "PermissionDenied", "NotFound", "ValidationError", "RateLimited",
@@ -49,3 +50,4 @@ __all__ = [
     "Tenant", "Dataset", "DatasetVersion", "Detector", "DetectorConfig", "Run", "Model",
     "ScoreResult",
 ]  # fmt: skip
+__all__ += ["Source", "SourcePreview", "SourceTest"]

@@ -15,6 +15,7 @@ from .alerts import AlertRules, Alerts, Channels
 from .endpoints import Datasets, DetectorConfigs, Detectors, Models, Runs
 from .errors import AuthError, ConnectionFailed, error_from_response
 from .objects import Me, Tenant
+from .sources import Sources
 
 API_PREFIX = "/api/v1"
 
@@ -51,6 +52,7 @@ class Client:
         self.alerts = Alerts(self)
         self.alert_rules = AlertRules(self)
         self.channels = Channels(self)
+        self.sources = Sources(self)
 
     def __repr__(self) -> str:
         return f"Client({self.url!r})"

@@ -28,10 +28,19 @@ def token(settings, tmp_path, alice, tenant_a, monkeypatch):
     # Nothing leaves the process: uploads and runs are recorded but not handed to a worker.
     monkeypatch.setattr("apps.datasets.services._enqueue_ingest", lambda upload_id: None)
     monkeypatch.setattr("apps.runs.tasks.execute_run.apply_async", lambda *a, **k: None)
+    monkeypatch.setattr("apps.sources.tasks.pull.delay", lambda *a, **k: None)
+    monkeypatch.setattr("apps.sources.services.resolve_allowed", _no_network)
     # Some real objects, so that small generated ids sometimes find something.
     version = make_version(tenant_a, blobs(60), user=alice)
     make_run(tenant_a, alice, version, make_config(tenant_a, alice))
     return token_create(user=alice, tenant=tenant_a, name="schemathesis", scope="write")[1]
+
+
+def _no_network(host: str, port: int) -> str:
+    """Generated sources name arbitrary hosts: refuse them all, as the guard would a bad one."""
+    from apps.common.netguard import HostRefused
+
+    raise HostRefused(f"Connections to {host} are refused in this test.", code="host_refused")
 
 
 @pytest.fixture(autouse=True)

@@ -61,8 +61,8 @@ RULES: dict[str, dict[str, object]] = {
     "api-write": _r(
         401, 403, OK, OK, OK, 404, 404
     ),  # changes one of A's objects (or starts from them)
-    "api-manage-own": _r(401, 403, 403, OK, OK, OK, OK),  # admins create in their own workspace
-    "api-manage": _r(401, 403, 403, OK, OK, 404, 404),  # admins change one of A's objects
+    "api-manage": _r(401, 403, 403, OK, OK, 404, 404),  # admins only, on one of A's objects
+    "api-manage-own": _r(401, 403, 403, OK, OK, OK, OK),  # admins only, in the token's workspace
 }
 
 # pattern name → rule, or {method: rule} where methods differ.
@@ -135,6 +135,15 @@ MATRIX: dict[str, str | dict[str, str]] = {
     "alerts:rules": {"GET": "read", "POST": "create"},
     "alerts:rule_edit": "create",
     "alerts:rule_delete": "create",
+    # database sources (admins manage them; every member may look)
+    "sources:list": "read",
+    "sources:create": "manage",
+    "sources:detail": "read",
+    "sources:edit": "manage",
+    "sources:delete": "manage",
+    "sources:test": "manage",
+    "sources:preview": "manage",
+    "sources:pull": "manage",
     # API token pages (each member manages their own tokens)
     "api_tokens:list": "read",
     "api_tokens:revoke": "read",
@@ -184,6 +193,14 @@ MATRIX: dict[str, str | dict[str, str]] = {
     "api-v1:update_channel": "api-manage",
     "api-v1:rotate_channel_secret": "api-manage",
     "api-v1:delete_channel": "api-manage",
+    "api-v1:list_sources": "api-any-token",
+    "api-v1:create_source": "api-manage-own",
+    "api-v1:get_source": "api-read",
+    "api-v1:update_source": "api-manage",
+    "api-v1:delete_source": "api-manage",
+    "api-v1:test_source": "api-manage",
+    "api-v1:preview_source": "api-manage",
+    "api-v1:pull_source": "api-manage",
 }
 
 # Framework URLs left out of the matrix, each with the reason.
@@ -250,11 +267,25 @@ AUDITED: dict[tuple[str, str], str] = {
     ("api-v1:update_channel", "PATCH"): "alert_channel.updated",
     ("api-v1:rotate_channel_secret", "POST"): "alert_channel.secret_rotated",
     ("api-v1:delete_channel", "DELETE"): "alert_channel.deleted",
+    ("sources:create", "POST"): "source.created",
+    ("sources:edit", "POST"): "source.updated",
+    ("sources:delete", "POST"): "source.deleted",
+    ("sources:test", "POST"): "source.tested",
+    ("sources:preview", "POST"): "source.previewed",
+    ("sources:pull", "POST"): "source.pull_queued",
+    ("api-v1:create_source", "POST"): "source.created",
+    ("api-v1:update_source", "PATCH"): "source.updated",
+    ("api-v1:delete_source", "DELETE"): "source.deleted",
+    ("api-v1:test_source", "POST"): "source.tested",
+    ("api-v1:preview_source", "POST"): "source.previewed",
+    ("api-v1:pull_source", "POST"): "source.pull_queued",
 }
 
 # Object parameters: a pattern taking one of these is about one object of the tenant.
-OBJECT_PARAMS = {"pk", "number", "config_id", "run_id", "share_id", "dataset_id", "model_id",
-                 "alert_id", "rule_id", "channel_id", "monitor_id"}  # fmt: skip
+OBJECT_PARAMS = {
+    "pk", "number", "config_id", "run_id", "share_id", "dataset_id", "model_id", "source_id",
+    "alert_id", "rule_id", "channel_id", "monitor_id",
+}  # fmt: skip
 
 
 # ---------------------------------------------------------------- walking the URL configuration
@@ -358,6 +389,7 @@ def world(settings, tmp_path, alice, tenant_a, bob, vera, charlie, tenant_b):
     )
     model = register(tenant_a, alice, train("iforest"), tmp_path / "media")
     alerting = _alerting(tenant_a, alice)
+    source = _matrix_source(settings, tmp_path, tenant_a, alice)
 
     users = {
         "viewer": vera,
@@ -400,6 +432,7 @@ def world(settings, tmp_path, alice, tenant_a, bob, vera, charlie, tenant_b):
         invitation_token=invitation_token,
         model=model,
         target=target,
+        source=source,
         **alerting,
     )
 
@@ -426,6 +459,30 @@ def _alerting(tenant, user) -> dict:
     alerts_for_execution(execution=execution)
     return {"monitor": monitor, "channel": channel, "hook": hook, "rule": rule,
             "alert": Alert.objects.get(rule=rule)}  # fmt: skip
+
+
+def _matrix_source(settings, tmp_path, tenant, user):
+    """A SQLite source (no network needed) whose test, preview and pull succeed."""
+    import sqlite3
+
+    from apps.sources.services import source_create
+
+    directory = tmp_path / "sources"
+    directory.mkdir()
+    settings.PYNOMALY_SOURCE_SQLITE_DIR = str(directory)
+    with sqlite3.connect(directory / "matrix.db") as conn:
+        conn.execute("CREATE TABLE t (id INTEGER, v REAL)")
+        conn.execute("INSERT INTO t VALUES (1, 0.5), (2, 1.5)")
+    return source_create(tenant=tenant, user=user, data=SOURCE_BODY)
+
+
+SOURCE_BODY = {
+    "name": "matrix source", "kind": "sqlite", "database": "matrix.db", "table": "t",
+    "watermark_column": "id",
+}  # fmt: skip
+SOURCE_FORM = {
+    **SOURCE_BODY, "statement_timeout_seconds": "30", "row_cap": "1000", "columns_cap": "50",
+}  # fmt: skip
 
 
 def kwargs_for(p: Pattern, w, actor: str, slug: str | None = None) -> dict:
@@ -462,6 +519,7 @@ def kwargs_for(p: Pattern, w, actor: str, slug: str | None = None) -> dict:
             if name in ("alerts:channel_rotate", "api-v1:rotate_channel_secret")
             else w.channel.pk
         ),
+        "source_id": w.source.pk,
     }
     return {k: values[k] for k in p.params}
 
@@ -529,6 +587,8 @@ def body_for(name: str, method: str, w) -> dict:
             "cooldown_seconds": "0",
             "min_anomalies": "2",
         },
+        "sources:create": {**SOURCE_FORM, "name": "another source"},
+        "sources:edit": {**SOURCE_FORM, "row_cap": "500"},
     }
     json_bodies = {
         "api-v1:create_config": {
@@ -547,6 +607,8 @@ def body_for(name: str, method: str, w) -> dict:
         "api-v1:update_rule": {"min_anomalies": 5},
         "api-v1:create_channel": {"name": "api channel", "kind": "inapp"},
         "api-v1:update_channel": {"enabled": False},
+        "api-v1:create_source": {**SOURCE_BODY, "name": "api source"},
+        "api-v1:update_source": {"row_cap": 500},
     }
     if name == "api-v1:upload":
         return {"data": {"name": "api-upload", "file": SimpleUploadedFile("api.csv", CSV)}}

@@ -40,6 +40,7 @@ def test_production_passes_the_deployment_checklist_without_warnings():
         PYNOMALY_ENV="production",
         SECRET_KEY="x7#Kq9!vLm2@Zp4$Rt6^Wn8&Yb1*Hc3(Jd5)Fg0-Se_Ua+Io=Pl;Mk:Nj<Ob>Vh",
         ALLOWED_HOSTS="pynomaly.example.com",
+        PYNOMALY_SECRETS_KEYS="bUVyMGNrWWxUbzN1bFA5b1NwdUlXbG5xR3RvY3kxd2s=",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout

@@ -262,6 +262,7 @@ def _setting_in(env_name: str, setting: str) -> str:
         if k not in ("PYNOMALY_ENV", "ACCOUNT_EMAIL_VERIFICATION")
     }
     env.update(PYNOMALY_ENV=env_name, SECRET_KEY="x" * 60, ALLOWED_HOSTS="example.com")
+    env["PYNOMALY_SECRETS_KEYS"] = "bUVyMGNrWWxUbzN1bFA5b1NwdUlXbG5xR3RvY3kxd2s="
     code = f"from django.conf import settings; print(settings.{setting})"
     result = subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", code],

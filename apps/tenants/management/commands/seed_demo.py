@@ -46,5 +46,8 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo workspace: /t/{tenant.slug}/")
 
     def seed_data(self, tenant, user) -> None:
-        """Demo datasets and a finished run."""
+        """Demo datasets, a finished run and a database source."""
         seed_demo_data(tenant=tenant, user=user, stdout=self.stdout)
+        from apps.sources.demo import seed_demo_source
+
+        seed_demo_source(tenant=tenant, user=user, stdout=self.stdout)
