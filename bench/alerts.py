@@ -211,7 +211,7 @@ def main(*, quick: bool = False) -> int:
                 "REDIS_URL": redis_url,
                 "MEDIA_ROOT": str(work / "media"),
                 "CELERY_QUEUE": "bench-alerts",
-                "ALERTS_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
+                "PYNOMALY_OUTBOUND_ALLOW": "127.0.0.0/8",
                 "DEBUG": "false",
                 "LOG_LEVEL": "WARNING",
                 "PYTHONPATH": str(ROOT),

@@ -420,11 +420,10 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # Alerts (apps.alerts): links in notifications point at PUBLIC_URL; webhook secrets are
-# encrypted with ALERTS_ENCRYPTION_KEYS (comma-separated Fernet keys, newest first); webhooks
-# may reach loopback / link-local / private-reserved hosts only inside the allowed networks.
+# encrypted like source credentials (PYNOMALY_SECRETS_KEYS) and webhook hosts pass the same
+# network guard (PYNOMALY_OUTBOUND_ALLOW / _DENY); failed deliveries are retried with
+# exponential backoff (base × 2^n, capped) up to ALERTS_MAX_ATTEMPTS.
 PUBLIC_URL = env.str("PUBLIC_URL", default="http://127.0.0.1:8000")
-ALERTS_ENCRYPTION_KEYS = env.list("ALERTS_ENCRYPTION_KEYS", default=[])
-ALERTS_WEBHOOK_ALLOWED_NETWORKS = env.list("ALERTS_WEBHOOK_ALLOWED_NETWORKS", default=[])
 ALERTS_WEBHOOK_TIMEOUT_SECONDS = env.float("ALERTS_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 ALERTS_MAX_ATTEMPTS = env.int("ALERTS_MAX_ATTEMPTS", default=6)
 ALERTS_RETRY_BASE_SECONDS = env.float("ALERTS_RETRY_BASE_SECONDS", default=5.0)

@@ -37,7 +37,7 @@ class Channel(TenantOwned):
     # webhook
     url = models.URLField(max_length=2000, blank=True)
     format = models.CharField(max_length=10, choices=Format.choices, default=Format.JSON)
-    # HMAC secret, encrypted at rest (apps.alerts.crypto); shown once when created or rotated.
+    # HMAC secret, encrypted at rest (apps.common.secrets); shown once when created or rotated.
     secret_encrypted = models.TextField(blank=True)
 
     created_by = models.ForeignKey(

@@ -15,10 +15,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.audit.services import audit_record
+from apps.common import secrets as secret_box
 from apps.monitors.models import Monitor, MonitorExecution
 from apps.tenants.models import Role, Tenant
 
-from . import crypto, deliveries
+from . import deliveries
 from .models import Alert, AlertRule, AlertTrigger, Channel, Delivery, Match, Notification
 from .transports import check_url
 
@@ -127,7 +128,7 @@ def channel_create(*, tenant: Tenant, user, data: ChannelData, request=None):
                 roles=data.roles,
                 url=data.url,
                 format=data.format,
-                secret_encrypted=crypto.encrypt(secret) if secret else "",
+                secret_encrypted=secret_box.encrypt(secret) if secret else "",
                 created_by=user,
             )
     except IntegrityError:
@@ -168,7 +169,7 @@ def channel_rotate_secret(*, channel: Channel, user, request=None) -> str:
     if channel.kind != Channel.Kind.WEBHOOK:
         raise Invalid([("kind", "Only webhooks have a signing secret.")])
     secret = _new_secret()
-    channel.secret_encrypted = crypto.encrypt(secret)
+    channel.secret_encrypted = secret_box.encrypt(secret)
     channel.save(update_fields=["secret_encrypted", "updated_at"])
     audit_record(
         action="alert_channel.secret_rotated",

@@ -6,9 +6,7 @@ Each ``send_*`` returns the response code (webhooks) or None, and raises ``SendF
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import socket
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,12 +18,13 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
 from django.template.loader import render_to_string
 
+from apps.common import netguard, secrets
 from apps.tenants.consumers import tenant_group
 from apps.tenants.models import Membership
 from pynomaly import __version__
 from pynomaly.client.webhooks import IDEMPOTENCY_HEADER, sign
 
-from . import crypto, payloads
+from . import payloads
 from .models import Channel, Delivery, Notification
 
 RETRY_CODES = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -37,65 +36,29 @@ class SendFailed(Exception):
         self.code, self.retry = code, retry
 
 
-class HostRefused(SendFailed):
-    def __init__(self, message: str):
-        super().__init__(message, retry=False)
-
-
 # ---------------------------------------------------------------- the network guard
-_METADATA = ipaddress.ip_address("169.254.169.254")
-
-
-def _refused_reason(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
-    if ip == _METADATA:
-        return "the cloud metadata address"
-    if ip.is_loopback:
-        return "a loopback address"
-    if ip.is_link_local:
-        return "a link-local address"
-    if ip.is_multicast or ip.is_unspecified or ip.is_reserved:
-        return "a reserved address"
-    return None
-
-
-def resolve_allowed(host: str, port: int) -> str:
-    """The address to connect to for ``host``; refuses internal targets after DNS resolution.
-
-    Loopback, link-local, the metadata address and reserved ranges are refused unless they
-    fall in ``ALERTS_WEBHOOK_ALLOWED_NETWORKS`` (CIDRs; the tests and the demo allow
-    127.0.0.0/8). Every resolved address must pass, so a name cannot smuggle one in.
-    (Same contract as apps.common.netguard.resolve_allowed from the sources work: the
-    integrator may point this at it.)
-    """
-    allowed = [
-        ipaddress.ip_network(n, strict=False) for n in settings.ALERTS_WEBHOOK_ALLOWED_NETWORKS
-    ]
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise SendFailed(f"cannot resolve {host}: {exc.strerror}") from None
-    addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
-    for ip in addresses:
-        reason = _refused_reason(ip)
-        if reason and not any(ip in net for net in allowed):
-            raise HostRefused(f"{host} resolves to {ip}, {reason}: webhooks may not reach it")
-    return str(addresses[0])
-
-
 def check_url(url: str) -> str | None:
-    """Why ``url`` cannot be a webhook target, or None (the host is checked again at send)."""
+    """Why ``url`` cannot be a webhook target, or None. The host is checked again at each
+    send (apps.common.netguard: loopback, link-local and the metadata address are refused
+    unless PYNOMALY_OUTBOUND_ALLOW allows them), and the request goes to the checked address."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "Give an http:// or https:// URL."
     if parts.username or parts.password:
         return "Put no credentials in the URL; the request is signed instead."
     try:
-        resolve_allowed(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
-    except HostRefused as exc:
-        return str(exc)
-    except SendFailed:
-        return None  # a name that does not resolve yet may resolve later; sends will say
+        netguard.resolve_allowed(parts.hostname, parts.port or (443 if https(parts) else 80))
+    except netguard.HostRefused as exc:
+        if exc.code == "dns":
+            return None  # a name that does not resolve yet may later; each send says why not
+        return exc.message
+    except ValueError:
+        return "The URL's port is not valid."
     return None
+
+
+def https(parts) -> bool:
+    return parts.scheme == "https"
 
 
 # ---------------------------------------------------------------- webhook
@@ -107,12 +70,17 @@ def webhook_body(channel: Channel, payload: dict[str, Any]) -> bytes:
 def send_webhook(delivery: Delivery, payload: dict[str, Any]) -> int:
     channel = delivery.channel
     parts = urlsplit(channel.url)
-    https = parts.scheme == "https"
+    tls = https(parts)
     host = parts.hostname or ""
-    port = parts.port or (443 if https else 80)
-    ip = resolve_allowed(host, port)
+    port = parts.port or (443 if tls else 80)
+    try:
+        ip = netguard.resolve_allowed(host, port)
+        secret = secrets.decrypt(channel.secret_encrypted)
+    except netguard.HostRefused as exc:
+        raise SendFailed(exc.message, retry=exc.code == "dns") from None
+    except secrets.SecretUnreadable as exc:
+        raise SendFailed(exc.message, retry=False) from None
     body = webhook_body(channel, payload)
-    secret = crypto.decrypt(channel.secret_encrypted)
     headers = {
         "Content-Type": "application/json",
         "User-Agent": f"Pynomaly-Webhook/{__version__}",
@@ -124,7 +92,7 @@ def send_webhook(delivery: Delivery, payload: dict[str, Any]) -> int:
     timeout = urllib3.Timeout(connect=5.0, read=settings.ALERTS_WEBHOOK_TIMEOUT_SECONDS)
     # Connect to the address that was checked (not a second lookup), with the name for TLS.
     pool: urllib3.HTTPConnectionPool
-    if https:
+    if tls:
         pool = urllib3.HTTPSConnectionPool(
             ip, port, timeout=timeout, retries=False, server_hostname=host, assert_hostname=host
         )

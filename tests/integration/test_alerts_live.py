@@ -117,9 +117,9 @@ def alerting(settings, stack, monkeypatch, smtp_server):  # noqa: F811
     """The stack's worker delivers; the test process evaluates rules and enqueues on its broker."""
     from apps.alerts import deliveries
 
-    settings.ALERTS_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+    settings.PYNOMALY_OUTBOUND_ALLOW = ["127.0.0.0/8"]
     stack.env.update({
-        "ALERTS_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
+        "PYNOMALY_OUTBOUND_ALLOW": "127.0.0.0/8",
         "ALERTS_RETRY_BASE_SECONDS": "0.3",
         "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
         "EMAIL_HOST": "127.0.0.1",

@@ -439,8 +439,8 @@ def world(settings, tmp_path, alice, tenant_a, bob, vera, charlie, tenant_b):
 
 def _alerting(tenant, user) -> dict:
     """A monitor of A with a rule, an open alert, an in-app and a webhook channel."""
-    from apps.alerts import crypto
     from apps.alerts.models import Alert, Channel
+    from apps.common import secrets
     from apps.monitors.models import MonitorExecution
     from tests.web.alerts.conftest import make_monitor, rule_for
 
@@ -448,7 +448,7 @@ def _alerting(tenant, user) -> dict:
     channel = Channel.objects.create(tenant=tenant, name="matrix app", kind="inapp")
     hook = Channel.objects.create(
         tenant=tenant, name="matrix hook", kind="webhook", url="http://hooks.example.com/x",
-        secret_encrypted=crypto.encrypt("whsec_matrix"),
+        secret_encrypted=secrets.encrypt("whsec_matrix"),
     )  # fmt: skip
     rule = rule_for(monitor, user, [channel], min_anomalies=1)
     execution = MonitorExecution.objects.create(

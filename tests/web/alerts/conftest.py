@@ -13,7 +13,7 @@ from django.utils import timezone
 @pytest.fixture(autouse=True)
 def _alert_settings(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path / "media")
-    settings.ALERTS_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+    settings.PYNOMALY_OUTBOUND_ALLOW = ["127.0.0.0/8"]
     settings.ALERTS_RETRY_BASE_SECONDS = 0.05
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.PUBLIC_URL = "https://pynomaly.example.com"

@@ -264,15 +264,15 @@ def test_webhooks_to_loopback_are_refused_unless_allowed(
 ):
     from apps.alerts.services import Invalid
 
-    settings.ALERTS_WEBHOOK_ALLOWED_NETWORKS = []
+    settings.PYNOMALY_OUTBOUND_ALLOW = []
     with pytest.raises(Invalid, match="loopback"):
         webhook_channel(tenant_a, alice, receiver.url)
     with pytest.raises(Invalid, match="metadata"):
         webhook_channel(tenant_a, alice, "http://169.254.169.254/latest")
-    settings.ALERTS_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+    settings.PYNOMALY_OUTBOUND_ALLOW = ["127.0.0.0/8"]
     hook, _ = webhook_channel(tenant_a, alice, receiver.url)
     rule_for(monitor, alice, [hook], min_anomalies=1)
-    settings.ALERTS_WEBHOOK_ALLOWED_NETWORKS = []  # checked again at send time
+    settings.PYNOMALY_OUTBOUND_ALLOW = []  # checked again at send time
     execute(anomalies=3)
     assert sent() == ["failed"]
     assert "loopback" in Delivery.objects.get().last_error and not receiver.requests

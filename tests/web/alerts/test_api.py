@@ -102,7 +102,7 @@ def test_rules_of_a_foreign_monitor_are_404(charlie_api, monitor):
 
 
 def test_only_admins_manage_channels_and_the_secret_is_shown_once(api, bob_api, settings, tenant_a):
-    settings.ALERTS_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+    settings.PYNOMALY_OUTBOUND_ALLOW = ["127.0.0.0/8"]
     body = {"name": "ops", "kind": "webhook", "url": "http://127.0.0.1:9/h"}
     assert_problem(bob_api.post("/channels", json=body), 403)
     created = api.post("/channels", json=body)

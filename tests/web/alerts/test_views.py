@@ -126,7 +126,7 @@ def test_rules_of_another_workspaces_monitor_are_404(charlie_client, tenant_a, m
 def test_an_admin_creates_a_webhook_channel_and_sees_its_secret_once(
     alice_client, tenant_a, settings
 ):
-    settings.ALERTS_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+    settings.PYNOMALY_OUTBOUND_ALLOW = ["127.0.0.0/8"]
     page = alice_client.post(
         url("channels", tenant_a),
         {
@@ -148,7 +148,7 @@ def test_an_admin_creates_a_webhook_channel_and_sees_its_secret_once(
 
 
 def test_channel_errors_name_the_field(alice_client, tenant_a, settings):
-    settings.ALERTS_WEBHOOK_ALLOWED_NETWORKS = []
+    settings.PYNOMALY_OUTBOUND_ALLOW = []
     refused = alice_client.post(
         url("channels", tenant_a),
         {"name": "x", "kind": "webhook", "url": "http://127.0.0.1/h", "format": "json"},
