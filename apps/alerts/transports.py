@@ -51,7 +51,7 @@ def check_url(url: str) -> str | None:
     except netguard.HostRefused as exc:
         if exc.code == "dns":
             return None  # a name that does not resolve yet may later; each send says why not
-        return exc.message
+        return str(exc.message)
     except ValueError:
         return "The URL's port is not valid."
     return None
@@ -77,9 +77,9 @@ def send_webhook(delivery: Delivery, payload: dict[str, Any]) -> int:
         ip = netguard.resolve_allowed(host, port)
         secret = secrets.decrypt(channel.secret_encrypted)
     except netguard.HostRefused as exc:
-        raise SendFailed(exc.message, retry=exc.code == "dns") from None
+        raise SendFailed(str(exc.message), retry=exc.code == "dns") from None
     except secrets.SecretUnreadable as exc:
-        raise SendFailed(exc.message, retry=False) from None
+        raise SendFailed(str(exc.message), retry=False) from None
     body = webhook_body(channel, payload)
     headers = {
         "Content-Type": "application/json",

@@ -259,3 +259,43 @@ def test_an_in_app_alert_reaches_a_members_connected_websocket(
     assert 'id="unread-notifications"' in html
     assert Notification.objects.filter(user=alice, read_at__isnull=True).count() == 1
     assert took < 10
+
+
+def test_the_sdk_and_the_cli_list_and_handle_alerts_on_the_real_server(
+    asgi_server, alice, tenant_a, monkeypatch, tmp_path, capsys
+):
+    from apps.alerts import deliveries
+    from apps.api.services import token_create
+    from pynomaly import cli, config
+    from pynomaly.client import Client, NotFound, ValidationError
+
+    monkeypatch.setattr(deliveries, "_enqueue", lambda pk, countdown=0.0: None)
+    monitor = make_monitor(tenant_a, alice)
+    _token, raw = token_create(user=alice, tenant=tenant_a, name="alerts sdk", scope="write")
+    with Client(asgi_server.url, raw) as api:
+        app = api.channels.create("app", "inapp")
+        rule = api.alert_rules.create(monitor.pk, "spike", min_anomalies=5, channel_ids=[app.id])
+        assert rule.conditions == ["anomalies ≥ 5"] and rule.channel_ids == [app.id]
+        with pytest.raises(ValidationError, match="at least one condition"):
+            api.alert_rules.create(monitor.pk, "empty")
+        _finish(monitor, 1, anomalies=9)
+        (alert,) = api.alerts.list(state="open", monitor_id=monitor.pk)
+        assert alert.title.startswith("spike: 9 anomalies")
+        assert api.alerts.snooze(alert.id, hours=1).snoozed_until is not None
+        with pytest.raises(NotFound):
+            api.alerts.get(alert.id + 1000)
+
+    monkeypatch.setenv("PYNOMALY_CONFIG", str(tmp_path / "cfg.json"))
+    config.save_login(asgi_server.url, raw)
+    assert cli.main(["alerts", "list"]) == 0
+    out = capsys.readouterr().out
+    assert f"{alert.id}" in out and "open" in out and "1 alerts" in out
+    assert cli.main(["alerts", "ack", str(alert.id)]) == 0
+    assert "acknowledged" in capsys.readouterr().out
+    assert cli.main(["alerts", "resolve", str(alert.id)]) == 0
+    assert cli.main(["alerts", "resolve", str(alert.id)]) == 2  # refused: resolved already
+    assert "resolved already" in capsys.readouterr().err
+    assert cli.main(["alerts", "deliveries", str(alert.id)]) == 0
+    assert "0 attempts" in capsys.readouterr().out  # no worker here: nothing sent yet
+    assert cli.main(["alerts", "list", "--state", "resolved", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["state"] == "resolved"

@@ -334,3 +334,17 @@ def _payload(delivery):
     from apps.alerts.payloads import build
 
     return build(delivery)
+
+
+def test_the_sweeper_re_sends_deliveries_whose_message_was_lost(
+    monitor, alice, tenant_a, execute, receiver, sent, settings
+):
+    hook, _ = webhook_channel(tenant_a, alice, receiver.url)
+    rule_for(monitor, alice, [hook], min_anomalies=1)
+    execute(anomalies=3)
+    sent.queue.clear()  # as if the broker lost the message
+    assert deliveries.deliveries_sweep()["resent"] == 0  # not yet: it may still be on its way
+    later = timezone.now() + timedelta(seconds=settings.ALERTS_RESEND_AFTER_SECONDS + 1)
+    assert deliveries.deliveries_sweep(now=later)["resent"] == 1
+    assert sent() == ["delivered"] and len(receiver.requests) == 1
+    assert deliveries.deliveries_sweep(now=later + timedelta(hours=1))["resent"] == 0
