@@ -1,24 +1,26 @@
-"""``python -m bench`` (``make bench``): the raw-vs-pynomaly table, the platform's, online scoring, load.
+"""``python -m bench`` (``make bench``): the raw-vs-pynomaly table, the platform's, then the parts.
 
 ``--only TEXT`` picks jobs whose name contains TEXT: engine jobs (``csv 1Mx10 iforest``…), the
-platform job (``platform csv 1Mx10 iforest``: ``--only platform`` runs it alone), online
-scoring (``--only scoring``) and the load test (``--only load``: 50 clients for 60 s on
-PostgreSQL; ``--load-seconds S`` and ``--load-clients N`` change that). ``--scoring-only`` /
-``--load-only`` run just that part, ``--no-scoring`` / ``--no-load`` skip it. The monitor
-job (``--only monitor``, ``--monitor-only``; ``--no-monitor`` skips it) times a monitor execution
-on 100k new rows from PostgreSQL against ``pynomaly score`` on the same rows (``bench.monitor``).
+platform job (``platform csv 1Mx10 iforest``: ``--only platform`` runs it alone), and the parts
+below by name (``--only load``). Each part also has ``--NAME-only`` (run just it) and
+``--no-NAME`` (skip it):
+
+* ``scoring`` — online scoring through the real stack (``bench.scoring``);
+* ``load`` — 50 clients for 60 s on PostgreSQL (``--load-seconds S``, ``--load-clients N``);
+* ``monitor`` — a monitor execution on 100k new rows from PostgreSQL against ``pynomaly score``
+  on the same rows (``bench.monitor``);
+* ``alerts`` — end of a monitor execution to the webhook and to the in-app notice, through a
+  real worker and web server (``bench.alerts``).
 """
 
 import argparse
 import sys
+from collections.abc import Callable
 
-from bench import load, monitor, scoring
+from bench import alerts, load, monitor, scoring
 from bench import platform as platform_bench
 from bench.engine import main
 
-_FLAGS = (
-    "--scoring-only", "--no-scoring", "--load-only", "--no-load", "--monitor-only", "--no-monitor"
-)  # fmt: skip
 _pre = argparse.ArgumentParser(add_help=False)
 _pre.add_argument("--only", action="append")
 _pre.add_argument("--quick", action="store_true")
@@ -26,48 +28,45 @@ _pre.add_argument("--rows", type=int)
 _pre.add_argument("--load-seconds", type=float)
 _pre.add_argument("--load-clients", type=int, default=50)
 _known, _ = _pre.parse_known_args(sys.argv[1:])
+_quick = _known.quick
+
+
+def _load(_argv: list[str]) -> int:
+    seconds = _known.load_seconds or (10.0 if _quick else 60.0)
+    return load.main(clients=_known.load_clients, seconds=seconds)
+
+
+# name, the --only words that pick it, how to run it (given the engine's argv)
+PARTS: list[tuple[str, tuple[str, ...], Callable[[list[str]], int]]] = [
+    ("scoring", ("scoring", "online", "online scoring"), lambda a: scoring.main(quick=_quick)),
+    ("load", ("load",), _load),
+    ("monitor", ("monitor",), monitor.main),
+    ("alerts", ("alerts",), lambda a: alerts.main(quick=_quick)),
+]
+_FLAGS = {f for name, _, _ in PARTS for f in (f"--{name}-only", f"--no-{name}")}
 # The load options are this module's; the engine and platform parsers never see them.
 _strip = argparse.ArgumentParser(add_help=False)
 _strip.add_argument("--load-seconds")
 _strip.add_argument("--load-clients")
 argv = [a for a in _strip.parse_known_args(sys.argv[1:])[1] if a not in _FLAGS]
-flags = set(sys.argv[1:]) & set(_FLAGS)
+flags = set(sys.argv[1:]) & _FLAGS
 _only = _known.only or []
-_SCORING = ("scoring", "online", "online scoring")
-_LOAD = ("load",)
-_MONITOR = ("monitor",)
-_platform_name = platform_bench.job_name(_known.rows or (100_000 if _known.quick else 1_000_000))
-_engine_wanted = not _only or any(
-    "platform" not in o and o not in _SCORING + _LOAD + _MONITOR for o in _only
-)
+_part_words = {w for _, words, _ in PARTS for w in words}
+_platform_name = platform_bench.job_name(_known.rows or (100_000 if _quick else 1_000_000))
+_engine_wanted = not _only or any("platform" not in o and o not in _part_words for o in _only)
 _platform_wanted = not _only or any(o in _platform_name for o in _only)
-_scoring_wanted = "--no-scoring" not in flags and (not _only or any(o in _SCORING for o in _only))
-_load_wanted = "--no-load" not in flags and (not _only or any(o in _LOAD for o in _only))
-_monitor_wanted = "--no-monitor" not in flags and (not _only or any(o in _MONITOR for o in _only))
-_load_seconds = _known.load_seconds or (10.0 if _known.quick else 60.0)
-
-
-def _load() -> int:
-    return load.main(clients=_known.load_clients, seconds=_load_seconds)
-
 
 if "-h" in argv or "--help" in argv:
     print(__doc__)
     sys.exit(main(argv))
-if "--scoring-only" in flags:
-    sys.exit(scoring.main(quick=_known.quick))
-if "--load-only" in flags:
-    sys.exit(_load())
-if "--monitor-only" in flags:
-    sys.exit(monitor.main(argv))
+for name, _, run in PARTS:
+    if f"--{name}-only" in flags:
+        sys.exit(run(argv))
 status = main(argv) if _engine_wanted else 0
 if _platform_wanted:
     print(flush=True)
     status = platform_bench.main(argv) or status
-if _scoring_wanted:
-    status = scoring.main(quick=_known.quick) or status
-if _load_wanted:
-    status = _load() or status
-if _monitor_wanted:
-    status = monitor.main(argv) or status
+for name, words, run in PARTS:
+    if f"--no-{name}" not in flags and (not _only or any(o in words for o in _only)):
+        status = run(argv) or status
 sys.exit(status)

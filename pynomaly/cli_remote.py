@@ -35,6 +35,9 @@ def add_remote_commands(commands: Commands) -> None:
     for add in (_add_login, _add_logout, _add_whoami, _add_datasets, _add_runs):
         add(commands)
     add_monitor_commands(commands)
+    from pynomaly.cli_alerts import add_alert_commands
+
+    add_alert_commands(commands)
     from pynomaly.cli_sources import add_sources_command
 
     add_sources_command(commands)

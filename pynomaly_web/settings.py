@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "apps.sources",
     "apps.monitors",
     "django_celery_beat",
+    "apps.alerts",
     "ninja",
     "apps.api",
     "csp",
@@ -423,12 +424,28 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": SWEEP_SECONDS,
         "options": {"expires": SWEEP_SECONDS},
     },
+    "sweep-alert-deliveries": {
+        "task": "alerts.sweep",
+        "schedule": SWEEP_SECONDS,
+        "options": {"expires": SWEEP_SECONDS},
+    },
 }
 # Monitors: drift compares at most this many rows (a seeded sample) of the training rows and
 # of the new rows; an execution whose worker vanished before its run started is failed (and
 # a pending one re-sent) after MONITOR_STALE_SECONDS.
 MONITOR_DRIFT_MAX_ROWS = env.int("MONITOR_DRIFT_MAX_ROWS", default=50_000)
 MONITOR_STALE_SECONDS = env.int("MONITOR_STALE_SECONDS", default=300)
+
+# Alerts (apps.alerts): links in notifications point at PUBLIC_URL; webhook secrets are
+# encrypted like source credentials (PYNOMALY_SECRETS_KEYS) and webhook hosts pass the same
+# network guard (PYNOMALY_OUTBOUND_ALLOW / _DENY); failed deliveries are retried with
+# exponential backoff (base × 2^n, capped) up to ALERTS_MAX_ATTEMPTS.
+PUBLIC_URL = env.str("PUBLIC_URL", default="http://127.0.0.1:8000")
+ALERTS_WEBHOOK_TIMEOUT_SECONDS = env.float("ALERTS_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+ALERTS_MAX_ATTEMPTS = env.int("ALERTS_MAX_ATTEMPTS", default=6)
+ALERTS_RETRY_BASE_SECONDS = env.float("ALERTS_RETRY_BASE_SECONDS", default=5.0)
+ALERTS_RETRY_MAX_SECONDS = env.float("ALERTS_RETRY_MAX_SECONDS", default=600.0)
+ALERTS_RESEND_AFTER_SECONDS = env.int("ALERTS_RESEND_AFTER_SECONDS", default=60)
 
 # REST API rate limits (apps.api.throttling), counted in Redis: per token, per client IP, and
 # for requests without a valid token. Written like "600/min"; "off" disables one.

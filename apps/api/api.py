@@ -6,7 +6,7 @@ from ninja import NinjaAPI
 
 from . import errors
 from .auth import read_auth
-from .routers import configs, datasets, detectors, me, models, monitors, runs, sources
+from .routers import alerts, configs, datasets, detectors, me, models, monitors, runs, sources
 
 api = NinjaAPI(
     title="Pynomaly API",
@@ -28,4 +28,7 @@ api.add_router("/detector-configs", configs.router)
 api.add_router("/runs", runs.router)
 api.add_router("/models", models.router)
 api.add_router("/monitors", monitors.router)
+api.add_router("/alerts", alerts.alerts_router)
+api.add_router("/monitors", alerts.rules_router)
+api.add_router("/channels", alerts.channels_router)
 api.add_router("/sources", sources.router)

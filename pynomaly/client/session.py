@@ -11,6 +11,7 @@ import requests
 
 from pynomaly import __version__
 
+from .alerts import AlertRules, Alerts, Channels
 from .endpoints import Datasets, DetectorConfigs, Detectors, Models, Runs
 from .errors import AuthError, ConnectionFailed, error_from_response
 from .monitors import Monitors
@@ -50,6 +51,9 @@ class Client:
         self.runs = Runs(self)
         self.models = Models(self)
         self.monitors = Monitors(self)
+        self.alerts = Alerts(self)
+        self.alert_rules = AlertRules(self)
+        self.channels = Channels(self)
         self.sources = Sources(self)
 
     def __repr__(self) -> str:

@@ -130,6 +130,20 @@ MATRIX: dict[str, str | dict[str, str]] = {
     "monitors:resume": "create",
     "monitors:run": "create",
     "monitors:delete": "create",
+    # alerts
+    "alerts:list": "read",
+    "alerts:detail": "read",
+    "alerts:acknowledge": "create",
+    "alerts:snooze": "create",
+    "alerts:resolve": "create",
+    "alerts:notifications_read": "read",  # each member marks their own notices
+    "alerts:channels": {"GET": "read", "POST": "manage"},
+    "alerts:channel_edit": "manage",
+    "alerts:channel_rotate": "manage",
+    "alerts:channel_delete": "manage",
+    "alerts:rules": {"GET": "read", "POST": "create"},
+    "alerts:rule_edit": "create",
+    "alerts:rule_delete": "create",
     # database sources (admins manage them; every member may look)
     "sources:list": "read",
     "sources:create": "manage",
@@ -181,6 +195,23 @@ MATRIX: dict[str, str | dict[str, str]] = {
     "api-v1:run_monitor": "api-write",
     "api-v1:list_executions": "api-read",
     "api-v1:get_execution": "api-read",
+    "api-v1:list_alerts": "api-any-token",
+    "api-v1:get_alert": "api-read",
+    "api-v1:acknowledge_alert": "api-write",
+    "api-v1:snooze_alert": "api-write",
+    "api-v1:resolve_alert": "api-write",
+    "api-v1:alert_deliveries": "api-read",
+    "api-v1:list_rules": "api-read",
+    "api-v1:create_rule": "api-write",  # names A's monitor
+    "api-v1:get_rule": "api-read",
+    "api-v1:update_rule": "api-write",
+    "api-v1:delete_rule": "api-write",
+    "api-v1:list_channels": "api-any-token",
+    "api-v1:create_channel": "api-manage-own",
+    "api-v1:get_channel": "api-read",
+    "api-v1:update_channel": "api-manage",
+    "api-v1:rotate_channel_secret": "api-manage",
+    "api-v1:delete_channel": "api-manage",
     "api-v1:list_sources": "api-any-token",
     "api-v1:create_source": "api-manage-own",
     "api-v1:get_source": "api-read",
@@ -247,6 +278,26 @@ AUDITED: dict[tuple[str, str], str] = {
     ("api-v1:pause_monitor", "POST"): "monitor.paused",
     ("api-v1:resume_monitor", "POST"): "monitor.resumed",
     ("api-v1:run_monitor", "POST"): "monitor.run_requested",
+    ("alerts:acknowledge", "POST"): "alert.acknowledged",
+    ("alerts:snooze", "POST"): "alert.snoozed",
+    ("alerts:resolve", "POST"): "alert.resolved",
+    ("alerts:channels", "POST"): "alert_channel.created",
+    ("alerts:channel_edit", "POST"): "alert_channel.updated",
+    ("alerts:channel_rotate", "POST"): "alert_channel.secret_rotated",
+    ("alerts:channel_delete", "POST"): "alert_channel.deleted",
+    ("alerts:rules", "POST"): "alert_rule.created",
+    ("alerts:rule_edit", "POST"): "alert_rule.updated",
+    ("alerts:rule_delete", "POST"): "alert_rule.deleted",
+    ("api-v1:acknowledge_alert", "POST"): "alert.acknowledged",
+    ("api-v1:snooze_alert", "POST"): "alert.snoozed",
+    ("api-v1:resolve_alert", "POST"): "alert.resolved",
+    ("api-v1:create_rule", "POST"): "alert_rule.created",
+    ("api-v1:update_rule", "PATCH"): "alert_rule.updated",
+    ("api-v1:delete_rule", "DELETE"): "alert_rule.deleted",
+    ("api-v1:create_channel", "POST"): "alert_channel.created",
+    ("api-v1:update_channel", "PATCH"): "alert_channel.updated",
+    ("api-v1:rotate_channel_secret", "POST"): "alert_channel.secret_rotated",
+    ("api-v1:delete_channel", "DELETE"): "alert_channel.deleted",
     ("sources:create", "POST"): "source.created",
     ("sources:edit", "POST"): "source.updated",
     ("sources:delete", "POST"): "source.deleted",
@@ -265,6 +316,7 @@ AUDITED: dict[tuple[str, str], str] = {
 OBJECT_PARAMS = {
     "pk", "number", "config_id", "run_id", "share_id", "dataset_id", "model_id", "source_id",
     "monitor_id",
+    "alert_id", "rule_id", "channel_id", "monitor_id",
 }  # fmt: skip
 
 
@@ -369,6 +421,7 @@ def world(settings, tmp_path, alice, tenant_a, bob, vera, charlie, tenant_b):
     )
     model = register(tenant_a, alice, train("iforest"), tmp_path / "media")
     monitor, paused_monitor = _monitors(tenant_a, alice, version, run.detector_version)
+    alerting = _alerting(tenant_a, alice)
     source = _matrix_source(settings, tmp_path, tenant_a, alice)
 
     users = {
@@ -415,6 +468,7 @@ def world(settings, tmp_path, alice, tenant_a, bob, vera, charlie, tenant_b):
         monitor=monitor,
         paused_monitor=paused_monitor,
         source=source,
+        **alerting,
     )
 
 
@@ -441,6 +495,28 @@ def _monitors(tenant, user, version, detector_version):
     )
     paused = monitor_pause(monitor=make("Paused monitor"), user=user)
     return monitor, paused
+def _alerting(tenant, user) -> dict:
+    """A monitor of A with a rule, an open alert, an in-app and a webhook channel."""
+    from apps.alerts.models import Alert, Channel
+    from apps.common import secrets
+    from apps.monitors.models import MonitorExecution
+    from tests.web.alerts.conftest import make_monitor, rule_for
+
+    monitor = make_monitor(tenant, user, name="matrix monitor")
+    channel = Channel.objects.create(tenant=tenant, name="matrix app", kind="inapp")
+    hook = Channel.objects.create(
+        tenant=tenant, name="matrix hook", kind="webhook", url="http://hooks.example.com/x",
+        secret_encrypted=secrets.encrypt("whsec_matrix"),
+    )  # fmt: skip
+    rule = rule_for(monitor, user, [channel], min_anomalies=1)
+    execution = MonitorExecution.objects.create(
+        tenant=tenant, monitor=monitor, number=1, status="succeeded", rows=10, anomalies=2
+    )
+    from apps.alerts.services import alerts_for_execution
+
+    alerts_for_execution(execution=execution)
+    return {"monitor": monitor, "channel": channel, "hook": hook, "rule": rule,
+            "alert": Alert.objects.get(rule=rule)}  # fmt: skip
 
 
 def _matrix_source(settings, tmp_path, tenant, user):
@@ -498,6 +574,14 @@ def kwargs_for(p: Pattern, w, actor: str, slug: str | None = None) -> dict:
         ),
         "key": "iforest",
         "token": w.invitation_token,
+        "alert_id": w.alert.pk,
+        "rule_id": w.rule.pk,
+        "monitor_id": w.monitor.pk,
+        "channel_id": (
+            w.hook.pk
+            if name in ("alerts:channel_rotate", "api-v1:rotate_channel_secret")
+            else w.channel.pk
+        ),
         "source_id": w.source.pk,
     }
     return {k: values[k] for k in p.params}
@@ -553,6 +637,21 @@ def body_for(name: str, method: str, w) -> dict:
         "monitors:edit": _monitor_form(w, w.monitor.name),
         "runs:share": {"email": "olga@example.com"},
         "api_tokens:list": {"name": "matrix token", "scope": "read", "expires_in_days": "30"},
+        "alerts:snooze": {"hours": "4"},
+        "alerts:channels": {"name": "matrix mail", "kind": "inapp", "format": "json"},
+        "alerts:channel_edit": {"name": "matrix app 2", "format": "json", "enabled": "on"},
+        "alerts:rules": {
+            "name": "matrix rule",
+            "match": "any",
+            "cooldown_seconds": "60",
+            "min_anomalies": "3",
+        },
+        "alerts:rule_edit": {
+            "name": "matrix rule 2",
+            "match": "all",
+            "cooldown_seconds": "0",
+            "min_anomalies": "2",
+        },
         "sources:create": {**SOURCE_FORM, "name": "another source"},
         "sources:edit": {**SOURCE_FORM, "row_cap": "500"},
     }
@@ -575,6 +674,11 @@ def body_for(name: str, method: str, w) -> dict:
             "interval_seconds": 600,
         },
         "api-v1:update_monitor": {"interval_seconds": 900},
+        "api-v1:snooze_alert": {"hours": 2},
+        "api-v1:create_rule": {"name": "api rule", "min_anomalies": 2},
+        "api-v1:update_rule": {"min_anomalies": 5},
+        "api-v1:create_channel": {"name": "api channel", "kind": "inapp"},
+        "api-v1:update_channel": {"enabled": False},
         "api-v1:create_source": {**SOURCE_BODY, "name": "api source"},
         "api-v1:update_source": {"row_cap": 500},
     }
