@@ -316,7 +316,7 @@ AUDITED: dict[tuple[str, str], str] = {
 OBJECT_PARAMS = {
     "pk", "number", "config_id", "run_id", "share_id", "dataset_id", "model_id", "source_id",
     "monitor_id",
-    "alert_id", "rule_id", "channel_id", "monitor_id",
+    "alert_id", "rule_id", "channel_id",
 }  # fmt: skip
 
 
@@ -421,7 +421,7 @@ def world(settings, tmp_path, alice, tenant_a, bob, vera, charlie, tenant_b):
     )
     model = register(tenant_a, alice, train("iforest"), tmp_path / "media")
     monitor, paused_monitor = _monitors(tenant_a, alice, version, run.detector_version)
-    alerting = _alerting(tenant_a, alice)
+    alerting = _alerting(tenant_a, alice, monitor)
     source = _matrix_source(settings, tmp_path, tenant_a, alice)
 
     users = {
@@ -495,14 +495,15 @@ def _monitors(tenant, user, version, detector_version):
     )
     paused = monitor_pause(monitor=make("Paused monitor"), user=user)
     return monitor, paused
-def _alerting(tenant, user) -> dict:
-    """A monitor of A with a rule, an open alert, an in-app and a webhook channel."""
+
+
+def _alerting(tenant, user, monitor) -> dict:
+    """On A's monitor: a rule, an open alert, an in-app and a webhook channel."""
     from apps.alerts.models import Alert, Channel
     from apps.common import secrets
     from apps.monitors.models import MonitorExecution
-    from tests.web.alerts.conftest import make_monitor, rule_for
+    from tests.web.alerts.conftest import rule_for
 
-    monitor = make_monitor(tenant, user, name="matrix monitor")
     channel = Channel.objects.create(tenant=tenant, name="matrix app", kind="inapp")
     hook = Channel.objects.create(
         tenant=tenant, name="matrix hook", kind="webhook", url="http://hooks.example.com/x",
@@ -510,12 +511,12 @@ def _alerting(tenant, user) -> dict:
     )  # fmt: skip
     rule = rule_for(monitor, user, [channel], min_anomalies=1)
     execution = MonitorExecution.objects.create(
-        tenant=tenant, monitor=monitor, number=1, status="succeeded", rows=10, anomalies=2
+        tenant=tenant, monitor=monitor, number=99, status="succeeded", rows=10, anomalies=2
     )
     from apps.alerts.services import alerts_for_execution
 
     alerts_for_execution(execution=execution)
-    return {"monitor": monitor, "channel": channel, "hook": hook, "rule": rule,
+    return {"channel": channel, "hook": hook, "rule": rule,
             "alert": Alert.objects.get(rule=rule)}  # fmt: skip
 
 
@@ -576,7 +577,6 @@ def kwargs_for(p: Pattern, w, actor: str, slug: str | None = None) -> dict:
         "token": w.invitation_token,
         "alert_id": w.alert.pk,
         "rule_id": w.rule.pk,
-        "monitor_id": w.monitor.pk,
         "channel_id": (
             w.hook.pk
             if name in ("alerts:channel_rotate", "api-v1:rotate_channel_secret")
