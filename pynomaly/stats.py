@@ -39,7 +39,7 @@ from numpy.typing import ArrayLike
 # Elements of a (samples × rows) block held at once: bounds the memory of a bootstrap.
 _BLOCK_ELEMENTS = 2_000_000
 # Above this many (rows × samples), Spearman's interval comes from Fisher z, not the bootstrap.
-_SPEARMAN_BOOTSTRAP_ELEMENTS = 20_000_000
+_SPEARMAN_BOOTSTRAP_ELEMENTS = 5_000_000
 # Variance factor of Fisher-z(tau) (Fieller, Hartley & Pearson, 1957).
 _KENDALL_VARIANCE = 0.437
 
@@ -80,11 +80,11 @@ def _n_boot(n_boot: int) -> int:
 
 
 # ---------------------------------------------------------------- bootstrap machinery
-def _counts(rng: np.random.Generator, k: int, size: int) -> np.ndarray:
+def _counts(rng: np.random.Generator, k: int, size: int, dtype: Any = np.float64) -> np.ndarray:
     """``size`` bootstrap samples of ``k`` items as counts, shape (size, k)."""
     draws = rng.integers(0, k, size=(size, k))
     draws += (np.arange(size) * k)[:, None]
-    return np.bincount(draws.ravel(), minlength=size * k).reshape(size, k).astype(np.float64)
+    return np.bincount(draws.ravel(), minlength=size * k).reshape(size, k).astype(dtype)
 
 
 def _row_blocks(n: int, n_boot: int, seed: int) -> Iterator[np.ndarray]:
@@ -115,16 +115,29 @@ class _Ranking:
         return np.add.reduceat(ordered, self.starts, axis=1) if self.tied else ordered
 
 
-def _auc_ap(ranking: _Ranking, wp: np.ndarray, wn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _auc_ap(ranking: _Ranking, w: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Weighted ROC-AUC and average precision per sample (ties count one half for AUC;
-    AP as scikit-learn defines it: the step-wise sum over distinct thresholds)."""
-    gp, gn = ranking.group(wp), ranking.group(wn)
+    AP as scikit-learn defines it: the step-wise sum over distinct thresholds).
+
+    ``w`` holds row weights (samples × rows), ``y`` which rows are positive.
+    """
+    ordered = w[:, ranking.order]
+    wp = ordered * y[ranking.order]
+    if ranking.tied:
+        gp = np.add.reduceat(wp, ranking.starts, axis=1)
+        seen_in = np.add.reduceat(ordered, ranking.starts, axis=1)
+    else:
+        gp, seen_in = wp, ordered
+    gn = seen_in - gp
     total_p, total_n = gp.sum(axis=1), gn.sum(axis=1)
     fp = np.cumsum(gn, axis=1)
     # A positive beats the negatives of every lower-scored group and ties half its own.
-    auc = (gp * (total_n[:, None] - fp + 0.5 * gn)).sum(axis=1) / (total_p * total_n)
-    tp = np.cumsum(gp, axis=1)
-    seen = tp + fp
+    beaten = total_n[:, None] * total_p - (gp * fp).sum(axis=1)[:, None]
+    if ranking.tied:
+        beaten += 0.5 * (gp * gn).sum(axis=1)[:, None]
+    auc = beaten[:, 0] / (total_p * total_n)
+    seen = np.cumsum(seen_in, axis=1)
+    tp = seen - fp
     precision = np.divide(tp, seen, out=np.zeros_like(tp), where=seen > 0)
     ap = (gp * precision).sum(axis=1) / total_p
     return auc, ap
@@ -146,8 +159,9 @@ def _negative_cells(y: np.ndarray, vectors: Sequence[np.ndarray]) -> tuple[np.nd
 
     Returns
     -------
-    (representatives, sizes)
-        One negative row index per cell, and the number of negatives in each cell.
+    (representatives, sizes, cell_of)
+        One negative row index per cell, the number of negatives in each cell, and each
+        negative's cell (in the order of the negatives).
     """
     neg = np.flatnonzero(~y)
     keys = []
@@ -156,8 +170,10 @@ def _negative_cells(y: np.ndarray, vectors: Sequence[np.ndarray]) -> tuple[np.nd
         below = np.searchsorted(cuts, v[neg], side="left")
         tied = np.searchsorted(cuts, v[neg], side="right") > below
         keys.append(2 * below + tied)
-    _, first, sizes = np.unique(np.vstack(keys), axis=1, return_index=True, return_counts=True)
-    return neg[first], sizes
+    _, first, cell_of, sizes = np.unique(
+        np.vstack(keys), axis=1, return_index=True, return_inverse=True, return_counts=True
+    )
+    return neg[first], sizes, cell_of.ravel()
 
 
 def _labelled_bootstrap(
@@ -166,24 +182,32 @@ def _labelled_bootstrap(
     """ROC-AUC and AP of each result in the same stratified samples: (aucs, aps)."""
     rng = np.random.default_rng(seed)
     pos = np.flatnonzero(y)
-    reps, sizes = _negative_cells(y, vectors)
+    reps, sizes, cell_of = _negative_cells(y, vectors)
     rows = np.concatenate([pos, reps])
     ry = np.zeros(len(rows), dtype=bool)
     ry[: len(pos)] = True
     rankings = [_Ranking(v[rows]) for v in vectors]
-    n_neg, shares = int(sizes.sum()), sizes / sizes.sum()
+    n_neg, n_cells = int(sizes.sum()), len(sizes)
+    few_cells = n_cells * 8 < n_neg  # a multinomial over cells beats drawing every negative
     aucs: list[list[np.ndarray]] = [[] for _ in rankings]
     aps: list[list[np.ndarray]] = [[] for _ in rankings]
-    block = max(1, _BLOCK_ELEMENTS // len(rows))
+    block = max(1, _BLOCK_ELEMENTS // max(len(rows), n_neg if not few_cells else 0))
     done = 0
     while done < n_boot:
         size = min(block, n_boot - done)
-        wp = np.zeros((size, len(rows)))
-        wn = np.zeros((size, len(rows)))
-        wp[:, : len(pos)] = _counts(rng, len(pos), size)
-        wn[:, len(pos) :] = rng.multinomial(n_neg, shares, size=size)
+        # Counts stay exact in float32 (below 2**24) and halve the memory traffic.
+        w = np.empty((size, len(rows)), dtype=np.float32)
+        w[:, : len(pos)] = _counts(rng, len(pos), size, np.float32)
+        if few_cells:
+            w[:, len(pos) :] = rng.multinomial(n_neg, sizes / n_neg, size=size)
+        else:
+            draws = cell_of[rng.integers(0, n_neg, size=(size, n_neg))]
+            draws += (np.arange(size) * n_cells)[:, None]
+            w[:, len(pos) :] = np.bincount(draws.ravel(), minlength=size * n_cells).reshape(
+                size, n_cells
+            )
         for i, ranking in enumerate(rankings):
-            auc, ap = _auc_ap(ranking, wp, wn)
+            auc, ap = _auc_ap(ranking, w, ry)
             aucs[i].append(auc)
             aps[i].append(ap)
         done += size
@@ -191,9 +215,7 @@ def _labelled_bootstrap(
 
 
 def _point(y: np.ndarray, ranking: _Ranking) -> tuple[float, float]:
-    w = np.ones((1, len(y)))
-    wp = w * y
-    auc, ap = _auc_ap(ranking, wp, w - wp)
+    auc, ap = _auc_ap(ranking, np.ones((1, len(y))), y)
     return float(auc[0]), float(ap[0])
 
 

@@ -294,7 +294,7 @@ def test_grouping_the_negatives_into_cells_loses_nothing(rounding):
     # sizes must be the metrics of all rows, for both results at once.
     y, a, b = _data(n=500, share=0.03, rounding=rounding, seed=2)
     truth = y.astype(bool)
-    reps, sizes = stats._negative_cells(truth, [a, b])
+    reps, sizes, _ = stats._negative_cells(truth, [a, b])
     pos = np.flatnonzero(truth)
     assert len(reps) < (~truth).sum()  # few positives: far fewer cells than negatives
     yy = np.r_[np.ones(len(pos)), np.zeros(len(reps))]
