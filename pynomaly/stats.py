@@ -149,7 +149,9 @@ def _percentile(values: np.ndarray, level: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def _negative_cells(y: np.ndarray, vectors: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def _negative_cells(
+    y: np.ndarray, vectors: Sequence[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Negatives grouped into cells that no ranking metric can tell apart.
 
     ROC-AUC and AP depend on a negative only through where it falls among the positives'
