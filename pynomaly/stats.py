@@ -275,7 +275,9 @@ def _midranks(x: np.ndarray) -> np.ndarray:
     return np.asarray(rankdata(x, axis=-1), dtype=np.float64)
 
 
-def delong_test(truth: ArrayLike, scores_a: ArrayLike, scores_b: ArrayLike) -> dict[str, float]:
+def delong_test(
+    truth: ArrayLike, scores_a: ArrayLike, scores_b: ArrayLike, *, level: float = 0.95
+) -> dict[str, float]:
     """DeLong's test that two results on the same rows have equal ROC-AUC.
 
     Parameters
@@ -284,11 +286,15 @@ def delong_test(truth: ArrayLike, scores_a: ArrayLike, scores_b: ArrayLike) -> d
     scores_a, scores_b : array-like of float
         Two results' scores for the same rows, higher = more anomalous.
 
+    level : float
+        Coverage of the interval of the difference.
+
     Returns
     -------
     dict
         auc_a, auc_b, diff (``auc_b - auc_a``), z, p_value (two-sided; 1.0 when the two
-        AUCs have no variance of their difference, e.g. identical rankings).
+        AUCs have no variance of their difference, e.g. identical rankings), low and high
+        (DeLong's normal interval of the difference).
     """
     from scipy.stats import norm
 
@@ -310,16 +316,20 @@ def delong_test(truth: ArrayLike, scores_a: ArrayLike, scores_b: ArrayLike) -> d
     diff = float(aucs[1] - aucs[0])
     var = float(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
     if var <= 1e-15:
-        zstat, p = 0.0, 1.0
+        zstat, p, se = 0.0, 1.0, 0.0
     else:
-        zstat = diff / math.sqrt(var)
+        se = math.sqrt(var)
+        zstat = diff / se
         p = float(2 * norm.sf(abs(zstat)))
+    half = float(norm.ppf(1 - (1 - _level(level)) / 2)) * se
     return {
         "auc_a": float(aucs[0]),
         "auc_b": float(aucs[1]),
         "diff": diff,
         "z": float(zstat),
         "p_value": min(1.0, p),
+        "low": diff - half,
+        "high": diff + half,
     }
 
 
@@ -685,13 +695,13 @@ def compare_runs(
         else:
             out["labelled"] = True
             ak, bk = a[known], b[known]
-            delong = delong_test(y, ak, bk)
+            delong = delong_test(y, ak, bk, level=level)
             paired = _paired(y.astype(bool), ak, bk, level, n_boot, seed)
             auc, ap = paired["roc_auc"], paired["ap"]
             out["roc_auc"] = {
                 "a": auc["a"],
                 "b": auc["b"],
-                "test": {**delong, "method": "DeLong"},
+                "test": {**delong, "method": "DeLong", "p_text": format_p(delong["p_value"])},
                 "bootstrap": {k: auc[k] for k in ("diff", "low", "high", "p_value")},
             }
             out["average_precision"] = {
@@ -700,6 +710,7 @@ def compare_runs(
                 "test": {
                     "method": "paired bootstrap",
                     **{k: ap[k] for k in ("value_a", "value_b", "diff", "low", "high", "p_value")},
+                    "p_text": format_p(ap["p_value"]),
                 },
             }
             sentences.append(
@@ -801,11 +812,16 @@ def leaderboard(
             if i != best:
                 d = delong_test(y, vectors_known[best], vectors_known[i])
                 diffs = aps[i] - aps[best]
+                ap_p = _bootstrap_p(diffs)
                 entry["vs_best"] = {
                     "roc_auc_diff": d["diff"],
                     "roc_auc_p": d["p_value"],
+                    "roc_auc_p_text": format_p(d["p_value"]),
+                    "roc_auc_significant": d["p_value"] < 1 - level,
                     "ap_diff": points[i][1] - points[best][1],
-                    "ap_p": _bootstrap_p(diffs),
+                    "ap_p": ap_p,
+                    "ap_p_text": format_p(ap_p),
+                    "ap_significant": ap_p < 1 - level,
                 }
             entries.append(entry)
         entries.sort(key=lambda e: -e["roc_auc"]["value"])
@@ -828,3 +844,33 @@ def leaderboard(
     out["entries"] = entries
     out["best"] = best
     return out
+
+
+def subsample(n: int, cap: int, *, truth: ArrayLike | None = None, seed: int = 0) -> np.ndarray:
+    """Positions of at most ``cap`` of ``n`` rows, for statistics that must stay quick.
+
+    All rows when ``n <= cap``. Otherwise a seeded uniform sample, stratified by ``truth``
+    when given (anomalies, normals and unknown rows keep their shares, so average precision,
+    which depends on the share of anomalies, is not biased). Intervals from a sample are
+    wider than from every row: conservative, never too narrow.
+
+    Returns
+    -------
+    numpy.ndarray
+        Sorted positions.
+    """
+    if n <= cap:
+        return np.arange(n)
+    rng = np.random.default_rng(seed)
+    if truth is None:
+        return np.sort(rng.choice(n, size=cap, replace=False))
+    t = np.asarray(truth, dtype=np.float64).ravel()
+    strata = np.where(np.isnan(t), 2, np.where(np.nan_to_num(t) != 0, 1, 0))
+    picked = []
+    for k in (0, 1, 2):
+        members = np.flatnonzero(strata == k)
+        take = int(round(len(members) * cap / n))
+        if k == 1 and len(members):
+            take = max(take, 1)  # a rare class must not vanish from the sample
+        picked.append(rng.choice(members, size=min(take, len(members)), replace=False))
+    return np.sort(np.concatenate(picked))

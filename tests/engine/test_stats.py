@@ -307,3 +307,13 @@ def test_grouping_the_negatives_into_cells_loses_nothing(rounding):
         assert average_precision_score(yy, reduced, sample_weight=weights) == pytest.approx(
             average_precision_score(y, s), abs=1e-12
         )
+
+
+def test_a_subsample_keeps_the_share_of_anomalies_and_every_row_when_small():
+    truth = np.r_[np.ones(30), np.zeros(9_970)]
+
+    pos = stats.subsample(10_000, 1_000, truth=truth, seed=1)
+
+    assert len(pos) == 1_000 and np.all(np.diff(pos) > 0)
+    assert truth[pos].sum() == 3
+    assert np.array_equal(stats.subsample(500, 1_000), np.arange(500))
