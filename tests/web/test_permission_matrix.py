@@ -117,6 +117,8 @@ MATRIX: dict[str, str | dict[str, str]] = {
     "runs:download_csv": "shared-read",
     "runs:download_parquet": "shared-read",
     "runs:compare": "read",
+    "runs:bakeoff": "create",
+    "runs:leaderboard": "read",
     "runs:share": "create",
     "runs:share_revoke": "create",
     # API token pages (each member manages their own tokens)
@@ -151,6 +153,9 @@ MATRIX: dict[str, str | dict[str, str]] = {
     "api-v1:list_models": "api-any-token",
     "api-v1:get_model": "api-read",
     "api-v1:score": "api-read",  # scoring changes nothing: a read-scope token may score
+    "api-v1:compare_runs": "api-read",
+    "api-v1:leaderboard": "api-read",
+    "api-v1:start_bakeoff": "api-write",
 }
 
 # Framework URLs left out of the matrix, each with the reason.
@@ -185,6 +190,7 @@ AUDITED: dict[tuple[str, str], str] = {
     ("runs:cancel", "POST"): "run.cancelled",
     ("runs:rerun", "POST"): "run.started",
     ("runs:threshold_save", "POST"): "run.threshold_changed",
+    ("runs:bakeoff", "POST"): "run.bakeoff_started",
     ("runs:share", "POST"): "run.shared",
     ("runs:share_revoke", "POST"): "run.share_revoked",
     ("api_tokens:list", "POST"): "token.created",
@@ -197,6 +203,7 @@ AUDITED: dict[tuple[str, str], str] = {
     ("api-v1:delete_config", "DELETE"): "detector.deleted",
     ("api-v1:start_run", "POST"): "run.started",
     ("api-v1:cancel_run", "POST"): "run.cancelled",
+    ("api-v1:start_bakeoff", "POST"): "run.bakeoff_started",
 }
 
 # Object parameters: a pattern taking one of these is about one object of the tenant.
@@ -424,6 +431,7 @@ def body_for(name: str, method: str, w) -> dict:
             "accept_cost": "on",
         },
         "runs:threshold_save": {"threshold": "0.5"},
+        "runs:bakeoff": {"configs": [w.config.pk, w.spare_config.pk], "accept_cost": "on"},
         "runs:share": {"email": "olga@example.com"},
         "api_tokens:list": {"name": "matrix token", "scope": "read", "expires_in_days": "30"},
     }
@@ -439,7 +447,13 @@ def body_for(name: str, method: str, w) -> dict:
             "accept_cost": True,
         },
         "api-v1:score": {"records": [{"a": 0.1, "b": 0.2, "c": 0.3, "kind": "x"}]},
+        "api-v1:start_bakeoff": {
+            "detector_config_ids": [w.config.pk, w.spare_config.pk],
+            "accept_cost": True,
+        },
     }
+    if name == "api-v1:compare_runs":
+        return {"QUERY_STRING": f"a={w.run.pk}&b={w.run.pk}"}
     if name == "api-v1:upload":
         return {"data": {"name": "api-upload", "file": SimpleUploadedFile("api.csv", CSV)}}
     if name == "api-v1:upload_stream":
