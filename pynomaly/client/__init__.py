@@ -17,6 +17,7 @@ Inside: :mod:`~pynomaly.client.session` (the :class:`Client` and its transport),
 :mod:`~pynomaly.client.objects` (what they return) and :mod:`~pynomaly.client.errors`.
 """
 
+from .comparisons import Comparison, Leaderboard
 from .errors import (
     ApiError,
     AuthError,
@@ -47,5 +48,5 @@ __all__ = [
     "ApiError", "AuthError", "PermissionDenied", "NotFound", "ValidationError", "RateLimited",
     "ServerError", "ConnectionFailed", "JobFailed", "RunFailed", "IngestFailed", "Client", "Me",
     "Tenant", "Dataset", "DatasetVersion", "Detector", "DetectorConfig", "Run", "Model",
-    "ScoreResult",
+    "ScoreResult", "Comparison", "Leaderboard",
 ]  # fmt: skip
