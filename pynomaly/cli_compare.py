@@ -167,11 +167,11 @@ def _print_board(board: dict[str, Any], names: dict[int, str] | None = None) -> 
         )
     else:
         print("no labels: ranked by agreement (Spearman) with the consensus of all")
-        rows = [
+        agreement = [
             (str(e["rank"]), e.get("label", e.get("name", "")), _ci(e["consensus_spearman"]))
             for e in entries
         ]
-        _table(("RANK", "DETECTOR", "AGREEMENT [95% CI]"), rows)
+        _table(("RANK", "DETECTOR", "AGREEMENT [95% CI]"), agreement)
     sampling = board.get("sampling")
     if sampling:
         print(f"\ncomputed on {sampling['rule']}")
