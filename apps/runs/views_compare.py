@@ -66,7 +66,7 @@ def bakeoff(request: HttpRequest, pk: int, number: int) -> HttpResponse:
 @tenant_view
 def leaderboard(request: HttpRequest, pk: int, number: int) -> HttpResponse:
     version = get_version_for_member(request, pk, number)
+    pending = version.runs.filter(status__in=("queued", "running")).count()  # before ranking
     board = comparison.leaderboard(version)
-    pending = version.runs.filter(status__in=("queued", "running")).count()
     context = {"version": version, "board": board, "pending": pending}
     return render(request, "runs/leaderboard.html", context)

@@ -162,6 +162,9 @@ def _entry(e: dict) -> dict:
 )
 def leaderboard(request: HttpRequest, dataset_id: int, number: int):
     version = _version(request, dataset_id, number)
+    # Counted before ranking: a run finishing in between is then counted as pending, never
+    # missing from a board that says nothing is pending (clients wait for pending == 0).
+    pending = version.runs.filter(status__in=[Run.Status.QUEUED, Run.Status.RUNNING]).count()
     board = comparison.leaderboard(version)
     return {
         **{
@@ -179,7 +182,7 @@ def leaderboard(request: HttpRequest, dataset_id: int, number: int):
         "dataset_id": dataset_id,
         "number": number,
         "dataset_version_id": version.pk,
-        "pending": version.runs.filter(status__in=[Run.Status.QUEUED, Run.Status.RUNNING]).count(),
+        "pending": pending,
         "entries": [_entry(e) for e in board["entries"]],
     }
 
