@@ -39,7 +39,7 @@ from numpy.typing import ArrayLike
 # Elements of a (samples × rows) block held at once: bounds the memory of a bootstrap.
 _BLOCK_ELEMENTS = 2_000_000
 # Above this many (rows × samples), Spearman's interval comes from Fisher z, not the bootstrap.
-_SPEARMAN_BOOTSTRAP_ELEMENTS = 5_000_000
+_SPEARMAN_BOOTSTRAP_ELEMENTS = 1_000_000
 # Variance factor of Fisher-z(tau) (Fieller, Hartley & Pearson, 1957).
 _KENDALL_VARIANCE = 0.437
 
@@ -593,25 +593,23 @@ def _agreement_sentence(
     jac = overlap["jaccard"]
     parts = []
     if rho["value"] is None:
-        parts.append("one of them gives every row the same score")
+        parts.append("cannot be compared by rank (one gives every row the same score)")
     else:
-        strength = (
-            "very similarly"
-            if rho["value"] >= 0.9
-            else "similarly"
-            if rho["value"] >= 0.7
-            else "somewhat alike"
-            if rho["value"] >= 0.4
-            else "differently"
-        )
+        value = rho["value"]
+        strength = next(
+            word
+            for floor, word in ((0.9, "very similarly"), (0.7, "similarly"),
+                                (0.4, "somewhat alike"), (-1.1, "differently"))
+            if value >= floor
+        )  # fmt: skip
         ci = f", {rho['low']:.2f}–{rho['high']:.2f}" if rho["low"] is not None else ""
-        parts.append(f"rank the rows {strength} (Spearman {rho['value']:.2f}{ci})")
+        parts.append(f"rank the rows {strength} (Spearman {value:.2f}{ci})")
     both, either = (
         overlap["flagged_both"],
         overlap["flagged_both"] + overlap["only_a"] + overlap["only_b"],
     )
     if either == 0:
-        parts.append("neither flags any row")
+        parts.append("flag no row at all")
     else:
         ci = f", {jac['low']:.2f}–{jac['high']:.2f}" if jac["low"] is not None else ""
         parts.append(

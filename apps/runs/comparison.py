@@ -24,7 +24,7 @@ from .models import Run
 LEVEL = 0.95
 N_BOOT = 1000
 STAT_ROWS = 20_000  # rows a two-run comparison reads at most (sample beyond)
-BOARD_ROW_RUNS = 100_000  # rows × runs a leaderboard reads at most …
+BOARD_ROW_RUNS = 50_000  # rows × runs a leaderboard reads at most …
 BOARD_MIN_ROWS = 5_000  # … but never fewer rows than this
 BOARD_MAX_RUNS = 12  # the most recent succeeded runs of a version that are ranked
 

@@ -325,3 +325,12 @@ def test_delongs_interval_of_the_difference_excludes_zero_exactly_when_p_is_belo
         d = stats.delong_test(y, a, b)
         assert d["low"] <= d["diff"] <= d["high"]
         assert (d["low"] > 0 or d["high"] < 0) == (d["p_value"] < 0.05)
+
+
+def test_the_agreement_sentence_reads_well_when_a_result_is_constant_or_flags_nothing():
+    result = stats.compare_runs(None, np.ones(50), np.arange(50.0), np.zeros(50), np.zeros(50))
+
+    assert result["sentence"] == (
+        "A and B cannot be compared by rank (one gives every row the same score)"
+        " and flag no row at all."
+    )
