@@ -6,7 +6,18 @@ from ninja import NinjaAPI
 
 from . import errors
 from .auth import read_auth
-from .routers import alerts, configs, datasets, detectors, me, models, monitors, runs, sources
+from .routers import (
+    alerts,
+    compare,
+    configs,
+    datasets,
+    detectors,
+    me,
+    models,
+    monitors,
+    runs,
+    sources,
+)
 
 api = NinjaAPI(
     title="Pynomaly API",
@@ -32,3 +43,6 @@ api.add_router("/alerts", alerts.alerts_router)
 api.add_router("/monitors", alerts.rules_router)
 api.add_router("/channels", alerts.channels_router)
 api.add_router("/sources", sources.router)
+api.add_router(
+    "", compare.router
+)  # /runs/compare, /datasets/{id}/versions/{n}/leaderboard, …/bakeoff

@@ -17,6 +17,7 @@ Inside: :mod:`~pynomaly.client.session` (the :class:`Client` and its transport),
 :mod:`~pynomaly.client.objects` (what they return) and :mod:`~pynomaly.client.errors`.
 """
 
+from .comparisons import Comparison, Leaderboard
 from .errors import (
     ApiError,
     AuthError,
@@ -50,5 +51,6 @@ __all__ = [
     "ServerError", "ConnectionFailed", "JobFailed", "RunFailed", "IngestFailed", "Client", "Me",
     "Tenant", "Dataset", "DatasetVersion", "Detector", "DetectorConfig", "Run", "Model",
     "ScoreResult", "Monitor", "MonitorExecution",
+    "ScoreResult", "Comparison", "Leaderboard",
 ]  # fmt: skip
 __all__ += ["Source", "SourcePreview", "SourceTest"]

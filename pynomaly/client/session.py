@@ -12,6 +12,7 @@ import requests
 from pynomaly import __version__
 
 from .alerts import AlertRules, Alerts, Channels
+from .comparisons import Comparisons
 from .endpoints import Datasets, DetectorConfigs, Detectors, Models, Runs
 from .errors import AuthError, ConnectionFailed, error_from_response
 from .monitors import Monitors
@@ -55,6 +56,7 @@ class Client:
         self.alert_rules = AlertRules(self)
         self.channels = Channels(self)
         self.sources = Sources(self)
+        self.comparisons = Comparisons(self)
 
     def __repr__(self) -> str:
         return f"Client({self.url!r})"

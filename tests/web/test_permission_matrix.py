@@ -120,6 +120,8 @@ MATRIX: dict[str, str | dict[str, str]] = {
     "runs:download_csv": "shared-read",
     "runs:download_parquet": "shared-read",
     "runs:compare": "read",
+    "runs:bakeoff": "create",
+    "runs:leaderboard": "read",
     "runs:share": "create",
     "runs:share_revoke": "create",
     # monitors
@@ -221,6 +223,9 @@ MATRIX: dict[str, str | dict[str, str]] = {
     "api-v1:test_source": "api-manage",
     "api-v1:preview_source": "api-manage",
     "api-v1:pull_source": "api-manage",
+    "api-v1:compare_runs": "api-read",
+    "api-v1:leaderboard": "api-read",
+    "api-v1:start_bakeoff": "api-write",
 }
 
 # Framework URLs left out of the matrix, each with the reason.
@@ -255,6 +260,7 @@ AUDITED: dict[tuple[str, str], str] = {
     ("runs:cancel", "POST"): "run.cancelled",
     ("runs:rerun", "POST"): "run.started",
     ("runs:threshold_save", "POST"): "run.threshold_changed",
+    ("runs:bakeoff", "POST"): "run.bakeoff_started",
     ("runs:share", "POST"): "run.shared",
     ("runs:share_revoke", "POST"): "run.share_revoked",
     ("api_tokens:list", "POST"): "token.created",
@@ -311,6 +317,7 @@ AUDITED: dict[tuple[str, str], str] = {
     ("api-v1:test_source", "POST"): "source.tested",
     ("api-v1:preview_source", "POST"): "source.previewed",
     ("api-v1:pull_source", "POST"): "source.pull_queued",
+    ("api-v1:start_bakeoff", "POST"): "run.bakeoff_started",
 }
 
 # Object parameters: a pattern taking one of these is about one object of the tenant.
@@ -636,6 +643,7 @@ def body_for(name: str, method: str, w) -> dict:
         "runs:threshold_save": {"threshold": "0.5"},
         "monitors:create": _monitor_form(w, "Fresh monitor"),
         "monitors:edit": _monitor_form(w, w.monitor.name),
+        "runs:bakeoff": {"configs": [w.config.pk, w.spare_config.pk], "accept_cost": "on"},
         "runs:share": {"email": "olga@example.com"},
         "api_tokens:list": {"name": "matrix token", "scope": "read", "expires_in_days": "30"},
         "alerts:snooze": {"hours": "4"},
@@ -682,7 +690,13 @@ def body_for(name: str, method: str, w) -> dict:
         "api-v1:update_channel": {"enabled": False},
         "api-v1:create_source": {**SOURCE_BODY, "name": "api source"},
         "api-v1:update_source": {"row_cap": 500},
+        "api-v1:start_bakeoff": {
+            "detector_config_ids": [w.config.pk, w.spare_config.pk],
+            "accept_cost": True,
+        },
     }
+    if name == "api-v1:compare_runs":
+        return {"QUERY_STRING": f"a={w.run.pk}&b={w.run.pk}"}
     if name == "api-v1:upload":
         return {"data": {"name": "api-upload", "file": SimpleUploadedFile("api.csv", CSV)}}
     if name == "api-v1:upload_stream":
