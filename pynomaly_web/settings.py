@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "apps.runs",
     "apps.sources",
     "apps.monitors",
+    "apps.feedback",
     "ninja",
     "apps.api",
     "csp",
@@ -358,6 +359,9 @@ READYZ_CACHE_SECONDS = env.float("READYZ_CACHE_SECONDS", default=5.0)
 PWA_SHELL_ASSETS = [
     "css/dist/styles.css",
     "js/app.js",
+    "js/verdict_queue.js",
+    "js/feedback.js",
+    "css/feedback.css",
     "django_htmx/htmx-2.min.js",
     "django_htmx/ext/hx-ws-2.min.js",
     "icons/icon-192.png",

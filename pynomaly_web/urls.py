@@ -23,6 +23,7 @@ urlpatterns = [
     path("t/<slug:tenant_slug>/datasets/", include("apps.datasets.urls")),
     path("t/<slug:tenant_slug>/detectors/", include("apps.detectors.urls")),
     path("t/<slug:tenant_slug>/runs/", include("apps.runs.urls")),
+    path("t/<slug:tenant_slug>/feedback/", include("apps.feedback.urls")),
     path("t/<slug:tenant_slug>/settings/tokens/", include("apps.api.urls")),
     path("api/", include("apps.api.urls_api")),
 ]
