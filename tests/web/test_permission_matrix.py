@@ -119,6 +119,13 @@ MATRIX: dict[str, str | dict[str, str]] = {
     "runs:compare": "read",
     "runs:share": "create",
     "runs:share_revoke": "create",
+    # feedback (analysts' verdicts)
+    "feedback:row": {"GET": "read", "POST": "create"},  # POST: the label permission
+    "feedback:sync": "create",
+    "feedback:export_csv": "read",
+    "feedback:export_json": "read",
+    "feedback:retrain": "create",
+    "feedback:learn_threshold": "create",
     # API token pages (each member manages their own tokens)
     "api_tokens:list": "read",
     "api_tokens:revoke": "read",
@@ -151,6 +158,16 @@ MATRIX: dict[str, str | dict[str, str]] = {
     "api-v1:list_models": "api-any-token",
     "api-v1:get_model": "api-read",
     "api-v1:score": "api-read",  # scoring changes nothing: a read-scope token may score
+    "api-v1:list_run_verdicts": "api-read",
+    "api-v1:create_run_verdict": "api-write",
+    "api-v1:delete_run_verdict": "api-write",
+    "api-v1:export_run_verdicts": "api-read",
+    "api-v1:run_verdict_summary": "api-read",
+    "api-v1:retrain_run": "api-write",
+    "api-v1:run_threshold_from_verdicts": "api-write",
+    "api-v1:list_version_verdicts": "api-read",
+    "api-v1:create_version_verdict": "api-write",
+    "api-v1:delete_version_verdict": "api-write",
 }
 
 # Framework URLs left out of the matrix, each with the reason.
@@ -197,10 +214,22 @@ AUDITED: dict[tuple[str, str], str] = {
     ("api-v1:delete_config", "DELETE"): "detector.deleted",
     ("api-v1:start_run", "POST"): "run.started",
     ("api-v1:cancel_run", "POST"): "run.cancelled",
+    ("feedback:row", "POST"): "verdict.set",
+    ("feedback:sync", "POST"): "verdict.set",
+    ("feedback:retrain", "POST"): "run.started",
+    ("feedback:learn_threshold", "POST"): "run.threshold_changed",
+    ("api-v1:create_run_verdict", "POST"): "verdict.set",
+    ("api-v1:delete_run_verdict", "DELETE"): "verdict.cleared",
+    ("api-v1:retrain_run", "POST"): "run.started",
+    ("api-v1:run_threshold_from_verdicts", "POST"): "run.threshold_changed",
+    ("api-v1:create_version_verdict", "POST"): "verdict.set",
+    ("api-v1:delete_version_verdict", "DELETE"): "verdict.cleared",
 }
 
 # Object parameters: a pattern taking one of these is about one object of the tenant.
-OBJECT_PARAMS = {"pk", "number", "config_id", "run_id", "share_id", "dataset_id", "model_id"}
+OBJECT_PARAMS = {
+    "pk", "number", "config_id", "run_id", "share_id", "dataset_id", "model_id", "version_id",
+}  # fmt: skip
 
 
 # ---------------------------------------------------------------- walking the URL configuration
@@ -303,6 +332,13 @@ def world(settings, tmp_path, alice, tenant_a, bob, vera, charlie, tenant_b):
         tenant=tenant_a, email="newcomer@example.com", role="viewer", actor=alice
     )
     model = register(tenant_a, alice, train("iforest"), tmp_path / "media")
+    from apps.feedback.services import verdict_record
+
+    for row in range(20):  # verdicts of both kinds, most of them in the training part
+        verdict_record(
+            tenant=tenant_a, user=alice, version=version, row=row,
+            verdict="anomaly" if row % 2 else "normal", run=run,
+        )  # fmt: skip
 
     users = {
         "viewer": vera,
@@ -374,6 +410,8 @@ def kwargs_for(p: Pattern, w, actor: str, slug: str | None = None) -> dict:
         "model_id": w.model.pk,
         "key": "iforest",
         "token": w.invitation_token,
+        "row": 1,  # holds a verdict (the world's rows 0-19 do)
+        "version_id": w.version.pk,
     }
     return {k: values[k] for k in p.params}
 
@@ -424,6 +462,7 @@ def body_for(name: str, method: str, w) -> dict:
             "accept_cost": "on",
         },
         "runs:threshold_save": {"threshold": "0.5"},
+        "feedback:row": {"verdict": "unsure", "note": "from the matrix"},
         "runs:share": {"email": "olga@example.com"},
         "api_tokens:list": {"name": "matrix token", "scope": "read", "expires_in_days": "30"},
     }
@@ -439,6 +478,9 @@ def body_for(name: str, method: str, w) -> dict:
             "accept_cost": True,
         },
         "api-v1:score": {"records": [{"a": 0.1, "b": 0.2, "c": 0.3, "kind": "x"}]},
+        "feedback:sync": {"items": [{"row": 50, "verdict": "anomaly"}]},
+        "api-v1:create_run_verdict": {"row": 50, "verdict": "anomaly"},
+        "api-v1:create_version_verdict": {"row": 51, "verdict": "normal", "note": "api"},
     }
     if name == "api-v1:upload":
         return {"data": {"name": "api-upload", "file": SimpleUploadedFile("api.csv", CSV)}}
