@@ -32,6 +32,9 @@ RECORD_SUFFIXES = (".jsonl", ".ndjson", ".json")
 def add_remote_commands(commands: Commands) -> None:
     for add in (_add_login, _add_logout, _add_whoami, _add_datasets, _add_runs):
         add(commands)
+    from pynomaly.cli_verdicts import add_verdict_commands
+
+    add_verdict_commands(commands)
 
 
 # ----------------------------------------------------------------------------- parsers

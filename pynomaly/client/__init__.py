@@ -42,10 +42,11 @@ from .objects import (
     Tenant,
 )
 from .session import Client
+from .verdicts import Verdict
 
 __all__ = [
     "ApiError", "AuthError", "PermissionDenied", "NotFound", "ValidationError", "RateLimited",
     "ServerError", "ConnectionFailed", "JobFailed", "RunFailed", "IngestFailed", "Client", "Me",
     "Tenant", "Dataset", "DatasetVersion", "Detector", "DetectorConfig", "Run", "Model",
-    "ScoreResult",
+    "ScoreResult", "Verdict",
 ]  # fmt: skip

@@ -14,6 +14,7 @@ from pynomaly import __version__
 from .endpoints import Datasets, DetectorConfigs, Detectors, Models, Runs
 from .errors import AuthError, ConnectionFailed, error_from_response
 from .objects import Me, Tenant
+from .verdicts import Verdicts
 
 API_PREFIX = "/api/v1"
 
@@ -47,6 +48,7 @@ class Client:
         self.detector_configs = DetectorConfigs(self)
         self.runs = Runs(self)
         self.models = Models(self)
+        self.verdicts = Verdicts(self)
 
     def __repr__(self) -> str:
         return f"Client({self.url!r})"
