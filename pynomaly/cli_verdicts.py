@@ -16,6 +16,7 @@ from pynomaly.cli_output import EXIT_OK, UsageError, _table
 
 if TYPE_CHECKING:
     from pynomaly.cli import Commands
+    from pynomaly.client import Client
 
 KINDS = ("anomaly", "normal", "unsure")
 
@@ -93,7 +94,7 @@ def _add_retrain(commands: Commands) -> None:
     p.set_defaults(func=cmd_retrain)
 
 
-def _client():
+def _client() -> Client:
     from pynomaly.cli_remote import _client as client
 
     return client()

@@ -169,8 +169,9 @@ def compare_on_held_out(
         return out
     from sklearn.metrics import average_precision_score, roc_auc_score
 
-    def ranked(y, s) -> dict[str, float]:
-        s = np.nan_to_num(s, nan=-np.inf, posinf=np.finfo(float).max, neginf=-np.finfo(float).max)
+    def ranked(y: np.ndarray, s: np.ndarray) -> dict[str, float]:
+        big = np.finfo(float).max  # an unscored row (NaN) ranks lowest; sklearn refuses inf
+        s = np.nan_to_num(s, nan=-big, posinf=big, neginf=-big)
         return {
             "roc_auc": float(roc_auc_score(y, s)),
             "average_precision": float(average_precision_score(y, s)),

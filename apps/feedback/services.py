@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid as uuid_lib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
@@ -79,7 +79,7 @@ def _when(made_at: datetime | None) -> datetime:
     if made_at is None:
         return now
     if timezone.is_naive(made_at):
-        made_at = timezone.make_aware(made_at, timezone.utc)
+        made_at = timezone.make_aware(made_at, UTC)
     return min(made_at, now)  # a device clock ahead of ours must not win every later change
 
 

@@ -7,21 +7,32 @@ import csv
 import io
 import json
 
+import numpy as np
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.middleware import HtmxDetails
 
 from apps.runs import selectors as run_selectors
 from apps.runs.selectors import get_run_for_member
 from apps.tenants.access import require, tenant_actions, tenant_view
+from apps.tenants.models import Membership, Tenant
 from apps.tenants.permissions import CREATE, LABEL
 
 from . import results, selectors
 from .forms import VerdictForm
 from .services import FeedbackError, retrain_with_feedback, threshold_from_verdicts, verdict_record
+
+
+class TenantRequest(HttpRequest):
+    """What the middleware and ``tenant_view`` set on the request (for the type checker)."""
+
+    htmx: HtmxDetails
+    tenant: Tenant
+    membership: Membership
 
 
 def _next(request: HttpRequest, default: str) -> str:
@@ -56,7 +67,7 @@ def _cell(
 
 @tenant_view
 @require_http_methods(["GET", "POST"])
-def row(request: HttpRequest, run_id: int, row: int) -> HttpResponse:
+def row(request: TenantRequest, run_id: int, row: int) -> HttpResponse:
     """GET: the row's page (its values, score, verdict, history); POST: set its verdict."""
     run = get_run_for_member(request, run_id)
     row = _row_or_404(run, row)
@@ -65,11 +76,11 @@ def row(request: HttpRequest, run_id: int, row: int) -> HttpResponse:
     return render(request, "feedback/row.html", _row_context(request, run, row))
 
 
-def _post_verdict(request: HttpRequest, run, row: int) -> HttpResponse:
+def _post_verdict(request: TenantRequest, run, row: int) -> HttpResponse:
     require(request, LABEL)
     form = VerdictForm(request.POST)
     if not form.is_valid():
-        error = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
+        error = "; ".join(f"{k}: {' '.join(str(e) for e in v)}" for k, v in form.errors.items())
         if request.htmx:
             return _cell(request, run, row, status=422, error=error)
         messages.error(request, error)
@@ -99,10 +110,10 @@ def _post_verdict(request: HttpRequest, run, row: int) -> HttpResponse:
     return redirect(_next(request, results.row_url(run, row)))
 
 
-def _row_context(request: HttpRequest, run, row: int) -> dict:
+def _row_context(request: TenantRequest, run, row: int) -> dict:
     version = run.dataset_version
     columns = run_selectors.column_names(version.parquet)
-    values = run_selectors.values_at(version.parquet, [row], columns)
+    values = run_selectors.values_at(version.parquet, np.array([row]), columns)
     score = flagged = None
     if run.status == run.Status.SUCCEEDED and run.results:
         try:
@@ -131,7 +142,7 @@ def _row_context(request: HttpRequest, run, row: int) -> dict:
 
 @tenant_view(perm=LABEL)
 @require_POST
-def sync(request: HttpRequest, run_id: int) -> JsonResponse:
+def sync(request: TenantRequest, run_id: int) -> JsonResponse:
     """A device's queued verdicts, as JSON ``{"items": [{uuid, row, verdict, note, made_at}]}``."""
     from .services import verdicts_sync
 
@@ -179,7 +190,7 @@ def _with_holdout(version):
 
 @tenant_view
 @require_GET
-def export_csv(request: HttpRequest, run_id: int) -> HttpResponse:
+def export_csv(request: TenantRequest, run_id: int) -> HttpResponse:
     run = get_run_for_member(request, run_id)
     rows = _export_rows(run)
     out = io.StringIO()
@@ -198,7 +209,7 @@ def export_csv(request: HttpRequest, run_id: int) -> HttpResponse:
 
 @tenant_view
 @require_GET
-def export_json(request: HttpRequest, run_id: int) -> JsonResponse:
+def export_json(request: TenantRequest, run_id: int) -> JsonResponse:
     run = get_run_for_member(request, run_id)
     return JsonResponse(
         {"dataset_version": run.dataset_version_id, "verdicts": _export_rows(run)},
@@ -208,7 +219,7 @@ def export_json(request: HttpRequest, run_id: int) -> JsonResponse:
 
 @tenant_view(perm=CREATE)
 @require_POST
-def retrain(request: HttpRequest, run_id: int) -> HttpResponse:
+def retrain(request: TenantRequest, run_id: int) -> HttpResponse:
     run = get_run_for_member(request, run_id, write=True)
     try:
         child = retrain_with_feedback(run=run, user=request.user, request=request)
@@ -224,7 +235,7 @@ def retrain(request: HttpRequest, run_id: int) -> HttpResponse:
 
 @tenant_view(perm=CREATE)
 @require_POST
-def learn_threshold(request: HttpRequest, run_id: int) -> HttpResponse:
+def learn_threshold(request: TenantRequest, run_id: int) -> HttpResponse:
     run = get_run_for_member(request, run_id, write=True)
     try:
         run, choice = threshold_from_verdicts(run=run, user=request.user, request=request)

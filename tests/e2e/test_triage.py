@@ -51,7 +51,9 @@ def _wait_for_controlling_service_worker(page, timeout: float = 20) -> None:
         page.reload()
 
 
-def test_bob_triages_with_keys_and_taps_on_a_tablet_and_filters_the_table(asgi_server, tenant_a, bob, tablet):
+def test_bob_triages_with_keys_and_taps_on_a_tablet_and_filters_the_table(
+    asgi_server, tenant_a, bob, tablet
+):
     from apps.feedback.models import Verdict
 
     page = tablet
@@ -65,14 +67,21 @@ def test_bob_triages_with_keys_and_taps_on_a_tablet_and_filters_the_table(asgi_s
     page.keyboard.press("a")  # anomaly, and on to the next row
     page.wait_for_function("document.activeElement.dataset.rowId === '98'")
     page.keyboard.press("n")
-    _wait_for(lambda: _pressed(page, 99) == "anomaly" and _pressed(page, 98) == "normal", what="both cells")
+    _wait_for(
+        lambda: _pressed(page, 99) == "anomaly" and _pressed(page, 98) == "normal",
+        what="both cells",
+    )
 
     box = _cell(page, 97).get_by_role("button", name="Unsure").bounding_box()
     assert box["height"] >= 44 and box["width"] >= 44, box  # a finger's target
     _cell(page, 97).get_by_role("button", name="Unsure").tap()
     _wait_for(lambda: _pressed(page, 97) == "unsure", what="the tapped verdict")
 
-    assert dict(Verdict.objects.values_list("row", "verdict")) == {99: "anomaly", 98: "normal", 97: "unsure"}
+    assert dict(Verdict.objects.values_list("row", "verdict")) == {
+        99: "anomaly",
+        98: "normal",
+        97: "unsure",
+    }
     assert set(Verdict.objects.values_list("created_by__email", flat=True)) == {"bob@example.com"}
 
     page.locator("#verdict-filter").get_by_role("link", name="Anomaly", exact=True).click()
@@ -84,7 +93,9 @@ def test_bob_triages_with_keys_and_taps_on_a_tablet_and_filters_the_table(asgi_s
     assert page.errors == []
 
 
-def test_verdicts_made_offline_wait_with_a_count_and_sync_once_when_online(asgi_server, tenant_a, bob, tablet):
+def test_verdicts_made_offline_wait_with_a_count_and_sync_once_when_online(
+    asgi_server, tenant_a, bob, tablet
+):
     from apps.audit.models import AuditEvent
     from apps.feedback.models import Verdict, VerdictChange
 
@@ -109,7 +120,10 @@ def test_verdicts_made_offline_wait_with_a_count_and_sync_once_when_online(asgi_
     finally:
         page.context.set_offline(False)
 
-    _wait_for(lambda: pending.get_attribute("data-count") == "0" and pending.is_hidden(), what="the queue to empty")
+    _wait_for(
+        lambda: pending.get_attribute("data-count") == "0" and pending.is_hidden(),
+        what="the queue to empty",
+    )
     _wait_for(lambda: Verdict.objects.count() == 2, what="the synced verdicts")
     time.sleep(1.0)  # Background Sync and the online event may both have sent the queue
     assert dict(Verdict.objects.values_list("row", "verdict")) == {96: "anomaly", 95: "normal"}
@@ -121,18 +135,26 @@ def test_verdicts_made_offline_wait_with_a_count_and_sync_once_when_online(asgi_
     assert page.errors == []
 
 
-def test_the_row_page_marks_a_row_with_a_key_and_shows_its_history(asgi_server, tenant_a, bob, tablet):
-    from apps.feedback.models import Verdict
+def test_the_row_page_marks_a_row_with_a_key_and_shows_its_history(
+    asgi_server, tenant_a, bob, tablet
+):
     from django.urls import reverse
+
+    from apps.feedback.models import Verdict
 
     page = tablet
     run = small_run(tenant_a)
     login(page, asgi_server, "bob@example.com")
-    path = reverse("feedback:row", kwargs={"tenant_slug": tenant_a.slug, "run_id": run.pk, "row": 42})
+    path = reverse(
+        "feedback:row", kwargs={"tenant_slug": tenant_a.slug, "run_id": run.pk, "row": 42}
+    )
     page.goto(asgi_server.url + path)
     assert page.locator("h1").inner_text() == "Row 42"
     page.keyboard.press("u")
-    _wait_for(lambda: page.locator('#verdict-panel button[aria-pressed="true"]').count() == 1, what="the panel")
+    _wait_for(
+        lambda: page.locator('#verdict-panel button[aria-pressed="true"]').count() == 1,
+        what="the panel",
+    )
     assert Verdict.objects.get().verdict == "unsure"
     page.reload()
     assert "Unsure" in page.locator("#verdict-history").inner_text()

@@ -128,7 +128,7 @@ def _run(request: HttpRequest, run_id: int) -> Run:
 
 
 def _version(request: HttpRequest, version_id: int) -> DatasetVersion:
-    return scoped_or_404(DatasetVersion.objects, request, version_id, "dataset version")
+    return scoped_or_404(DatasetVersion.objects.all(), request, version_id, "dataset version")
 
 
 def _list(request, version: DatasetVersion, limit, cursor, verdict):

@@ -18,13 +18,22 @@ pytestmark = pytest.mark.django_db
 
 def test_an_analyst_marks_a_row_and_everyone_in_the_workspace_reads_it(bob_api, vera_api, tenant_a):
     run = small_run(tenant_a)
-    created = bob_api.post(f"/runs/{run.pk}/verdicts", json={"row": 95, "verdict": "anomaly", "note": "spike"})
+    created = bob_api.post(
+        f"/runs/{run.pk}/verdicts", json={"row": 95, "verdict": "anomaly", "note": "spike"}
+    )
     assert created.status_code == 201, created.content
     body = created.json()
-    assert (body["row"], body["verdict"], body["label"], body["created_by"]) == (95, "anomaly", 1, "bob@example.com")
+    assert (body["row"], body["verdict"], body["label"], body["created_by"]) == (
+        95,
+        "anomaly",
+        1,
+        "bob@example.com",
+    )
     listed = vera_api.get(f"/runs/{run.pk}/verdicts").json()["items"]
     assert [(v["row"], v["note"]) for v in listed] == [(95, "spike")]
-    by_version = vera_api.get(f"/dataset-versions/{run.dataset_version_id}/verdicts").json()["items"]
+    by_version = vera_api.get(f"/dataset-versions/{run.dataset_version_id}/verdicts").json()[
+        "items"
+    ]
     assert [v["id"] for v in by_version] == [body["id"]]
     assert AuditEvent.objects.filter(action="verdict.set").count() == 1
 
@@ -87,7 +96,9 @@ def test_deleting_clears_the_verdict_and_a_row_without_one_is_404(bob_api, tenan
 
 def test_export_as_csv_and_json(bob_api, tenant_a):
     run = small_run(tenant_a)
-    bob_api.post(f"/runs/{run.pk}/verdicts", json={"row": 4, "verdict": "anomaly", "note": "=HYPERLINK(1)"})
+    bob_api.post(
+        f"/runs/{run.pk}/verdicts", json={"row": 4, "verdict": "anomaly", "note": "=HYPERLINK(1)"}
+    )
     bob_api.post(f"/runs/{run.pk}/verdicts", json={"row": 9, "verdict": "normal"})
     data = bob_api.get(f"/runs/{run.pk}/verdicts/export").json()
     assert [(v["row"], v["label"]) for v in data["verdicts"]] == [(4, 1), (9, 0)]
@@ -96,10 +107,15 @@ def test_export_as_csv_and_json(bob_api, tenant_a):
     assert [r["row"] for r in rows] == ["4", "9"] and rows[0]["note"] == "'=HYPERLINK(1)"
 
 
-def test_the_summary_gives_metrics_against_verdicts_and_retrain_starts_a_child(bob_api, tenant_a, django_capture_on_commit_callbacks):
+def test_the_summary_gives_metrics_against_verdicts_and_retrain_starts_a_child(
+    bob_api, tenant_a, django_capture_on_commit_callbacks
+):
     run = small_run(tenant_a)  # scores i/100
     for row in range(0, 100, 3):
-        bob_api.post(f"/runs/{run.pk}/verdicts", json={"row": row, "verdict": "anomaly" if row > 90 else "normal"})
+        bob_api.post(
+            f"/runs/{run.pk}/verdicts",
+            json={"row": row, "verdict": "anomaly" if row > 90 else "normal"},
+        )
     summary = bob_api.get(f"/runs/{run.pk}/verdicts/summary").json()
     assert summary["metrics"]["rows"] == 34 and summary["metrics"]["roc_auc"] == 1.0
     assert summary["held_out_comparison"] is None

@@ -30,16 +30,22 @@ class DjangoAdapter(requests.adapters.BaseAdapter):
 
     def send(self, request, **kwargs):
         path = request.path_url
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in ("content-length", "host")}
+        headers = {
+            k: v for k, v in request.headers.items() if k.lower() not in ("content-length", "host")
+        }
         content_type = headers.pop("Content-Type", "application/octet-stream")
         body = request.body or b""
         if isinstance(body, str):
             body = body.encode()
-        answer = self.django.generic(request.method, path, body, content_type=content_type, headers=headers)
+        answer = self.django.generic(
+            request.method, path, body, content_type=content_type, headers=headers
+        )
         response = requests.Response()
         response.status_code = answer.status_code
         response.headers.update({k: v for k, v in answer.items()})
-        response._content = b"".join(answer.streaming_content) if answer.streaming else answer.content
+        response._content = (
+            b"".join(answer.streaming_content) if answer.streaming else answer.content
+        )
         response.url, response.request = request.url, request
         return response
 
@@ -91,7 +97,9 @@ def test_the_sdk_raises_the_servers_reason(bob_sdk, tenant_a):
         bob_sdk.verdicts.add(1, "maybe", run_id=run.pk)
 
 
-def test_the_sdk_retrains_and_learns_the_threshold(bob_sdk, tenant_a, django_capture_on_commit_callbacks):
+def test_the_sdk_retrains_and_learns_the_threshold(
+    bob_sdk, tenant_a, django_capture_on_commit_callbacks
+):
     run = small_run(tenant_a)
     for row in range(0, 100, 5):
         bob_sdk.verdicts.add(row, "anomaly" if row >= 85 else "normal", run_id=run.pk)
@@ -103,9 +111,13 @@ def test_the_sdk_retrains_and_learns_the_threshold(bob_sdk, tenant_a, django_cap
     assert child.status == "queued" and Run.objects.get(pk=child.id).parent_id == run.pk
 
 
-def test_the_cli_adds_lists_exports_deletes_and_retrains(bob_cli, tenant_a, capsys, tmp_path, django_capture_on_commit_callbacks):
+def test_the_cli_adds_lists_exports_deletes_and_retrains(
+    bob_cli, tenant_a, capsys, tmp_path, django_capture_on_commit_callbacks
+):
     run = small_run(tenant_a)
-    assert cli.main(["verdicts", "add", str(run.pk), "95", "anomaly", "--note", "card testing"]) == 0
+    assert (
+        cli.main(["verdicts", "add", str(run.pk), "95", "anomaly", "--note", "card testing"]) == 0
+    )
     assert "row 95: anomaly" in capsys.readouterr().out
     assert cli.main(["verdicts", "add", str(run.pk), "10", "normal"]) == 0
     capsys.readouterr()
