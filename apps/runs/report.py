@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pynomaly import results as R
 from pynomaly.evaluate import METRIC_NAMES
 
-from . import charts, selectors
+from . import charts, comparison, selectors
 from .models import Run
 from .selectors import feature_columns, flags, row_ids, scores, top_positions
 
@@ -117,6 +117,8 @@ class Comparison:
     stats: dict = field(default_factory=dict)
     metrics: list[dict] = field(default_factory=list)
     figure: dict | None = None
+    # pynomaly.stats.compare_runs: intervals, the paired tests and the sentence
+    statistics: dict = field(default_factory=dict)
 
 
 def compare_runs(a: Run, b: Run) -> Comparison:
@@ -142,4 +144,5 @@ def compare_runs(a: Run, b: Run) -> Comparison:
             agreement.flags_b,
             seed=a.pk or 0,
         ),
+        statistics=comparison.compare_statistics(a, b),
     )

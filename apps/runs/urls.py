@@ -12,4 +12,5 @@ urlpatterns = [
     path("<int:run_id>/rerun/", views.rerun, name="rerun"),
     path("", include("apps.runs.urls_results")),
     path("", include("apps.runs.urls_sharing")),
+    path("", include("apps.runs.urls_compare")),
 ]
