@@ -136,47 +136,99 @@ def best_f1_threshold(
 
 def compare_on_held_out(
     labels: Mapping[int, int],
-    child: tuple[ArrayLike, ArrayLike],
-    parent: tuple[ArrayLike, ArrayLike],
+    child: tuple[ArrayLike, ArrayLike, float | None],
+    parent: tuple[ArrayLike, ArrayLike, float | None],
+    names: tuple[str, str] = ("the parent", "the retrain"),
+    *,
+    n_boot: int = 1000,
 ) -> dict[str, Any]:
-    """ROC-AUC and AP of a retrained run and its parent on the held-out verdicts.
+    """A retrained run against its parent on the held-out verdicts, with intervals and tests.
 
     Parameters
     ----------
     labels : mapping row → 0/1
         The held-out verdicts.
-    child, parent : (row_ids, scores)
-        Each run's results.
+    child, parent : (row_ids, scores, threshold)
+        Each run's results and saved threshold.
+    names : (parent's name, child's name)
+        How the sentence names them.
+    n_boot : int
+        Bootstrap samples of :func:`pynomaly.stats.compare_runs`.
 
     Returns
     -------
     dict
-        ``rows``, ``anomalies``, ``child`` and ``parent`` (roc_auc, average_precision — None
-        without both kinds), ``delta`` (child − parent, where both exist) and ``note`` when
-        the comparison cannot be made. Only rows both runs scored count.
+        ``rows``, ``anomalies``; ``child`` and ``parent`` — roc_auc, average_precision and
+        their 95 % bootstrap intervals (``roc_auc_ci``, ``average_precision_ci`` as
+        [low, high]); ``delta`` (child − parent) with ``p_value`` per metric (DeLong for
+        ROC-AUC, paired bootstrap for AP) and ``delta_ci``; ``sentence``. ``note`` instead
+        when the held-out verdicts lack a kind. Only rows both runs scored count.
     """
+    from . import stats
+
     common = set(np.asarray(child[0]).tolist()) & set(np.asarray(parent[0]).tolist())
     shared = {r: v for r, v in labels.items() if r in common}
-    yc, sc = _aligned(shared, *child)
-    yp, sp = _aligned(shared, *parent)
+    yc, sc = _aligned(shared, child[0], child[1])
+    _, sp = _aligned(shared, parent[0], parent[1])
     out: dict[str, Any] = {"rows": int(len(yc)), "anomalies": int(yc.sum())}
+    empty = {"roc_auc": None, "average_precision": None}
     if not len(yc) or yc.all() or not yc.any():
         out["note"] = (
             "the held-out verdicts need at least one anomaly and one normal row to compare runs"
         )
-        out["child"] = out["parent"] = {"roc_auc": None, "average_precision": None}
-        out["delta"] = {"roc_auc": None, "average_precision": None}
+        out["child"], out["parent"], out["delta"] = dict(empty), dict(empty), dict(empty)
         return out
-    from sklearn.metrics import average_precision_score, roc_auc_score
+    big = np.finfo(float).max  # an unscored row (NaN) ranks lowest
 
-    def ranked(y: np.ndarray, s: np.ndarray) -> dict[str, float]:
-        big = np.finfo(float).max  # an unscored row (NaN) ranks lowest; sklearn refuses inf
-        s = np.nan_to_num(s, nan=-big, posinf=big, neginf=-big)
+    def finite(s: np.ndarray) -> np.ndarray:
+        return np.nan_to_num(s, nan=-big, posinf=big, neginf=-big)
+
+    sc, sp = finite(sc), finite(sp)
+    flags_c = sc > child[2] if child[2] is not None else np.zeros(len(sc), dtype=bool)
+    flags_p = sp > parent[2] if parent[2] is not None else np.zeros(len(sp), dtype=bool)
+    result = stats.compare_runs(yc, sp, sc, flags_p, flags_c, names, n_boot=n_boot)
+    auc, ap = result["roc_auc"], result["average_precision"]
+
+    def side(key: str) -> dict[str, Any]:
         return {
-            "roc_auc": float(roc_auc_score(y, s)),
-            "average_precision": float(average_precision_score(y, s)),
+            "roc_auc": auc[key]["value"],
+            "roc_auc_ci": [auc[key]["low"], auc[key]["high"]],
+            "average_precision": ap[key]["value"],
+            "average_precision_ci": [ap[key]["low"], ap[key]["high"]],
         }
 
-    out["child"], out["parent"] = ranked(yc, sc), ranked(yp, sp)
-    out["delta"] = {k: out["child"][k] - out["parent"][k] for k in out["child"]}
+    out["parent"], out["child"] = side("a"), side("b")
+    out["delta"] = {
+        "roc_auc": auc["b"]["value"] - auc["a"]["value"],
+        "average_precision": ap["b"]["value"] - ap["a"]["value"],
+    }
+    out["p_value"] = {"roc_auc": auc["test"]["p_value"], "average_precision": ap["test"]["p_value"]}
+    out["p_text"] = {"roc_auc": auc["test"]["p_text"], "average_precision": ap["test"]["p_text"]}
+    out["delta_ci"] = {
+        "roc_auc": [auc["test"]["low"], auc["test"]["high"]],
+        "average_precision": [ap["test"]["low"], ap["test"]["high"]],
+    }
+    out["sentence"] = result["sentence"]
+    out["sentences"] = result["sentences"][:2]
+    return out
+
+
+def labels_array(
+    labels: Mapping[int, int], n_rows: int, base: ArrayLike | None = None
+) -> np.ndarray:
+    """Verdicts as a partial label column: one float per row, 1 / 0 where known, NaN elsewhere.
+
+    ``base`` (a partial label column of the data, same encoding) is kept where no verdict
+    speaks; a verdict overrides it — the analyst looked at that row.
+    """
+    out = (
+        np.full(n_rows, np.nan)
+        if base is None
+        else np.asarray(base, dtype=np.float64).ravel().copy()
+    )
+    if len(out) != n_rows:
+        raise ValueError("base must have one value per row")
+    for row, value in labels.items():
+        if 0 <= int(row) < n_rows:
+            out[int(row)] = float(value)
     return out

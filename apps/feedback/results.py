@@ -115,12 +115,24 @@ def held_out_comparison(run: Run) -> dict | None:
     if parent.dataset_version_id != run.dataset_version_id:
         return {"parent_run": parent, "error": "The parent run is on another dataset version."}
     held = selectors.verdict_labels(run.dataset_version, part="held_out")
-    try:
-        result = F.compare_on_held_out(
+
+    def compute() -> dict:
+        return F.compare_on_held_out(
             held,
-            (run_selectors.row_ids(run), run_selectors.scores(run)),
-            (run_selectors.row_ids(parent), run_selectors.scores(parent)),
+            (run_selectors.row_ids(run), run_selectors.scores(run), run.threshold),
+            (run_selectors.row_ids(parent), run_selectors.scores(parent), parent.threshold),
+            names=(f"run #{parent.pk}", f"run #{run.pk}"),
         )
+
+    try:
+        # The bootstrap takes a moment: once per pair of results files and state of the verdicts.
+        key = (
+            "feedback-held-out",
+            *run_selectors.file_key(run.results),
+            *run_selectors.file_key(parent.results),
+            selectors.verdicts_version(run.dataset_version),
+        )
+        result = run_selectors.cached(key, compute)
     except run_selectors.ResultsUnavailable:
         return {"parent_run": parent, "error": f"The results of run #{parent.pk} cannot be read."}
     return {**result, "parent_run": parent, "parent_url": parent.url("results"), "error": ""}

@@ -71,6 +71,18 @@ def rows_with(version: DatasetVersion, verdict: str) -> list[int]:
     return list(qs.values_list("row", flat=True))
 
 
+def verdicts_version(version: DatasetVersion) -> tuple[int, int]:
+    """Changes when any verdict on ``version`` does (the newest change and how many there are)."""
+    from django.db.models import Count, Max
+
+    agg = (
+        VerdictChange.objects.for_tenant(version.tenant)
+        .filter(dataset_version=version)
+        .aggregate(newest=Max("id"), n=Count("id"))
+    )
+    return (agg["newest"] or 0, agg["n"])
+
+
 def row_history(version: DatasetVersion, row: int) -> list[VerdictChange]:
     return list(
         VerdictChange.objects.for_tenant(version.tenant)

@@ -38,11 +38,25 @@ def test_the_learned_threshold_separates_the_verdicts_best():
 
 
 def test_the_held_out_comparison_prefers_the_run_that_ranks_verdicted_anomalies_higher():
-    ids = np.arange(6)
-    labels = {0: 1, 1: 1, 2: 0, 3: 0, 4: 0}
-    better = (ids, np.array([0.9, 0.8, 0.1, 0.2, 0.3, 0.5]))
-    worse = (ids, np.array([0.1, 0.8, 0.9, 0.2, 0.3, 0.5]))
-    out = F.compare_on_held_out(labels, better, worse)
-    assert out["rows"] == 5 and out["child"]["roc_auc"] == 1.0
-    assert out["delta"]["roc_auc"] > 0 and out["delta"]["average_precision"] > 0
+    rng = np.random.default_rng(0)
+    n = 200
+    truth = (np.arange(n) % 10 == 0).astype(int)
+    ids = np.arange(n)
+    labels = {int(r): int(truth[r]) for r in ids}
+    better = (ids, truth + 0.3 * rng.random(n), 0.5)  # separates the verdicts
+    worse = (ids, rng.random(n), 0.5)  # noise
+    out = F.compare_on_held_out(labels, better, worse, names=("run #1", "run #2"))
+    assert out["rows"] == n and out["anomalies"] == 20
+    assert out["child"]["roc_auc"] == 1.0 and out["delta"]["roc_auc"] > 0.3
+    low, high = out["parent"]["roc_auc_ci"]
+    assert low < out["parent"]["roc_auc"] < high
+    assert out["p_value"]["roc_auc"] < 0.001 and out["delta_ci"]["roc_auc"][0] > 0
+    assert out["sentence"].startswith("run #2 is better than run #1 on ROC-AUC")
     assert "note" in F.compare_on_held_out({0: 1}, better, worse)
+
+
+def test_verdicts_become_a_partial_label_column_that_overrides_the_data():
+    base = np.array([np.nan, 1.0, 0.0, np.nan])
+    out = F.labels_array({0: 1, 2: 1, 9: 0}, 4, base)
+    assert out[0] == 1 and out[1] == 1 and out[2] == 1 and np.isnan(out[3])
+    assert np.isnan(F.labels_array({}, 3)).all()
