@@ -6,7 +6,7 @@ from ninja import NinjaAPI
 
 from . import errors
 from .auth import read_auth
-from .routers import configs, datasets, detectors, me, models, runs, verdicts
+from .routers import compare, configs, datasets, detectors, me, models, runs, verdicts
 
 api = NinjaAPI(
     title="Pynomaly API",
@@ -28,3 +28,6 @@ api.add_router("/detector-configs", configs.router)
 api.add_router("/runs", runs.router)
 api.add_router("/models", models.router)
 api.add_router("", verdicts.router)
+api.add_router(
+    "", compare.router
+)  # /runs/compare, /datasets/{id}/versions/{n}/leaderboard, …/bakeoff

@@ -157,6 +157,37 @@ def bakeoff_configs_for_keys(
     return configs
 
 
+@transaction.atomic
+def bakeoff_start_with_keys(
+    *,
+    tenant,
+    user,
+    dataset_version: DatasetVersion,
+    configs: Sequence[DetectorConfig] = (),
+    keys: Sequence[str] = (),
+    label_column: str = "",
+    max_fit_rows: int | None = None,
+    accept_cost: bool = False,
+    request: HttpRequest | None = None,
+) -> list[Run]:
+    """:func:`bakeoff_start` with detector keys as well (default configurations, see
+    :func:`bakeoff_configs_for_keys`); a refusal writes nothing, not even those configurations."""
+    chosen = [
+        *configs,
+        *bakeoff_configs_for_keys(tenant=tenant, user=user, keys=keys, request=request),
+    ]
+    return bakeoff_start(
+        tenant=tenant,
+        user=user,
+        dataset_version=dataset_version,
+        configs=chosen,
+        label_column=label_column,
+        max_fit_rows=max_fit_rows,
+        accept_cost=accept_cost,
+        request=request,
+    )
+
+
 # ---------------------------------------------------------------- the form
 class ConfigsField(forms.ModelMultipleChoiceField):
     def label_from_instance(self, obj: DetectorConfig) -> str:

@@ -117,6 +117,8 @@ MATRIX: dict[str, str | dict[str, str]] = {
     "runs:download_csv": "shared-read",
     "runs:download_parquet": "shared-read",
     "runs:compare": "read",
+    "runs:bakeoff": "create",
+    "runs:leaderboard": "read",
     "runs:share": "create",
     "runs:share_revoke": "create",
     # feedback (analysts' verdicts)
@@ -168,6 +170,9 @@ MATRIX: dict[str, str | dict[str, str]] = {
     "api-v1:list_version_verdicts": "api-read",
     "api-v1:create_version_verdict": "api-write",
     "api-v1:delete_version_verdict": "api-write",
+    "api-v1:compare_runs": "api-read",
+    "api-v1:leaderboard": "api-read",
+    "api-v1:start_bakeoff": "api-write",
 }
 
 # Framework URLs left out of the matrix, each with the reason.
@@ -202,6 +207,7 @@ AUDITED: dict[tuple[str, str], str] = {
     ("runs:cancel", "POST"): "run.cancelled",
     ("runs:rerun", "POST"): "run.started",
     ("runs:threshold_save", "POST"): "run.threshold_changed",
+    ("runs:bakeoff", "POST"): "run.bakeoff_started",
     ("runs:share", "POST"): "run.shared",
     ("runs:share_revoke", "POST"): "run.share_revoked",
     ("api_tokens:list", "POST"): "token.created",
@@ -224,6 +230,7 @@ AUDITED: dict[tuple[str, str], str] = {
     ("api-v1:run_threshold_from_verdicts", "POST"): "run.threshold_changed",
     ("api-v1:create_version_verdict", "POST"): "verdict.set",
     ("api-v1:delete_version_verdict", "DELETE"): "verdict.cleared",
+    ("api-v1:start_bakeoff", "POST"): "run.bakeoff_started",
 }
 
 # Object parameters: a pattern taking one of these is about one object of the tenant.
@@ -463,6 +470,7 @@ def body_for(name: str, method: str, w) -> dict:
         },
         "runs:threshold_save": {"threshold": "0.5"},
         "feedback:row": {"verdict": "unsure", "note": "from the matrix"},
+        "runs:bakeoff": {"configs": [w.config.pk, w.spare_config.pk], "accept_cost": "on"},
         "runs:share": {"email": "olga@example.com"},
         "api_tokens:list": {"name": "matrix token", "scope": "read", "expires_in_days": "30"},
     }
@@ -481,7 +489,13 @@ def body_for(name: str, method: str, w) -> dict:
         "feedback:sync": {"items": [{"row": 50, "verdict": "anomaly"}]},
         "api-v1:create_run_verdict": {"row": 50, "verdict": "anomaly"},
         "api-v1:create_version_verdict": {"row": 51, "verdict": "normal", "note": "api"},
+        "api-v1:start_bakeoff": {
+            "detector_config_ids": [w.config.pk, w.spare_config.pk],
+            "accept_cost": True,
+        },
     }
+    if name == "api-v1:compare_runs":
+        return {"QUERY_STRING": f"a={w.run.pk}&b={w.run.pk}"}
     if name == "api-v1:upload":
         return {"data": {"name": "api-upload", "file": SimpleUploadedFile("api.csv", CSV)}}
     if name == "api-v1:upload_stream":
