@@ -181,7 +181,8 @@ def compare_on_held_out(
     big = np.finfo(float).max  # an unscored row (NaN) ranks lowest
 
     def finite(s: np.ndarray) -> np.ndarray:
-        return np.nan_to_num(s, nan=-big, posinf=big, neginf=-big)
+        clean: np.ndarray = np.nan_to_num(s, nan=-big, posinf=big, neginf=-big)
+        return clean
 
     sc, sp = finite(sc), finite(sp)
     flags_c = sc > child[2] if child[2] is not None else np.zeros(len(sc), dtype=bool)
