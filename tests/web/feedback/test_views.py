@@ -232,3 +232,19 @@ def test_a_retrain_compares_itself_with_its_parent_on_held_out_verdicts(
     assert row in block
     assert f"run #{child.pk} is better than run #{parent.pk} on ROC-AUC" in block
     assert "DeLong, p" in block and "paired bootstrap, p" in block
+
+
+def test_someone_the_run_is_shared_with_sees_no_verdicts_and_cannot_reach_them(alice, tenant_a):
+    from apps.runs.sharing import run_share
+    from tests.conftest import _client_for, _user
+
+    run = small_run(tenant_a)
+    _mark(run, alice, 95, "anomaly")
+    sam = _user("sam@example.com")
+    run_share(run=run, email="sam@example.com", expires_at=None, actor=alice)
+    client = _client_for(sam)
+    html = client.get(url("results", run)).content.decode()
+    assert "Results of run" in html  # the share works
+    assert "verdict" not in html.lower()  # the workspace's verdicts stay inside it
+    assert client.get(furl("row", run, row=95)).status_code == 404
+    assert client.get(furl("export_json", run)).status_code == 404
