@@ -115,6 +115,8 @@ def test_verdicts_made_offline_wait_with_a_count_and_sync_once_when_online(
         _wait_for(lambda: pending.get_attribute("data-count") == "2", what="two pending verdicts")
         assert "2 verdicts wait" in pending.inner_text() and "offline" in pending.inner_text()
         assert _pressed(page, 96) == "anomaly" and _pressed(page, 95) == "normal"  # shown at once
+        tags = page.evaluate("navigator.serviceWorker.ready.then(r => r.sync.getTags())")
+        assert tags == ["pynomaly-verdicts"]  # Background Sync will send them, page or no page
         time.sleep(0.5)
         assert not Verdict.objects.exists()  # nothing reached the server
     finally:
@@ -132,6 +134,11 @@ def test_verdicts_made_offline_wait_with_a_count_and_sync_once_when_online(
     _wait_for(lambda: _pressed(page, 96) == "anomaly" and page.locator("[data-pending]").count() == 0,
               what="the table to show the server's verdicts")  # fmt: skip
     assert page.evaluate("PynomalyVerdicts.count()") == 0
+    # The browser fired the sync event (a tag stays registered until its handler succeeds).
+    _wait_for(
+        lambda: page.evaluate("navigator.serviceWorker.ready.then(r => r.sync.getTags())") == [],
+        what="Background Sync to run",
+    )
     assert page.errors == []
 
 
