@@ -23,6 +23,7 @@ from pynomaly import feedback as F
 from . import selectors
 from .models import Kind
 
+GREEN = "#059669"  # the "normal" verdict's colour on the buttons
 FILTERS = [("", "All flagged"), *Kind.choices, ("none", "No verdict yet")]
 
 
@@ -148,7 +149,7 @@ def verdicts_figure(labels: dict[int, int], ids, scores, threshold: float | None
     s = np.asarray(scores, dtype="float64")[order[at[ok]]]
     rows, y = rows[ok], y[ok]
     data = []
-    for value, name, color in ((1, "Anomaly", charts.RED), (0, "Normal", charts.INDIGO)):
+    for value, name, color in ((1, "Anomaly", charts.RED), (0, "Normal", GREEN)):
         pick = y == value
         data.append(
             {
