@@ -36,6 +36,8 @@ remote (a Pynomaly server; see `pynomaly login --help`):
   pynomaly runs start --dataset 4 --detector-config 2 --watch
   pynomaly runs results 17 -o scores.parquet
   pynomaly score 12 records.jsonl -o scores.jsonl    MODEL a number, not a file: on the server
+  pynomaly compare 17 18                      which run is better, with intervals and p-values
+  pynomaly bakeoff 4 -d iforest -d knn --label-column y --wait     N detectors, one leaderboard
 
 Data files: CSV, TSV, JSON, JSON Lines, Parquet, Feather/Arrow, Excel .xlsx, HDF5.
 Exit codes: 0 ok, 1 detection failed, 2 bad input or usage, 130 interrupted.
@@ -64,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     from pynomaly.cli_remote import add_remote_commands  # imports no HTTP library until one runs
 
     add_remote_commands(commands)
+    from pynomaly.cli_compare import add_compare_commands
+
+    add_compare_commands(commands)
     return parser
 
 

@@ -8,6 +8,7 @@ runs whether or not they were started together.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, cast
 
 from django import forms
 from django.db import transaction
@@ -20,7 +21,7 @@ from apps.detectors.services import ConfigInvalid, detector_config_create, detec
 
 from .models import Run
 from .rules import RunInvalid, run_start_check
-from .services import run_start
+from .services import RunStateError, run_start
 
 MIN_DETECTORS = 2
 MAX_DETECTORS = 12
@@ -90,18 +91,22 @@ def bakeoff_start(
         max_fit_rows=max_fit_rows,
         accept_cost=accept_cost,
     )
-    runs = [
-        run_start(
-            tenant=tenant,
-            user=user,
-            dataset_version=dataset_version,
-            detector_version=config.current,
-            label_column=label_column,
-            max_fit_rows=max_fit_rows,
-            request=request,
+    runs = []
+    for config in configs:
+        current = config.current
+        if current is None:  # checked above; a concurrent delete of its versions
+            raise RunStateError(f"{config.name} has no version yet.")
+        runs.append(
+            run_start(
+                tenant=tenant,
+                user=user,
+                dataset_version=dataset_version,
+                detector_version=current,
+                label_column=label_column,
+                max_fit_rows=max_fit_rows,
+                request=request,
+            )
         )
-        for config in configs
-    ]
     audit_record(
         action="run.bakeoff_started",
         actor=user,
@@ -221,19 +226,19 @@ class BakeoffForm(forms.Form):
     def __init__(self, *args, tenant, version: DatasetVersion, **kwargs):
         super().__init__(*args, **kwargs)
         self.version = version
-        self.fields["configs"].queryset = (
+        cast(forms.ModelMultipleChoiceField, self.fields["configs"]).queryset = (
             DetectorConfig.objects.for_tenant(tenant)
             .filter(versions__isnull=False)
             .distinct()
             .order_by("name")
         )
         skip = {version.time_column} if version.time_column else set()
-        self.fields["label_column"].choices = [("", "— none —")] + [
+        cast(forms.ChoiceField, self.fields["label_column"]).choices = [("", "— none —")] + [
             (c, c) for c in version.column_names if c not in skip
         ]
 
-    def clean(self) -> dict:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
         if self.errors:
             return data
         try:

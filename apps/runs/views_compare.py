@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from apps.datasets.models import DatasetVersion
 from apps.tenants.access import get_scoped_or_404, tenant_view
+from apps.tenants.models import Tenant
 from apps.tenants.permissions import CREATE
 
 from . import comparison
@@ -22,9 +23,13 @@ def get_version_for_member(request: HttpRequest, pk: int, number: int) -> Datase
     return get_scoped_or_404(request, qs, dataset_id=pk, number=number)
 
 
+def _tenant(request: HttpRequest) -> Tenant:
+    return request.tenant  # type: ignore[attr-defined]  # set by tenant_view
+
+
 def _leaderboard_url(request: HttpRequest, version: DatasetVersion) -> str:
     kwargs = {
-        "tenant_slug": request.tenant.slug,
+        "tenant_slug": _tenant(request).slug,
         "pk": version.dataset_id,
         "number": version.number,
     }
@@ -34,12 +39,12 @@ def _leaderboard_url(request: HttpRequest, version: DatasetVersion) -> str:
 @tenant_view(perm=CREATE)
 def bakeoff(request: HttpRequest, pk: int, number: int) -> HttpResponse:
     version = get_version_for_member(request, pk, number)
-    form = BakeoffForm(request.POST or None, tenant=request.tenant, version=version)
+    form = BakeoffForm(request.POST or None, tenant=_tenant(request), version=version)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
             runs = bakeoff_start(
-                tenant=request.tenant,
+                tenant=_tenant(request),
                 user=request.user,
                 dataset_version=version,
                 configs=list(data["configs"]),
@@ -61,7 +66,7 @@ def bakeoff(request: HttpRequest, pk: int, number: int) -> HttpResponse:
 @tenant_view
 def leaderboard(request: HttpRequest, pk: int, number: int) -> HttpResponse:
     version = get_version_for_member(request, pk, number)
+    pending = version.runs.filter(status__in=("queued", "running")).count()  # before ranking
     board = comparison.leaderboard(version)
-    pending = version.runs.filter(status__in=("queued", "running")).count()
     context = {"version": version, "board": board, "pending": pending}
     return render(request, "runs/leaderboard.html", context)

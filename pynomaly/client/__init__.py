@@ -17,6 +17,7 @@ Inside: :mod:`~pynomaly.client.session` (the :class:`Client` and its transport),
 :mod:`~pynomaly.client.objects` (what they return) and :mod:`~pynomaly.client.errors`.
 """
 
+from .comparisons import Comparison, Leaderboard
 from .errors import (
     ApiError,
     AuthError,
@@ -48,5 +49,5 @@ __all__ = [
     "ApiError", "AuthError", "PermissionDenied", "NotFound", "ValidationError", "RateLimited",
     "ServerError", "ConnectionFailed", "JobFailed", "RunFailed", "IngestFailed", "Client", "Me",
     "Tenant", "Dataset", "DatasetVersion", "Detector", "DetectorConfig", "Run", "Model",
-    "ScoreResult", "Verdict",
+    "ScoreResult", "Verdict", "Comparison", "Leaderboard",
 ]  # fmt: skip

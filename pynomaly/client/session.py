@@ -11,6 +11,7 @@ import requests
 
 from pynomaly import __version__
 
+from .comparisons import Comparisons
 from .endpoints import Datasets, DetectorConfigs, Detectors, Models, Runs
 from .errors import AuthError, ConnectionFailed, error_from_response
 from .objects import Me, Tenant
@@ -49,6 +50,7 @@ class Client:
         self.runs = Runs(self)
         self.models = Models(self)
         self.verdicts = Verdicts(self)
+        self.comparisons = Comparisons(self)
 
     def __repr__(self) -> str:
         return f"Client({self.url!r})"

@@ -317,3 +317,11 @@ def test_a_subsample_keeps_the_share_of_anomalies_and_every_row_when_small():
     assert len(pos) == 1_000 and np.all(np.diff(pos) > 0)
     assert truth[pos].sum() == 3
     assert np.array_equal(stats.subsample(500, 1_000), np.arange(500))
+
+
+def test_delongs_interval_of_the_difference_excludes_zero_exactly_when_p_is_below_alpha():
+    for seed in range(30):
+        y, a, b = _data(n=300, share=0.15, lift_a=1.0, lift_b=1.4, seed=seed)
+        d = stats.delong_test(y, a, b)
+        assert d["low"] <= d["diff"] <= d["high"]
+        assert (d["low"] > 0 or d["high"] < 0) == (d["p_value"] < 0.05)

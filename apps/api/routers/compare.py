@@ -134,7 +134,7 @@ def compare_runs(
 
 
 def _version(request: HttpRequest, dataset_id: int, number: int) -> DatasetVersion:
-    dataset = scoped_or_404(Dataset.objects, request, dataset_id, "dataset")
+    dataset = scoped_or_404(Dataset.objects.all(), request, dataset_id, "dataset")
     try:
         return get_scoped_or_404(
             request, DatasetVersion.objects.select_related("dataset", "tenant"),
@@ -162,6 +162,9 @@ def _entry(e: dict) -> dict:
 )
 def leaderboard(request: HttpRequest, dataset_id: int, number: int):
     version = _version(request, dataset_id, number)
+    # Counted before ranking: a run finishing in between is then counted as pending, never
+    # missing from a board that says nothing is pending (clients wait for pending == 0).
+    pending = version.runs.filter(status__in=[Run.Status.QUEUED, Run.Status.RUNNING]).count()
     board = comparison.leaderboard(version)
     return {
         **{
@@ -179,7 +182,7 @@ def leaderboard(request: HttpRequest, dataset_id: int, number: int):
         "dataset_id": dataset_id,
         "number": number,
         "dataset_version_id": version.pk,
-        "pending": version.runs.filter(status__in=[Run.Status.QUEUED, Run.Status.RUNNING]).count(),
+        "pending": pending,
         "entries": [_entry(e) for e in board["entries"]],
     }
 
@@ -195,12 +198,12 @@ def start_bakeoff(request: HttpRequest, dataset_id: int, number: int, body: Bake
     if version.dataset.status != Dataset.Status.READY:
         raise _problem(["path", "dataset_id"], f"{version.dataset.name} is not ready.")
     configs = [
-        scoped_or_404(DetectorConfig.objects, request, pk, "detector configuration")
+        scoped_or_404(DetectorConfig.objects.all(), request, pk, "detector configuration")
         for pk in body.detector_config_ids
     ]
     try:
         runs = bakeoff_start_with_keys(
-            tenant=request.tenant,
+            tenant=request.tenant,  # type: ignore[attr-defined]  # set by the token auth
             user=request.user,
             dataset_version=version,
             configs=configs,
@@ -212,11 +215,11 @@ def start_bakeoff(request: HttpRequest, dataset_id: int, number: int, body: Bake
         )
     except ConfigInvalid as exc:
         errors = [{"loc": ["body", *path], "msg": msg} for path, msg in exc.errors]
-        raise ApiProblem(422, errors[0]["msg"], errors=errors, title="Validation failed") from None
+        raise ApiProblem(422, exc.errors[0][1], errors=errors, title="Validation failed") from None
     except RunInvalid as exc:
         field_of = {"configs": "detector_config_ids"}
         errors = [{"loc": ["body", field_of.get(f, f)], "msg": m} for f, m in exc.errors]
-        raise ApiProblem(422, " ".join(e["msg"] for e in errors), errors=errors,
+        raise ApiProblem(422, " ".join(m for _, m in exc.errors), errors=errors,
                          title="Validation failed") from None  # fmt: skip
     fresh = _runs(request).filter(pk__in=[r.pk for r in runs]).order_by("id")
     return Status(
