@@ -230,7 +230,7 @@ def test_a_retrain_compares_itself_with_its_parent_on_held_out_verdicts(
     assert f"run #{parent.pk}" in block and f"{len(held)} held-out verdicts" in block
     row = '<tr data-metric="roc_auc"><td class="pr-4 font-sans">ROC-AUC</td><td class="pr-4">1.000 [1.000, 1.000]</td>'
     assert row in block
-    assert f"run #{child.pk} is better than run #{parent.pk} on ROC-AUC" in block
+    assert f"Run #{child.pk} is better than run #{parent.pk} on ROC-AUC" in block
     assert "DeLong, p" in block and "paired bootstrap, p" in block
 
 
