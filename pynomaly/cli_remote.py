@@ -41,6 +41,9 @@ def add_remote_commands(commands: Commands) -> None:
     from pynomaly.cli_sources import add_sources_command
 
     add_sources_command(commands)
+    from pynomaly.cli_verdicts import add_verdict_commands
+
+    add_verdict_commands(commands)
 
 
 # ----------------------------------------------------------------------------- parsers

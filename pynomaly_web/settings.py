@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "apps.monitors",
     "django_celery_beat",
     "apps.alerts",
+    "apps.feedback",
     "ninja",
     "apps.api",
     "csp",
@@ -366,6 +367,9 @@ READYZ_CACHE_SECONDS = env.float("READYZ_CACHE_SECONDS", default=5.0)
 PWA_SHELL_ASSETS = [
     "css/dist/styles.css",
     "js/app.js",
+    "js/verdict_queue.js",
+    "js/feedback.js",
+    "css/feedback.css",
     "django_htmx/htmx-2.min.js",
     "django_htmx/ext/hx-ws-2.min.js",
     "icons/icon-192.png",

@@ -27,6 +27,7 @@ urlpatterns = [
     path("t/<slug:tenant_slug>/monitors/", include("apps.monitors.urls")),
     path("t/<slug:tenant_slug>/alerts/", include("apps.alerts.urls")),
     path("t/<slug:tenant_slug>/sources/", include("apps.sources.urls")),
+    path("t/<slug:tenant_slug>/feedback/", include("apps.feedback.urls")),
     path("t/<slug:tenant_slug>/settings/tokens/", include("apps.api.urls")),
     path("api/", include("apps.api.urls_api")),
 ]

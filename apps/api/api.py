@@ -17,6 +17,7 @@ from .routers import (
     monitors,
     runs,
     sources,
+    verdicts,
 )
 
 api = NinjaAPI(
@@ -43,6 +44,7 @@ api.add_router("/alerts", alerts.alerts_router)
 api.add_router("/monitors", alerts.rules_router)
 api.add_router("/channels", alerts.channels_router)
 api.add_router("/sources", sources.router)
+api.add_router("", verdicts.router)
 api.add_router(
     "", compare.router
 )  # /runs/compare, /datasets/{id}/versions/{n}/leaderboard, …/bakeoff

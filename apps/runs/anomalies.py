@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -50,14 +51,20 @@ def anomalies_table(
     direction: str = "desc",
     page: int = 1,
     per_page: int = PER_PAGE,
+    keep: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> TablePage:
-    """One page of the flagged rows, sorted, with their values and why they stand out."""
+    """One page of the flagged rows, sorted, with their values and why they stand out.
+
+    ``keep``: given the flagged rows' ids, which of them to list (the verdict filter).
+    """
     all_columns = dataset_columns(run)
     columns = all_columns[:MAX_TABLE_COLUMNS]
     sortable = [R.SCORE, R.SEVERITY, R.ROW_ID, *all_columns]
     sort = sort if sort in sortable else R.SCORE
     direction = "asc" if direction == "asc" else "desc"
     flagged = np.flatnonzero(selectors.flags(run, threshold))
+    if keep is not None:
+        flagged = flagged[keep(row_ids(run)[flagged])]
     total = len(flagged)
     pages = max(1, -(-total // per_page))
     page = min(max(1, page), pages)

@@ -91,12 +91,16 @@ def run_start(
     detector_version: DetectorConfigVersion,
     label_column: str = "",
     max_fit_rows: int | None = None,
+    parent: Run | None = None,
+    use_verdicts: bool = False,
     request: HttpRequest | None = None,
     scoring_model: TrainedModel | None = None,
 ) -> Run:
     """Write a queued run and enqueue its task once the transaction commits.
 
     With ``scoring_model`` the run scores the rows with that trained model instead of fitting.
+    ``parent``: the run this one was started from (a retrain with feedback); ``use_verdicts``:
+    train with the analysts' verdicts on the dataset version (apps.feedback).
     """
     if dataset_version.tenant_id != tenant.pk or detector_version.tenant_id != tenant.pk:
         raise RunStateError("The dataset and the detector must belong to this workspace.")
@@ -104,6 +108,8 @@ def run_start(
         raise RunStateError("The model must belong to this workspace.")
     if label_column and label_column not in dataset_version.column_names:
         raise RunStateError(f"The dataset has no column {label_column!r}.")
+    if parent is not None and parent.tenant_id != tenant.pk:
+        raise RunStateError("The parent run must belong to this workspace.")
     run = Run.objects.create(
         tenant=tenant,
         dataset_version=dataset_version,
@@ -111,6 +117,8 @@ def run_start(
         label_column=label_column,
         max_fit_rows=max_fit_rows,
         scoring_model=scoring_model,
+        parent=parent,
+        use_verdicts=use_verdicts,
         created_by=user,
         task_id=str(uuid.uuid4()),
     )
@@ -126,6 +134,8 @@ def run_start(
             "label_column": label_column,
             "max_fit_rows": max_fit_rows,
             **({"scoring_model": scoring_model.pk} if scoring_model is not None else {}),
+            **({"parent": parent.pk} if parent is not None else {}),
+            **({"use_verdicts": True} if use_verdicts else {}),
         },
     )
     _enqueue_after_commit(run)

@@ -36,9 +36,9 @@ def _int(value: str | None, default: int = 1) -> int:
         return default
 
 
-def _table_links(run: Run, table: TablePage, preview: float | None) -> dict:
+def _table_links(run: Run, table: TablePage, preview: float | None, verdict: str = "") -> dict:
     """href (full page, works without JS) and hx-get (partial) for every sort header and page link."""
-    state = {"threshold": preview, "sort": table.sort, "dir": table.direction}
+    state = {"threshold": preview, "sort": table.sort, "dir": table.direction, "verdict": verdict}
 
     def link(**change):
         q = {**state, **change}
@@ -73,6 +73,9 @@ def _table_links(run: Run, table: TablePage, preview: float | None) -> dict:
 
 
 def _context(request: HttpRequest, run: Run, *, charts: bool = True) -> dict:
+    # The verdicts' column, filter and metrics belong to apps.feedback (the one upward import).
+    from apps.feedback.results import chosen_filter, results_context, row_filter
+
     names = (
         "results",
         "results_table",
@@ -96,13 +99,14 @@ def _context(request: HttpRequest, run: Run, *, charts: bool = True) -> dict:
         sort=request.GET.get("sort", "score"),
         direction=request.GET.get("dir", "desc"),
         page=_int(request.GET.get("page")),
+        keep=row_filter(request, run),
     )
     ctx.update(
         finished=True,
         preview=preview,
         shown_threshold=shown,
         table=table,
-        links=_table_links(run, table, preview),
+        links=_table_links(run, table, preview, chosen_filter(request)),
         saved=selectors.counts(run),
         at=selectors.counts(run, shown),
         range=selectors.score_range(run),
@@ -118,6 +122,7 @@ def _context(request: HttpRequest, run: Run, *, charts: bool = True) -> dict:
             heatmap=report.heatmap_figure(run),
             projection=report.projection_figure(run, shown),
         )
+    ctx.update(results_context(request, run, table.rows, full=charts))
     return ctx
 
 

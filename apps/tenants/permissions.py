@@ -14,6 +14,7 @@ VIEW = "view"  # read everything in the workspace
 CREATE = "create"  # upload datasets, configure detectors, start/cancel runs, change thresholds
 MANAGE = "manage"  # members, invitations, workspace settings, audit trail
 OWN = "own"  # delete the workspace, transfer ownership
+LABEL = "label"  # mark rows anomaly / normal / unsure (analyst feedback)
 
 # Action → object-permission codename on Tenant (see Tenant.Meta.permissions).
 CODENAMES: dict[str, str] = {
@@ -21,20 +22,24 @@ CODENAMES: dict[str, str] = {
     CREATE: "create_content",
     MANAGE: "manage_tenant",
     OWN: "own_tenant",
+    # Held by the same roles as CREATE today, so it shares its guardian codename (a codename
+    # of its own, for a labelling-only role, needs a tenants migration granting it).
+    LABEL: "create_content",
 }
-ACTIONS: tuple[str, ...] = (VIEW, CREATE, MANAGE, OWN)
+ACTIONS: tuple[str, ...] = (VIEW, CREATE, MANAGE, OWN, LABEL)
 ACTION_LABELS: dict[str, str] = {
     VIEW: "Read datasets, detectors, runs and results",
     CREATE: "Upload datasets, configure detectors, start runs",
     MANAGE: "Members, invitations, workspace settings, audit trail",
     OWN: "Delete the workspace, transfer ownership",
+    LABEL: "Mark rows anomaly, normal or unsure (verdicts)",
 }
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     Role.VIEWER: frozenset({VIEW}),
-    Role.ANALYST: frozenset({VIEW, CREATE}),
-    Role.ADMIN: frozenset({VIEW, CREATE, MANAGE}),
-    Role.OWNER: frozenset({VIEW, CREATE, MANAGE, OWN}),
+    Role.ANALYST: frozenset({VIEW, CREATE, LABEL}),
+    Role.ADMIN: frozenset({VIEW, CREATE, MANAGE, LABEL}),
+    Role.OWNER: frozenset({VIEW, CREATE, MANAGE, OWN, LABEL}),
 }
 
 

@@ -45,12 +45,12 @@ from .objects import (
 )
 from .session import Client
 from .sources import Source, SourcePreview, SourceTest
+from .verdicts import Verdict
 
 __all__ = [
     "ApiError", "AuthError", "PermissionDenied", "NotFound", "ValidationError", "RateLimited",
     "ServerError", "ConnectionFailed", "JobFailed", "RunFailed", "IngestFailed", "Client", "Me",
     "Tenant", "Dataset", "DatasetVersion", "Detector", "DetectorConfig", "Run", "Model",
-    "ScoreResult", "Monitor", "MonitorExecution",
-    "ScoreResult", "Comparison", "Leaderboard",
+    "ScoreResult", "Monitor", "MonitorExecution", "Verdict", "Comparison", "Leaderboard",
 ]  # fmt: skip
 __all__ += ["Source", "SourcePreview", "SourceTest"]

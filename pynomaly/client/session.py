@@ -18,6 +18,7 @@ from .errors import AuthError, ConnectionFailed, error_from_response
 from .monitors import Monitors
 from .objects import Me, Tenant
 from .sources import Sources
+from .verdicts import Verdicts
 
 API_PREFIX = "/api/v1"
 
@@ -56,6 +57,7 @@ class Client:
         self.alert_rules = AlertRules(self)
         self.channels = Channels(self)
         self.sources = Sources(self)
+        self.verdicts = Verdicts(self)
         self.comparisons = Comparisons(self)
 
     def __repr__(self) -> str:

@@ -9,6 +9,18 @@ const OFFLINE_URL = "{{ offline_url|escapejs }}";
 const STATIC_PREFIX = "{% get_static_prefix as prefix %}{{ prefix|escapejs }}";
 const SHELL = [OFFLINE_URL, ...{% shell_urls shell %}];
 
+// Analysts' verdicts made offline (apps/feedback): the queue the pages fill, sent from here by
+// Background Sync when the connection returns, even if the page was closed meanwhile.
+importScripts("{% static 'js/verdict_queue.js' %}");
+self.addEventListener("sync", (event) => {
+  if (event.tag !== self.PynomalyVerdicts.TAG) return;
+  event.waitUntil(
+    self.PynomalyVerdicts.flush()
+      .then(() => self.clients.matchAll({ type: "window" }))
+      .then((clients) => clients.forEach((c) => c.postMessage({ type: "pynomaly-verdicts-synced" })))
+  );
+});
+
 self.addEventListener("install", (event) => {
   event.waitUntil(
     caches.open(CACHE)

@@ -156,6 +156,13 @@ MATRIX: dict[str, str | dict[str, str]] = {
     "sources:test": "manage",
     "sources:preview": "manage",
     "sources:pull": "manage",
+    # feedback (analysts' verdicts)
+    "feedback:row": {"GET": "read", "POST": "create"},  # POST: the label permission
+    "feedback:sync": "create",
+    "feedback:export_csv": "read",
+    "feedback:export_json": "read",
+    "feedback:retrain": "create",
+    "feedback:learn_threshold": "create",
     # API token pages (each member manages their own tokens)
     "api_tokens:list": "read",
     "api_tokens:revoke": "read",
@@ -223,6 +230,16 @@ MATRIX: dict[str, str | dict[str, str]] = {
     "api-v1:test_source": "api-manage",
     "api-v1:preview_source": "api-manage",
     "api-v1:pull_source": "api-manage",
+    "api-v1:list_run_verdicts": "api-read",
+    "api-v1:create_run_verdict": "api-write",
+    "api-v1:delete_run_verdict": "api-write",
+    "api-v1:export_run_verdicts": "api-read",
+    "api-v1:run_verdict_summary": "api-read",
+    "api-v1:retrain_run": "api-write",
+    "api-v1:run_threshold_from_verdicts": "api-write",
+    "api-v1:list_version_verdicts": "api-read",
+    "api-v1:create_version_verdict": "api-write",
+    "api-v1:delete_version_verdict": "api-write",
     "api-v1:compare_runs": "api-read",
     "api-v1:leaderboard": "api-read",
     "api-v1:start_bakeoff": "api-write",
@@ -317,14 +334,23 @@ AUDITED: dict[tuple[str, str], str] = {
     ("api-v1:test_source", "POST"): "source.tested",
     ("api-v1:preview_source", "POST"): "source.previewed",
     ("api-v1:pull_source", "POST"): "source.pull_queued",
+    ("feedback:row", "POST"): "verdict.set",
+    ("feedback:sync", "POST"): "verdict.set",
+    ("feedback:retrain", "POST"): "run.started",
+    ("feedback:learn_threshold", "POST"): "run.threshold_changed",
+    ("api-v1:create_run_verdict", "POST"): "verdict.set",
+    ("api-v1:delete_run_verdict", "DELETE"): "verdict.cleared",
+    ("api-v1:retrain_run", "POST"): "run.started",
+    ("api-v1:run_threshold_from_verdicts", "POST"): "run.threshold_changed",
+    ("api-v1:create_version_verdict", "POST"): "verdict.set",
+    ("api-v1:delete_version_verdict", "DELETE"): "verdict.cleared",
     ("api-v1:start_bakeoff", "POST"): "run.bakeoff_started",
 }
 
 # Object parameters: a pattern taking one of these is about one object of the tenant.
 OBJECT_PARAMS = {
     "pk", "number", "config_id", "run_id", "share_id", "dataset_id", "model_id", "source_id",
-    "monitor_id",
-    "alert_id", "rule_id", "channel_id",
+    "monitor_id", "alert_id", "rule_id", "channel_id", "version_id",
 }  # fmt: skip
 
 
@@ -431,6 +457,13 @@ def world(settings, tmp_path, alice, tenant_a, bob, vera, charlie, tenant_b):
     monitor, paused_monitor = _monitors(tenant_a, alice, version, run.detector_version)
     alerting = _alerting(tenant_a, alice, monitor)
     source = _matrix_source(settings, tmp_path, tenant_a, alice)
+    from apps.feedback.services import verdict_record
+
+    for row in range(20):  # verdicts of both kinds, most of them in the training part
+        verdict_record(
+            tenant=tenant_a, user=alice, version=version, row=row,
+            verdict="anomaly" if row % 2 else "normal", run=run,
+        )  # fmt: skip
 
     users = {
         "viewer": vera,
@@ -591,6 +624,8 @@ def kwargs_for(p: Pattern, w, actor: str, slug: str | None = None) -> dict:
             else w.channel.pk
         ),
         "source_id": w.source.pk,
+        "row": 1,  # holds a verdict (the world's rows 0-19 do)
+        "version_id": w.version.pk,
     }
     return {k: values[k] for k in p.params}
 
@@ -643,6 +678,7 @@ def body_for(name: str, method: str, w) -> dict:
         "runs:threshold_save": {"threshold": "0.5"},
         "monitors:create": _monitor_form(w, "Fresh monitor"),
         "monitors:edit": _monitor_form(w, w.monitor.name),
+        "feedback:row": {"verdict": "unsure", "note": "from the matrix"},
         "runs:bakeoff": {"configs": [w.config.pk, w.spare_config.pk], "accept_cost": "on"},
         "runs:share": {"email": "olga@example.com"},
         "api_tokens:list": {"name": "matrix token", "scope": "read", "expires_in_days": "30"},
@@ -690,6 +726,9 @@ def body_for(name: str, method: str, w) -> dict:
         "api-v1:update_channel": {"enabled": False},
         "api-v1:create_source": {**SOURCE_BODY, "name": "api source"},
         "api-v1:update_source": {"row_cap": 500},
+        "feedback:sync": {"items": [{"row": 50, "verdict": "anomaly"}]},
+        "api-v1:create_run_verdict": {"row": 50, "verdict": "anomaly"},
+        "api-v1:create_version_verdict": {"row": 51, "verdict": "normal", "note": "api"},
         "api-v1:start_bakeoff": {
             "detector_config_ids": [w.config.pk, w.spare_config.pk],
             "accept_cost": True,

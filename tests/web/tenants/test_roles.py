@@ -8,6 +8,7 @@ from apps.tenants.access import tenant_actions
 from apps.tenants.models import Membership, Role
 from apps.tenants.permissions import (
     CREATE,
+    LABEL,
     MANAGE,
     OWN,
     ROLE_PERMISSIONS,
@@ -95,7 +96,7 @@ def test_the_can_set_for_templates_comes_from_guardian(tenant_a, bob):
 
     request = RequestFactory().get("/")
     request.user, request.tenant = bob, tenant_a
-    assert tenant_actions(request) == {VIEW, CREATE}
+    assert tenant_actions(request) == {VIEW, CREATE, LABEL}
     remove_perm(
         "tenants.create_content", Group.objects.get(name=f"tenant:{tenant_a.pk}:analyst"), tenant_a
     )
@@ -117,4 +118,5 @@ def test_the_matrix_on_the_settings_page_is_the_role_table():
         CREATE: [False, True, True, True],
         MANAGE: [False, False, True, True],
         OWN: [False, False, False, True],
+        LABEL: [False, True, True, True],  # analysts and up mark rows; viewers read verdicts
     }
