@@ -156,9 +156,7 @@ class Explanation:
             "rows": len(self),
             "seconds": round(self.seconds, 3),
             "background_rows": self.background_rows,
-            "importance": [
-                {"feature": k, "value": v} for k, v in list(importance.items())[:top_n]
-            ],
+            "importance": [{"feature": k, "value": v} for k, v in list(importance.items())[:top_n]],
             "notes": list(self.notes),
         }
 
@@ -482,11 +480,12 @@ def explain_result(
     )
 
 
-def background_sample(X_train: np.ndarray, size: int = BACKGROUND_ROWS, seed: int = 0) -> np.ndarray:
+def background_sample(
+    X_train: np.ndarray, size: int = BACKGROUND_ROWS, seed: int = 0
+) -> np.ndarray:
     """A seeded sample of ``size`` prepared training rows."""
     n = len(X_train)
     if n <= size:
         return np.asarray(X_train, dtype=np.float64)
     rows = np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
     return np.asarray(X_train[rows], dtype=np.float64)
-
