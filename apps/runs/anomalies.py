@@ -100,7 +100,7 @@ def row_url(run: Run, row_id: int) -> str:
     return reverse("runs:row", kwargs=kwargs)
 
 
-def row_detail(run: Run, row_id: int) -> dict | None:
+def row_detail(run: Run, row_id: int, *, figure: bool = True) -> dict | None:
     """Everything a row's page shows: values, score, whether flagged, and why; None if no such row."""
     ids = row_ids(run)
     if 0 <= row_id < len(ids) and ids[row_id] == row_id:
@@ -123,7 +123,7 @@ def row_detail(run: Run, row_id: int) -> dict | None:
         "flagged": bool(selectors.flags(run)[position]),
         "values": [(c, values[c][0]) for c in columns],
         "attribution": attribution,
-        "waterfall": report.waterfall_figure(run, attribution) if attribution else None,
+        "waterfall": report.waterfall_figure(run, attribution) if attribution and figure else None,
         "why": why[0],
         "why_kind": why_kind,
         "explanation": info,
