@@ -26,7 +26,10 @@ def main() -> None:
             fitted, df.iloc[:200], result.scores[:200], result.labels[:200], max_rows=2
         )
         started = time.perf_counter()
-        ex = E.explain_result(fitted, df, result.scores, result.labels, max_rows=100)
+        ex = E.explain_result(
+            fitted, df, result.scores, result.labels, contributions=result.contributions,
+            max_rows=100,
+        )  # fmt: skip
         seconds = time.perf_counter() - started
         planted = ex.row_ids < 100  # rows 0-99 have feature (row % 10) pushed 6 sd out
         top = np.argmax(ex.values[planted], axis=1)

@@ -250,6 +250,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
             t0 = time.perf_counter()
             explanation = explain_result(
                 fitted, features, result.scores, result.labels, max_rows=args.explain,
+                contributions=result.contributions,
                 progress=progress,
             )  # fmt: skip
             seconds["explain"] = time.perf_counter() - t0

@@ -302,6 +302,7 @@ def explain(
     progress: Progress | None = None,
     should_stop: ShouldStop | None = None,
     seed: int | None = None,
+    contributions: np.ndarray | None = None,
 ) -> Explanation:
     """Attributions of the prepared rows ``X`` under ``fitted``.
 
@@ -320,6 +321,9 @@ def explain(
         Called with ``"explaining"`` after every row (tree / native: once).
     should_stop : callable() -> bool, optional
         Checked between rows; raises :class:`~pynomaly.errors.Cancelled`.
+    contributions : ndarray, optional
+        For ``native``: the rows' per-feature scores recorded while scoring
+        (``ScoreResult.contributions``); without them the rows are scored again.
 
     Raises
     ------
@@ -339,6 +343,11 @@ def explain(
     elif method == "tree_shap":
         values, base, outputs = _tree_shap(fitted, X)
         bg_rows = 0
+    elif method == "native" and contributions is not None:
+        # The per-feature terms recorded while scoring: they add up to the recorded scores
+        # (scoring these rows again would rank them against another batch).
+        values = np.asarray(contributions, dtype=np.float64)
+        base, outputs, bg_rows = 0.0, values.sum(axis=1), 0
     elif method == "native":
         values, base, outputs = _native(fitted, X)
         bg_rows = 0
@@ -449,6 +458,7 @@ def explain_result(
     scores: np.ndarray,
     labels: np.ndarray,
     *,
+    contributions: np.ndarray | None = None,
     max_rows: int = DEFAULT_MAX_ROWS,
     background_rows: int = BACKGROUND_ROWS,
     progress: Progress | None = None,
@@ -456,7 +466,8 @@ def explain_result(
 ) -> Explanation:
     """Explain the flagged rows of a result (highest first, at most ``max_rows``).
 
-    ``df`` is the scored table (a DataFrame); ``scores`` and ``labels`` are the result's.
+    ``df`` is the scored table (a DataFrame); ``scores``, ``labels`` and ``contributions``
+    (ECOD/COPOD's per-feature scores, or None) are the result's.
     The background is a seeded sample of ``df``'s rows, prepared like the scored ones.
     """
     positions = rows_to_explain(scores, labels, max_rows)
@@ -477,6 +488,7 @@ def explain_result(
         background=background,
         progress=progress,
         should_stop=should_stop,
+        contributions=None if contributions is None else np.asarray(contributions)[positions],
     )
 
 

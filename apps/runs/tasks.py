@@ -284,6 +284,7 @@ class _Execution:
                 df,
                 result.scores,
                 result.labels,
+                contributions=result.contributions,
                 max_rows=limit,
                 progress=self.progress,
                 should_stop=self.should_stop,

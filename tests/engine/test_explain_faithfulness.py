@@ -80,7 +80,9 @@ def fitted_on_planted(keys: list[str]):
 )
 def test_the_top_attributed_feature_moves_the_score_most(keys, method):
     df, fitted, result = fitted_on_planted(keys)
-    explanation = E.explain_result(fitted, df, result.scores, result.labels)
+    explanation = E.explain_result(
+        fitted, df, result.scores, result.labels, contributions=result.contributions
+    )
     assert explanation.method == method
     assert len(explanation) == int(result.labels.sum()) > 0
     X = fitted.preparer.transform(df)

@@ -33,9 +33,7 @@ def explained(alice, tenant_a):
     return run
 
 
-def test_the_explanations_endpoint_gives_method_importance_segments_and_rows(
-    alice_api, explained
-):
+def test_the_explanations_endpoint_gives_method_importance_segments_and_rows(alice_api, explained):
     body = alice_api.get(f"/runs/{explained.pk}/explanations", {"top": 2}).json()
     assert body["method"] == "sampling_shap" and "Shapley" in body["method_label"]
     assert body["rows"] == PLANTED and len(body["items"]) == PLANTED and body["error"] is None
@@ -66,7 +64,9 @@ def test_a_row_endpoint_returns_values_and_the_waterfall_numbers(alice_api, expl
     assert_problem(alice_api.get(f"/runs/{explained.pk}/rows/99999"), 404)
 
 
-def test_strangers_get_404_and_unfinished_runs_409(alice, tenant_a, alice_api, charlie_api, explained):
+def test_strangers_get_404_and_unfinished_runs_409(
+    alice, tenant_a, alice_api, charlie_api, explained
+):
     assert_problem(charlie_api.get(f"/runs/{explained.pk}/explanations"), 404)
     assert_problem(charlie_api.get(f"/runs/{explained.pk}/rows/0"), 404)
     queued = make_run(tenant_a, alice, explained.dataset_version, explained.detector_version.config)

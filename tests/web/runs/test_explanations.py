@@ -91,9 +91,7 @@ def test_the_segment_hints_name_the_over_represented_region(alice, tenant_a):
     assert hints[0]["lift"] > 2.5 and hints[0]["anomalies"] >= 8
 
 
-def test_the_explaining_stage_reports_progress_and_a_cancel_stops_it(
-    alice, tenant_a, monkeypatch
-):
+def test_the_explaining_stage_reports_progress_and_a_cancel_stops_it(alice, tenant_a, monkeypatch):
     real = services.record_progress
     seen = []
 
@@ -184,7 +182,9 @@ def test_a_row_page_is_404_for_strangers_and_rows_that_do_not_exist(
 
 def test_a_run_from_before_explanations_keeps_its_z_score_reasons(alice, tenant_a, alice_client):
     run = finished_run(tenant_a, alice)
-    Run.objects.filter(pk=run.pk).update(explanations="", summary={**run.summary, "explanation": {}})
+    Run.objects.filter(pk=run.pk).update(
+        explanations="", summary={**run.summary, "explanation": {}}
+    )
     run.refresh_from_db()
     html = alice_client.get(run.url("results")).content.decode()
     assert "chart-importance" not in html and "run it again to get them" in html
