@@ -285,8 +285,10 @@ def score_function(fitted: FittedPipeline) -> Callable[[np.ndarray], np.ndarray]
                     estimator.random_state = np.random.RandomState(fitted.config.seed)
                 raw[start : start + step, j] = _decision(key, decisions[j], X[start : start + step])
                 _drop_caches(estimator)
-        out = fitted._combine(raw)
-        return np.nan_to_num(out, nan=0.0, posinf=np.finfo(np.float64).max / 1e6)
+        out: np.ndarray = np.nan_to_num(
+            fitted._combine(raw), nan=0.0, posinf=np.finfo(np.float64).max / 1e6
+        )
+        return out
 
     return f
 
@@ -303,6 +305,7 @@ def explain(
     should_stop: ShouldStop | None = None,
     seed: int | None = None,
     contributions: np.ndarray | None = None,
+    max_seconds: float | None = None,
 ) -> Explanation:
     """Attributions of the prepared rows ``X`` under ``fitted``.
 
@@ -324,6 +327,9 @@ def explain(
     contributions : ndarray, optional
         For ``native``: the rows' per-feature scores recorded while scoring
         (``ScoreResult.contributions``); without them the rows are scored again.
+    max_seconds : float, optional
+        Time budget of the model-agnostic method: the rows explained when it runs out are
+        kept (highest scores first) and a note says how many.
 
     Raises
     ------
@@ -336,6 +342,7 @@ def explain(
     seed = fitted.config.seed if seed is None else seed
     started = time.perf_counter()
     total = len(X)
+    notes: list[str] = []
     if progress is not None:
         progress(STAGE, 0, total)
     if total == 0:
@@ -353,9 +360,15 @@ def explain(
         bg_rows = 0
     elif method == "sampling_shap":
         values, base, outputs = _sampling_shap(
-            fitted, X, background, seed=seed, progress=progress, should_stop=should_stop
-        )
+            fitted, X, background, seed=seed, progress=progress, should_stop=should_stop,
+            deadline=None if max_seconds is None else started + max_seconds,
+        )  # fmt: skip
         bg_rows = len(background)
+        if len(values) < total:
+            notes.append(
+                f"time budget of {max_seconds:g} s reached: {len(values)} of {total} rows explained"
+            )
+            row_ids, scores = np.asarray(row_ids)[: len(values)], np.asarray(scores)[: len(values)]
     else:
         raise ExplainError(f"unknown explanation method {method!r}")
     if progress is not None:
@@ -372,6 +385,7 @@ def explain(
         outputs=np.asarray(outputs, dtype=np.float64),
         seconds=time.perf_counter() - started,
         background_rows=bg_rows,
+        notes=notes,
     )
 
 
@@ -409,7 +423,9 @@ def _sampling_shap(
     seed: int,
     progress: Progress | None,
     should_stop: ShouldStop | None,
+    deadline: float | None = None,
 ) -> tuple[np.ndarray, float, np.ndarray]:
+    """Rows in order; stops early at ``deadline`` (perf_counter) and returns the rows done."""
     import shap
 
     f = score_function(fitted)
@@ -418,6 +434,7 @@ def _sampling_shap(
         raise ExplainError("no background rows to explain against")
     n_features = X.shape[1]
     values = np.zeros_like(X)
+    done = len(X)
     outputs = np.zeros(len(X))
     # SamplingExplainer draws with numpy's global generator: seed it for reproducible
     # attributions, and restore it so we do not disturb anyone else's draws.
@@ -432,6 +449,9 @@ def _sampling_shap(
             for i in range(len(X)):
                 if should_stop is not None and should_stop():
                     raise Cancelled("stopped on request")
+                if deadline is not None and i > 0 and time.perf_counter() > deadline:
+                    done = i
+                    break
                 row = X[i : i + 1]
                 sv = explainer.shap_values(
                     row,
@@ -449,7 +469,7 @@ def _sampling_shap(
         raise ExplainError(f"SHAP failed: {exc}") from exc
     finally:
         np.random.set_state(state)
-    return values, base, outputs
+    return values[:done], base, outputs[:done]
 
 
 def explain_result(
@@ -460,6 +480,7 @@ def explain_result(
     *,
     contributions: np.ndarray | None = None,
     max_rows: int = DEFAULT_MAX_ROWS,
+    max_seconds: float | None = None,
     background_rows: int = BACKGROUND_ROWS,
     progress: Progress | None = None,
     should_stop: ShouldStop | None = None,
@@ -489,6 +510,7 @@ def explain_result(
         progress=progress,
         should_stop=should_stop,
         contributions=None if contributions is None else np.asarray(contributions)[positions],
+        max_seconds=max_seconds,
     )
 
 

@@ -286,6 +286,7 @@ class _Execution:
                 result.labels,
                 contributions=result.contributions,
                 max_rows=limit,
+                max_seconds=settings.RUN_EXPLAIN_MAX_SECONDS,
                 progress=self.progress,
                 should_stop=self.should_stop,
             )

@@ -49,8 +49,8 @@ def test_the_sdk_reads_explanations_and_one_row(api):
 
 def test_runs_explain_prints_the_method_importance_segments_and_row_reasons(
     api,
-    config_file,
-    capsys,  # noqa: F811
+    config_file,  # noqa: F811
+    capsys,
 ):
     config.save_login(api.url, "pyn_x")
     api.route("GET", "/runs/4/explanations", (200, EXPLANATIONS))

@@ -112,3 +112,11 @@ def test_segment_hints_skip_free_text_and_need_flagged_rows():
     assert not S.is_categorical(ids)
     assert S.is_categorical(pa.array(["a", "b"] * 100))
     assert S.segment_hints({"k": np.array(["a"] * 10)}, np.zeros(10, dtype=bool)) == []
+
+
+def test_a_time_budget_keeps_the_rows_explained_so_far_and_says_so():
+    df, fitted, result = fitted_on(["knn"])
+    ex = E.explain_result(fitted, df, result.scores, result.labels, max_seconds=0.0)
+    assert len(ex) == 1 and len(ex.values) == len(ex.outputs) == 1  # the top row at least
+    assert ex.row_ids[0] == int(np.argmax(result.scores))
+    assert "1 of 10 rows explained" in ex.notes[0]
