@@ -318,16 +318,19 @@ class _Execution:
 
 def _segments(df, labels, *, skip: tuple[str, ...]) -> list[dict]:
     """Segment hints over the dataset's categorical columns (see pynomaly.segments)."""
+    import pandas as pd
     import pyarrow as pa
 
     from pynomaly import segments
 
     columns = {}
     for name in df.columns:
-        if name in skip:
+        column = df[name]
+        numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+        if name in skip or numeric or pd.api.types.is_datetime64_any_dtype(column):
             continue
         try:
-            values = pa.array(df[name], from_pandas=True)
+            values = pa.array(column, from_pandas=True)
         except (pa.ArrowException, TypeError, ValueError):
             continue
         if segments.is_categorical(values):
