@@ -138,7 +138,7 @@ def jobs(rows: int, out: Path) -> list[Job]:
                 ["-m", "bench.raw", "iforest", str(path), str(out / f"raw-{name}.parquet")]
                 + ["--label-column", "y", "--seed", str(SEED)],
                 ["-m", "pynomaly", "detect", str(path), "-d", "iforest", "--label-column", "y"]
-                + ["--seed", str(SEED), "--scaling", "none"]
+                + ["--seed", str(SEED), "--scaling", "none", "--explain", "0"]
                 + ["-o", str(out / f"pynomaly-{name}.parquet")],
             )
         )

@@ -211,6 +211,13 @@ def _add_detect(commands: Commands) -> None:
     _add_pipeline_options(p)
     _add_data_options(p)
     _add_output_options(p)
+    p.add_argument(
+        "--explain",
+        type=int,
+        default=10,
+        metavar="N",
+        help="show the top attributed features of the N highest flagged rows (default 10; 0: off)",
+    )
     p.set_defaults(func=cmd_detect)
 
 

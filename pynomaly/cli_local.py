@@ -241,11 +241,37 @@ def cmd_detect(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     progress = Progress(not args.quiet)
     try:
-        _fitted, result = detect(features, config, progress=progress, chunk_size=args.chunk_size)
+        fitted, result = detect(features, config, progress=progress, chunk_size=args.chunk_size)
+        seconds["fit+score"] = time.perf_counter() - t0
+        explanation = None
+        if args.explain > 0 and not args.quiet:
+            from pynomaly.explain import explain_result
+
+            t0 = time.perf_counter()
+            explanation = explain_result(
+                fitted, features, result.scores, result.labels, max_rows=args.explain,
+                contributions=result.contributions,
+                progress=progress,
+            )  # fmt: skip
+            seconds["explain"] = time.perf_counter() - t0
     finally:
         progress.close()
-    seconds["fit+score"] = time.perf_counter() - t0
-    return _write_and_report(args, result, labels, seconds)
+    code = _write_and_report(args, result, labels, seconds)
+    if explanation is not None:
+        _print_explanation(explanation)
+    return code
+
+
+def _print_explanation(explanation: Any) -> None:
+    """The method, then per explained row its three features pushing the score up most."""
+    if not len(explanation):
+        return
+    print(f"why (attributions by {explanation.method_label}; units: {explanation.units}):")
+    for row_id, score, top in zip(
+        explanation.row_ids, explanation.scores, explanation.top(3), strict=True
+    ):
+        reasons = ", ".join(f"{t['feature']} +{t['value']:.3g}" for t in top) or "—"
+        print(f"  #{int(row_id)} score {_num(float(score))}: {reasons}")
 
 
 def cmd_train(args: argparse.Namespace) -> int:

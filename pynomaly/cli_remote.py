@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pynomaly.cli import _command, _positive_int
-from pynomaly.cli_output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, _table
+from pynomaly.cli_output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, _num, _table
 
 if TYPE_CHECKING:
     from pynomaly.cli import Commands
@@ -117,6 +117,7 @@ def _add_runs(commands: Commands) -> None:
           pynomaly runs watch 17
           pynomaly runs results 17 -o scores.parquet
           pynomaly runs results 17 --only-anomalies -o anomalies.csv
+          pynomaly runs explain 17            why it flagged its top rows
         """,
     )
     sub = p.add_subparsers(dest="runs_command", metavar="SUBCOMMAND", required=True)
@@ -151,6 +152,11 @@ def _add_runs(commands: Commands) -> None:
     res.add_argument("--only-anomalies", action="store_true", help="only rows labelled anomalous")
     res.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     res.set_defaults(func=cmd_runs_results)
+    exp = sub.add_parser("explain", help="why a finished run flagged its rows (attributions)")
+    exp.add_argument("run", type=_positive_int, metavar="ID")
+    exp.add_argument("--rows", type=_positive_int, default=10, metavar="N", help="rows to show")
+    exp.add_argument("--json", action="store_true", help="print the server's JSON")
+    exp.set_defaults(func=cmd_runs_explain)
 
 
 SCORE_HELP = """\
@@ -370,6 +376,33 @@ def cmd_runs_results(args: argparse.Namespace) -> int:
         frame.to_csv(tmp, index=False)
     tmp.replace(target)
     print(f"{len(frame):,} rows of run {args.run} written to {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_runs_explain(args: argparse.Namespace) -> int:
+    with _client() as client:
+        data = client.runs.explanations(args.run, limit=args.rows, top=3)
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return EXIT_OK
+    if not data.get("items"):
+        print(data.get("error") or f"run {args.run} has no explanations")
+        return EXIT_OK
+    print(f"run {args.run}: {data['rows']} flagged rows explained by {data['method_label']}")
+    importance = data.get("importance") or []
+    if importance:
+        print(
+            "importance: " + ", ".join(f"{i['feature']} {i['value']:.3g}" for i in importance[:8])
+        )
+    for h in data.get("segments") or []:
+        print(
+            f"segment: {h['column']} = {h['value']}: {h['anomalies']} anomalies of {h['rows']} rows, lift {h['lift']:.1f}"
+        )
+    for item in data["items"]:
+        reasons = ", ".join(
+            f"{a['feature']} {a['value']:+.3g}" for a in item["attributions"] if a["value"] > 0
+        )
+        print(f"  #{item['row_id']} score {_num(item['score'])}: {reasons or '—'}")
     return EXIT_OK
 
 

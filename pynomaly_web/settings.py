@@ -404,6 +404,12 @@ RUN_MAX_ATTEMPTS = env.int("RUN_MAX_ATTEMPTS", default=2)
 # Unset: the engine's own chunking, so a run scores exactly as `pynomaly detect` does
 # (ECOD/COPOD scores depend a little on the chunk they are scored in).
 RUN_CHUNK_ROWS = env.int("RUN_CHUNK_ROWS", default=None)
+# Explanations (pynomaly.explain): the worker attributes at most this many flagged rows
+# (highest scores first); 0 turns the step off.
+RUN_EXPLAIN_MAX_ROWS = env.int("RUN_EXPLAIN_MAX_ROWS", default=100)
+# Model-agnostic SHAP scores each row hundreds of times: past this budget the run keeps the
+# rows explained so far (highest scores first) and says so.
+RUN_EXPLAIN_MAX_SECONDS = env.float("RUN_EXPLAIN_MAX_SECONDS", default=120.0)
 # Lost messages (outbox style): a queued run or a pending upload that no worker claimed within
 # RESEND_AFTER_SECONDS is sent again (then after 2x, 4x … up to RESEND_MAX_SECONDS), and work
 # whose holder on this host died is sent again at once; the sweep runs every SWEEP_SECONDS.

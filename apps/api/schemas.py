@@ -215,11 +215,65 @@ class RunPage(Schema):
     next_cursor: str | None
 
 
+class Attribution(Schema):
+    feature: str
+    value: float
+
+
 class ResultRow(Schema):
     row_id: Any
     score: float | None
     label: int
     severity: float | None
+    reasons: list[Attribution] | None = Field(
+        default=None,
+        description="The features pushing the score up most, by the run's attributions "
+        "(see GET /runs/{id}/explanations for the method); null for rows not explained.",
+    )
+
+
+class ExplainedRow(Schema):
+    row_id: int
+    score: float | None
+    base_value: float
+    output: float
+    attributions: list[Attribution]
+
+
+class SegmentHint(Schema):
+    column: str
+    value: Any
+    anomalies: int
+    rows: int
+    share_anomalies: float
+    share_rows: float
+    lift: float
+    p_value: float
+
+
+class ExplanationsOut(Schema):
+    method: str | None = Field(description="tree_shap, native or sampling_shap; null if none")
+    method_label: str | None
+    units: str | None
+    rows: int = Field(description="How many rows the run explained (flagged, highest first)")
+    seconds: float | None
+    error: str | None = Field(description="Why the run has no explanations, when it has none")
+    importance: list[Attribution] = Field(description="Mean |attribution| per feature")
+    segments: list[SegmentHint]
+    items: list[ExplainedRow]
+
+
+class RowOut(Schema):
+    row_id: int
+    score: float | None
+    severity: float | None
+    label: int
+    values: dict[str, Any]
+    method: str | None
+    method_label: str | None
+    explanation: ExplainedRow | None
+    reasons: list[Attribution]
+    reasons_kind: str
 
 
 class ResultPage(Schema):

@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from django.urls import reverse
 
 from pynomaly import results as R
 
-from . import selectors
+from . import explanations, report, selectors
 from .models import Run
 from .selectors import dataset_columns, dataset_file, row_ids, scores, severity
 
@@ -81,6 +82,7 @@ def anomalies_table(
             "severity": _finite(sev[i]),
             "values": [_short(values[c][i]) for c in columns],
             "why": why[i],
+            "url": row_url(run, int(ids[i])),
         }
         for i in range(len(pos))
     ]
@@ -97,6 +99,42 @@ def anomalies_table(
         why_kind,
         sortable,
     )
+
+
+def row_url(run: Run, row_id: int) -> str:
+    """The path of one row's page."""
+    kwargs = {"tenant_slug": run.tenant.slug, "run_id": run.pk, "row_id": row_id}
+    return reverse("runs:row", kwargs=kwargs)
+
+
+def row_detail(run: Run, row_id: int, *, figure: bool = True) -> dict | None:
+    """Everything a row's page shows: values, score, whether flagged, and why; None if no such row."""
+    ids = row_ids(run)
+    if 0 <= row_id < len(ids) and ids[row_id] == row_id:
+        position = row_id
+    else:
+        hits = np.flatnonzero(ids == row_id)
+        if not len(hits):
+            return None
+        position = int(hits[0])
+    pos = np.array([position])
+    columns = dataset_columns(run)
+    values = selectors.values_at(dataset_file(run), ids[pos], columns)
+    attribution = explanations.row(run, row_id)
+    why, why_kind = _why(run, pos, ids[pos])
+    info = explanations.info(run)
+    return {
+        "row_id": int(row_id),
+        "score": _finite(scores(run)[position]),
+        "severity": _finite(severity(run)[position]),
+        "flagged": bool(selectors.flags(run)[position]),
+        "values": [(c, values[c][0]) for c in columns],
+        "attribution": attribution,
+        "waterfall": report.waterfall_figure(run, attribution) if attribution and figure else None,
+        "why": why[0],
+        "why_kind": why_kind,
+        "explanation": info,
+    }
 
 
 def _short(v):
@@ -143,9 +181,32 @@ def _sort_order(
 
 
 def _why(run: Run, pos: np.ndarray, ids: np.ndarray) -> tuple[list[list[dict]], str]:
-    """Per row, the features that stand out most: contributions when stored, else |z-score|."""
+    """Per row, the features that pushed it up: the model's attributions where the run
+    explained the row, else stored contributions or |z-score| (each entry says which)."""
     if len(pos) == 0:
         return [], ""
+    attributed = explanations.top_for(run, ids, WHY_N)
+    missing = [i for i, r in enumerate(ids) if int(r) not in attributed]
+    fallback, fallback_kind = (
+        _fallback_why(run, pos[missing], ids[missing]) if missing else ([], "")
+    )
+    why: list[list[dict]] = [[] for _ in pos]
+    for i, r in enumerate(ids):
+        if int(r) in attributed:
+            why[i] = [{**w, "kind": "attribution"} for w in attributed[int(r)]]
+    for k, i in enumerate(missing):
+        why[i] = [{**w, "kind": fallback_kind} for w in fallback[k]]
+    if attributed:
+        method = explanations.info(run).get("method_label") or "attributions"
+        kind = f"attributions: {method}"
+        if missing and fallback_kind:
+            kind += f"; {fallback_kind} for rows not explained"
+        return why, kind
+    return why, fallback_kind
+
+
+def _fallback_why(run: Run, pos: np.ndarray, ids: np.ndarray) -> tuple[list[list[dict]], str]:
+    """Contributions when stored (ECOD, COPOD), else |z-score| of the values."""
     if selectors.contribution_columns(run):
         names, matrix = selectors.contributions_at(run, pos)
         return R.top_features(matrix, names, WHY_N, absolute=False), "contribution"

@@ -18,6 +18,8 @@ RED = "#dc2626"
 GREY = "#94a3b8"
 INDIGO = "#4f46e5"
 AMBER = "#d97706"
+MAX_IMPORTANCE_BARS = 20
+MAX_WATERFALL_BARS = 12
 
 _BASE_LAYOUT = {
     "margin": {"l": 56, "r": 16, "t": 48, "b": 48},
@@ -240,7 +242,7 @@ def heatmap(
 ) -> dict:
     """Top anomalies (rows) × features; z-scores diverge around 0, contributions are one-sided."""
     z = np.asarray(matrix, dtype="float64")
-    diverging = kind == "z-score"
+    diverging = kind.startswith(("z-score", "attribution"))  # both signed
     limit = float(np.nanmax(np.abs(z))) if z.size and np.isfinite(z).any() else 1.0
     trace = {
         "type": "heatmap",
@@ -369,5 +371,84 @@ def compare_scatter(
             _with_note("Score of run A vs run B", shown_note(len(pos), n, "rows")),
             xaxis={"title": {"text": "score A"}},
             yaxis={"title": {"text": "score B"}},
+        ),
+    }
+
+
+# ---------------------------------------------------------------- explanations
+def feature_importance(items: Sequence[dict], *, method: str, rows: int) -> dict:
+    """Horizontal bars: mean |attribution| per feature over the explained rows, largest on top."""
+    items = list(items)[:MAX_IMPORTANCE_BARS]
+    names = [str(i["feature"]) for i in items]
+    values = [float(i["value"]) for i in items]
+    trace = {
+        "type": "bar",
+        "orientation": "h",
+        "x": compact(np.array(values, dtype="float64"), 4),
+        "y": names,
+        "marker": {"color": INDIGO},
+        "hovertemplate": "%{y}: %{x}<extra></extra>",
+    }
+    title = _with_note(
+        "Feature importance (mean |attribution| over flagged rows)",
+        f"{method} · {rows:,} row{'s' if rows != 1 else ''} explained",
+    )
+    return {
+        "data": [trace],
+        "layout": _layout(
+            title,
+            yaxis={"autorange": "reversed", "type": "category", "automargin": True},
+            xaxis={"title": {"text": "mean |attribution|"}, "rangemode": "tozero"},
+            height=max(280, 24 * len(names) + 120),
+            margin={**_BASE_LAYOUT["margin"], "t": 64},
+        ),
+    }
+
+
+def waterfall(
+    attributions: Sequence[dict],
+    *,
+    base_value: float,
+    output: float,
+    method: str,
+    units: str = "",
+    max_bars: int = MAX_WATERFALL_BARS,
+) -> dict:
+    """One row's attributions as a waterfall from the base value to the row's explained output.
+
+    Features beyond ``max_bars`` (by |value|) are summed into one "other features" bar, so the
+    bars still add up to the output.
+    """
+    items = list(attributions)
+    shown, rest = items[:max_bars], items[max_bars:]
+    names = [str(i["feature"]) for i in shown]
+    values = [float(i["value"]) for i in shown]
+    if rest:
+        names.append(f"{len(rest)} other features")
+        values.append(float(sum(float(i["value"]) for i in rest)))
+    trace = {
+        "type": "waterfall",
+        "orientation": "h",
+        "measure": ["absolute", *["relative"] * len(values), "total"],
+        "y": ["base value", *names, "this row"],
+        "x": compact(np.array([base_value, *values, output], dtype="float64"), 5),
+        "base": 0,
+        "increasing": {"marker": {"color": RED}},
+        "decreasing": {"marker": {"color": INDIGO}},
+        "totals": {"marker": {"color": GREY}},
+        "connector": {"line": {"color": GREY, "width": 1}},
+        "hovertemplate": "%{y}: %{x}<extra></extra>",
+    }
+    return {
+        "data": [trace],
+        "layout": _layout(
+            _with_note(
+                "Why this row scores as it does", f"{method}" + (f" · {units}" if units else "")
+            ),
+            yaxis={"autorange": "reversed", "type": "category", "automargin": True},
+            xaxis={"title": {"text": "explained output"}},
+            height=max(300, 26 * (len(names) + 2) + 120),
+            margin={**_BASE_LAYOUT["margin"], "t": 64},
+            showlegend=False,
         ),
     }

@@ -36,6 +36,7 @@ class Run(TenantOwned):
         PREPARING = "preparing", "Preparing features"
         FITTING = "fitting", "Fitting"
         SCORING = "scoring", "Scoring"
+        EXPLAINING = "explaining", "Explaining"
         WRITING = "writing", "Writing results"
         DONE = "done", "Done"
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from pynomaly import results as R
 from pynomaly.evaluate import METRIC_NAMES
 
-from . import charts, comparison, selectors
+from . import charts, comparison, explanations, selectors
 from .models import Run
 from .selectors import feature_columns, flags, row_ids, scores, top_positions
 
@@ -33,7 +35,16 @@ def heatmap_figure(run: Run) -> dict | None:
     if len(pos) == 0:
         return None
     ids = row_ids(run)[pos]
-    if selectors.contribution_columns(run):
+    ex = explanations.explanation(run)
+    explained = np.isin(ids, ex.row_ids) if ex is not None else np.zeros(len(ids), dtype=bool)
+    if ex is not None and explained.any():
+        # The model's attributions of the top rows it explained (they are the top flagged rows).
+        ids = ids[explained]
+        index = {int(r): i for i, r in enumerate(ex.row_ids)}
+        matrix = ex.values[[index[int(r)] for r in ids]]
+        names = list(ex.feature_names)
+        kind = "attribution"
+    elif selectors.contribution_columns(run):
         names, matrix = selectors.contributions_at(run, pos)
         kind = "contribution"
     else:
@@ -47,6 +58,28 @@ def heatmap_figure(run: Run) -> dict | None:
         matrix, names = matrix[:, keep], [names[i] for i in keep]
         kind += f", {MAX_HEATMAP_FEATURES} most deviating features"
     return charts.heatmap(matrix, ids.tolist(), names, kind=kind)
+
+
+def importance_figure(run: Run) -> dict | None:
+    """Global feature importance of the run's explained rows, or None when it has none."""
+    items = explanations.importance(run)
+    if not items:
+        return None
+    info = explanations.info(run)
+    return charts.feature_importance(
+        items, method=info.get("method_label") or "attributions", rows=int(info.get("rows") or 0)
+    )
+
+
+def waterfall_figure(run: Run, row: dict) -> dict:
+    info = explanations.info(run)
+    return charts.waterfall(
+        row["attributions"],
+        base_value=row["base_value"],
+        output=row["output"],
+        method=info.get("method_label") or "attributions",
+        units=info.get("units") or "",
+    )
 
 
 def _projection_coords(run: Run) -> dict | None:

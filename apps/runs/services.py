@@ -38,8 +38,9 @@ STAGE_SPAN = {
     Run.Stage.LOADING: (0, 5),
     Run.Stage.PREPARING: (5, 10),
     Run.Stage.FITTING: (10, 45),
-    Run.Stage.SCORING: (45, 95),
-    Run.Stage.WRITING: (95, 100),
+    Run.Stage.SCORING: (45, 90),
+    Run.Stage.EXPLAINING: (90, 97),
+    Run.Stage.WRITING: (97, 100),
     Run.Stage.DONE: (100, 100),
 }
 
@@ -361,6 +362,7 @@ def run_succeed(
     *,
     run: Run,
     results_file: File,
+    explanations_file: File | None = None,
     threshold: float,
     summary: dict[str, Any],
     metrics: dict[str, Any],
@@ -374,6 +376,8 @@ def run_succeed(
         logger.warning("run %s became %s while it ran; results dropped", run.pk, locked.status)
         return False
     run.results.save(f"run-{run.pk}.parquet", results_file, save=False)
+    if explanations_file is not None:
+        run.explanations.save(f"run-{run.pk}-explanations.parquet", explanations_file, save=False)
     run.threshold, run.summary, run.metrics, run.timings = threshold, summary, metrics, timings
     run.rows_done = run.rows_total
     run.rows_per_second = (

@@ -9,6 +9,7 @@ import signal
 import tempfile
 import threading
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -226,10 +227,13 @@ class _Execution:
                 should_stop=self.should_stop,
                 chunk_size=settings.RUN_CHUNK_ROWS,
             )
+        explanation, explain_summary = self._explain(fitted, df, result)
+        segments = _segments(df, result.labels, skip=excluded)
         del df
 
         self.progress(Run.Stage.WRITING, 0, 1)
         summary = detect.summarize(result)
+        summary.update(explanation=explain_summary, segments=segments)
         summary.update(
             feature_names=list(result.feature_names),
             has_contributions=result.contributions is not None,
@@ -244,11 +248,21 @@ class _Execution:
             results_path = Path(tmp) / "results.parquet"
             results.write(result, results_path)
             model = self._save_model(fitted, Path(tmp))
+            explanations_path = None
+            if explanation is not None:
+                from pynomaly import explain
+
+                explanations_path = Path(tmp) / "explanations.parquet"
+                explain.write(explanation, explanations_path)
             self._enter("done")
-            with open(results_path, "rb") as fh:
+            with (
+                open(results_path, "rb") as fh,
+                open(explanations_path, "rb") if explanations_path else nullcontext() as xfh,
+            ):
                 services.run_succeed(
                     run=run,
                     results_file=File(fh),
+                    explanations_file=File(xfh) if xfh is not None else None,
                     threshold=float(result.threshold),
                     summary=jsonable(summary),
                     metrics=jsonable(metrics),
@@ -274,6 +288,34 @@ class _Execution:
         )
         return fitted, result
 
+    def _explain(self, fitted, df, result):
+        """Attributions of the flagged rows (at most RUN_EXPLAIN_MAX_ROWS) and their summary.
+
+        A failure to explain does not fail the run: its scores stand, the summary says why.
+        """
+        from pynomaly import explain
+
+        limit = settings.RUN_EXPLAIN_MAX_ROWS
+        if not limit:
+            return None, {"error": "Explanations are switched off (RUN_EXPLAIN_MAX_ROWS=0)."}
+        self.progress(Run.Stage.EXPLAINING, 0, 1)
+        try:
+            explanation = explain.explain_result(
+                fitted,
+                df,
+                result.scores,
+                result.labels,
+                contributions=result.contributions,
+                max_rows=limit,
+                max_seconds=settings.RUN_EXPLAIN_MAX_SECONDS,
+                progress=self.progress,
+                should_stop=self.should_stop,
+            )
+        except explain.ExplainError as exc:
+            logger.info("run %s: not explained: %s", self.run.pk, exc)
+            return None, {"error": f"The rows could not be explained: {exc}"}
+        return explanation, explanation.summary()
+
     def _save_model(self, fitted, tmp: Path) -> services.ModelArtifact | None:
         from pynomaly import catalogue, persist
         from pynomaly.errors import ArtifactError
@@ -295,6 +337,28 @@ class _Execution:
             input_columns=list(fitted.preparer.input_columns),
             threshold=float(fitted.threshold_),
         )
+
+
+def _segments(df, labels, *, skip: tuple[str, ...]) -> list[dict]:
+    """Segment hints over the dataset's categorical columns (see pynomaly.segments)."""
+    import pandas as pd
+    import pyarrow as pa
+
+    from pynomaly import segments
+
+    columns = {}
+    for name in df.columns:
+        column = df[name]
+        numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+        if name in skip or numeric or pd.api.types.is_datetime64_any_dtype(column):
+            continue
+        try:
+            values = pa.array(column, from_pandas=True)
+        except (pa.ArrowException, TypeError, ValueError):
+            continue
+        if segments.is_categorical(values):
+            columns[str(name)] = values
+    return segments.segment_hints(columns, np.asarray(labels).astype(bool))
 
 
 def jsonable(value):

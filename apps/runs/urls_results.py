@@ -11,5 +11,6 @@ urlpatterns = [
     path("<int:run_id>/results/threshold/save/", views.threshold_save, name="threshold_save"),
     path("<int:run_id>/results.csv", views.download_csv, name="download_csv"),
     path("<int:run_id>/results.parquet", views.download_parquet, name="download_parquet"),
+    path("<int:run_id>/rows/<int:row_id>/", views.row_page, name="row"),
     path("compare/", views.compare, name="compare"),
 ]

@@ -5,15 +5,16 @@ from __future__ import annotations
 import math
 
 from django.contrib import messages
-from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.tenants.access import tenant_view
 from apps.tenants.permissions import CREATE
+from pynomaly.segments import describe as describe_segment
 
-from . import report, selectors
-from .anomalies import TablePage, anomalies_table
+from . import explanations, report, selectors
+from .anomalies import TablePage, anomalies_table, row_detail
 from .models import Run
 from .selectors import ResultsUnavailable, get_run_for_member, get_succeeded_run
 from .services import run_threshold_set
@@ -112,6 +113,7 @@ def _context(request: HttpRequest, run: Run, *, charts: bool = True) -> dict:
         range=selectors.score_range(run),
         histogram=report.histogram_figure(run, shown),
         contributions=bool(selectors.contribution_columns(run)),
+        explanation=explanations.info(run),
     )
     ctx.update(at_pct=100 * ctx["at"]["anomaly_rate"], saved_pct=100 * ctx["saved"]["anomaly_rate"])
     if charts:
@@ -121,6 +123,16 @@ def _context(request: HttpRequest, run: Run, *, charts: bool = True) -> dict:
             timeseries=report.timeseries_figure(run, shown),
             heatmap=report.heatmap_figure(run),
             projection=report.projection_figure(run, shown),
+            importance=report.importance_figure(run),
+            segments=[
+                {
+                    **h,
+                    "text": describe_segment(h),
+                    "pct_anomalies": 100 * h["share_anomalies"],
+                    "pct_rows": 100 * h["share_rows"],
+                }
+                for h in explanations.segments(run, shown)
+            ],
         )
     ctx.update(results_context(request, run, table.rows, full=charts))
     return ctx
@@ -200,6 +212,21 @@ def download_parquet(request: HttpRequest, run_id: int) -> FileResponse:
         as_attachment=True,
         filename=f"run-{run.pk}-results.parquet",
         content_type="application/vnd.apache.parquet",
+    )
+
+
+@tenant_or_share_view  # members, or a user this run is shared with (read-only)
+@require_GET
+def row_page(request: HttpRequest, run_id: int, row_id: int) -> HttpResponse:
+    run = get_succeeded_run(request, run_id)
+    try:
+        detail = row_detail(run, row_id)
+    except ResultsUnavailable:
+        raise Http404("This run's results cannot be read.") from None
+    if detail is None:
+        raise Http404("This run has no such row.")
+    return render(
+        request, "runs/row.html", {"run": run, "row": detail, "results_url": run.url("results")}
     )
 
 

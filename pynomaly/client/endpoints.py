@@ -188,6 +188,18 @@ class Runs(_Section):
 
         return pd.DataFrame(rows, columns=["row_id", "score", "label", "severity"])
 
+    def explanations(self, run_id: int, *, limit: int | None = None,
+                     top: int | None = None) -> dict[str, Any]:  # fmt: skip
+        """Why rows were flagged: ``method``, ``importance`` (mean |attribution| per feature),
+        ``segments`` (over-represented categorical values) and ``items``, one per explained
+        row with its ``attributions`` (``top`` features each; all by default)."""
+        params = {k: v for k, v in {"limit": limit, "top": top}.items() if v is not None}
+        return dict(self.client.get_json(f"/runs/{int(run_id)}/explanations", **params))
+
+    def row(self, run_id: int, row_id: int) -> dict[str, Any]:
+        """One scored row: ``values``, ``score``, ``label`` and its ``explanation`` (or None)."""
+        return dict(self.client.get_json(f"/runs/{int(run_id)}/rows/{int(row_id)}"))
+
     def download(
         self,
         run_id: int,

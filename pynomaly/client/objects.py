@@ -187,6 +187,9 @@ class Run(_Resource):
     def results(self, **kwargs: Any) -> Any:
         return _bound(self._client).runs.results(_known(self.id), **kwargs)
 
+    def explanations(self, **kwargs: Any) -> dict[str, Any]:
+        return _bound(self._client).runs.explanations(_known(self.id), **kwargs)
+
 
 @dataclass
 class Model(_Resource):

@@ -115,6 +115,7 @@ MATRIX: dict[str, str | dict[str, str]] = {
     "runs:rerun": "create",
     "runs:results": "shared-read",
     "runs:results_table": "shared-read",
+    "runs:row": "shared-read",
     "runs:threshold_preview": "shared-read",
     "runs:threshold_save": "create",
     "runs:download_csv": "shared-read",
@@ -191,6 +192,8 @@ MATRIX: dict[str, str | dict[str, str]] = {
     "api-v1:get_run": "api-read",
     "api-v1:cancel_run": "api-write",
     "api-v1:run_results": "api-read",
+    "api-v1:run_explanations": "api-read",
+    "api-v1:run_row": "api-read",
     "api-v1:download": "api-read",
     "api-v1:list_models": "api-any-token",
     "api-v1:get_model": "api-read",
@@ -614,6 +617,7 @@ def kwargs_for(p: Pattern, w, actor: str, slug: str | None = None) -> dict:
             if name in ("monitors:resume", "api-v1:resume_monitor")
             else w.monitor.pk
         ),
+        "row_id": 0,
         "key": "iforest",
         "token": w.invitation_token,
         "alert_id": w.alert.pk,

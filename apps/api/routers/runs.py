@@ -10,7 +10,8 @@ from ninja import Query, Router, Status
 
 from apps.datasets.models import Dataset, DatasetVersion
 from apps.detectors.models import DetectorConfig, TrainedModel
-from apps.runs import selectors
+from apps.runs import explanations, selectors
+from apps.runs.anomalies import row_detail
 from apps.runs.models import Run
 from apps.runs.rules import RunInvalid, run_start_check
 from apps.runs.services import RunStateError, run_cancel, run_start
@@ -19,10 +20,11 @@ from pynomaly import results as R
 from ..auth import write_auth
 from ..errors import ApiProblem
 from ..pagination import DEFAULT_LIMIT, MAX_LIMIT, decode, encode, page
-from ..schemas import ResultPage, RunIn, RunOut, RunPage
+from ..schemas import ExplanationsOut, ResultPage, RowOut, RunIn, RunOut, RunPage
 from .common import LIMIT_DESCRIPTION, MAX_ID, scoped_or_404
 
 router = Router(tags=["runs"])
+REASONS_N = 3  # attributed features per result row
 
 
 def run_out(r: Run) -> dict:
@@ -252,18 +254,104 @@ def run_results(
             if len(positions)
             else []
         )
+    ids = [
+        values["row_id"][i] if "row_id" in values else int(positions[i])
+        for i in range(len(positions))
+    ]
+    reasons = explanations.top_for(run, np.asarray(ids, dtype=np.int64), REASONS_N) if ids else {}
     items = [
         {
-            "row_id": values["row_id"][i] if "row_id" in values else int(positions[i]),
+            "row_id": ids[i],
             "score": _finite(s[i]),
             "label": labels[i],
             "severity": _finite(values["severity"][i]) if "severity" in values else None,
+            "reasons": reasons.get(int(ids[i])),
         }
         for i in range(len(positions))
     ]
     end = start + len(positions)
     next_cursor = encode(end, salt_extra=salt) if end < total else None
     return {"items": items, "next_cursor": next_cursor}
+
+
+@router.get(
+    "/{int:run_id}/explanations",
+    response=ExplanationsOut,
+    summary="Why rows were flagged: per-row attributions, global feature importance, segment hints",
+)
+def run_explanations(
+    request: HttpRequest,
+    run_id: int,
+    limit: int = Query(
+        100, ge=1, le=10_000, description="Explained rows to return, highest score first"
+    ),
+    top: int | None = Query(None, ge=1, le=10_000, description="Features per row (default: all)"),
+):
+    run = _finished(request, run_id)
+    info = explanations.info(run)
+    ex = explanations.explanation(run)
+    items = []
+    if ex is not None:
+        for i in range(min(limit, len(ex))):
+            row = ex.row(int(ex.row_ids[i])) or {"attributions": []}
+            items.append(
+                {
+                    "row_id": int(ex.row_ids[i]),
+                    "score": _finite(ex.scores[i]),
+                    "base_value": row["base_value"],
+                    "output": row["output"],
+                    "attributions": row["attributions"][:top] if top else row["attributions"],
+                }
+            )
+    return {
+        "method": info.get("method") or (ex.method if ex is not None else None),
+        "method_label": info.get("method_label"),
+        "units": info.get("units"),
+        "rows": len(ex) if ex is not None else 0,
+        "seconds": info.get("seconds"),
+        "error": info.get("error") or (None if ex is not None else "This run has no explanations."),
+        "importance": explanations.importance(run),
+        "segments": explanations.segments(run),
+        "items": items,
+    }
+
+
+@router.get(
+    "/{int:run_id}/rows/{int:row_id}",
+    response=RowOut,
+    summary="One scored row: its values, score, flag and the attributions that explain it",
+)
+def run_row(request: HttpRequest, run_id: int, row_id: int):
+    run = _finished(request, run_id)
+    detail = row_detail(run, row_id, figure=False)
+    if detail is None:
+        raise ApiProblem(404, f"Run {run.pk} has no row {row_id}.")
+    info = detail["explanation"]
+    attribution = detail["attribution"]
+    return {
+        "row_id": detail["row_id"],
+        "score": detail["score"],
+        "severity": detail["severity"],
+        "label": int(detail["flagged"]),
+        "values": {k: _json_value(v) for k, v in detail["values"]},
+        "method": info.get("method") if attribution else None,
+        "method_label": info.get("method_label") if attribution else None,
+        "explanation": (
+            {"row_id": detail["row_id"], "score": detail["score"], **attribution}
+            if attribution
+            else None
+        ),
+        "reasons": [
+            {"feature": w["feature"], "value": w["value"]}
+            for w in detail["why"]
+            if w.get("value") is not None
+        ],
+        "reasons_kind": detail["why_kind"],
+    }
+
+
+def _json_value(v):
+    return None if isinstance(v, float) and not np.isfinite(v) else v
 
 
 def _finite(v):

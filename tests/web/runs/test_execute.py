@@ -237,7 +237,7 @@ def test_progress_is_throttled_but_stage_changes_always_write(alice, tenant_a):
     assert not services.record_progress(run=run, stage="scoring", done=2, total=10)
     assert services.record_progress(run=run, stage="writing", done=0, total=1)
     run.refresh_from_db()
-    assert run.stage == "writing" and run.percent == 95.0 and run.heartbeat_at is not None
+    assert run.stage == "writing" and run.percent == 97.0 and run.heartbeat_at is not None
 
 
 # ---------------------------------------------------------------- the reaper

@@ -132,7 +132,7 @@ def test_without_contributions_rows_name_their_largest_z_scores(alice_client, te
     assert [w["feature"] for w in why][:2] == ["q", "s"]
     assert why[0]["value"] > 10 and why[1]["value"] < -10
     html = alice_client.get(url("results", run)).content.decode()
-    assert "Stands out in (z-score)" in html
+    assert "Why flagged (z-score)" in html
 
 
 def test_reading_rows_by_position_reads_only_their_row_groups_in_the_asked_order(tenant_a):
