@@ -74,6 +74,8 @@ class PipelineConfig:
             (catalogue.get_detector(key).key, catalogue.get_detector(key).validate_params(params))
             for key, params in self.detectors
         )
+        if len(pairs) > 1 and any(key == "auto" for key, _ in pairs):
+            raise ParamError("detectors", "'auto' chooses the detectors: use it on its own")
         return PipelineConfig(
             detectors=pairs,
             combine=self.combine,
@@ -180,6 +182,7 @@ class FittedPipeline:
         self.fit_seconds = 0.0
         self.n_train = 0
         self.notes: list[str] = []  # repairs made while fitting, to show the user
+        self.selection: dict[str, Any] | None = None  # what ``auto`` chose (automl.Selection)
         self._decisions: list[Decision] | None = None  # see decision_functions()
 
     @property
@@ -362,6 +365,7 @@ class FittedPipeline:
             exclude_columns=self.config.exclude_columns,
         )
         clone.threshold_ = value
+        clone.selection = self.selection
         return clone
 
 
