@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.automl_table import CAP, SHARED, SEED, datasets, frame, load
+from bench.automl_table import CAP, SEED, SHARED, datasets, frame, load
 
 SHARES = (0.0, 0.01, 0.05)
 
@@ -179,7 +179,9 @@ def _report(sets: list[dict[str, Any]], pool: tuple[str, ...]) -> int:
         z = s["by_share"][0.0]
         b = z["defaults"][best]
         oracle = max(z["defaults"].values(), key=lambda m: m[0])
-        line = f"{s['name']:22s} {s['rows']:>7d} {b[0]:.3f}/{b[1]:.2f} {oracle[0]:.3f}/{oracle[1]:.2f}"
+        line = (
+            f"{s['name']:22s} {s['rows']:>7d} {b[0]:.3f}/{b[1]:.2f} {oracle[0]:.3f}/{oracle[1]:.2f}"
+        )
         rows_auc["best"].append(b[0])
         rows_ap["best"].append(b[1])
         rows_auc["oracle"].append(oracle[0])
@@ -199,7 +201,10 @@ def _report(sets: list[dict[str, Any]], pool: tuple[str, ...]) -> int:
         )
     )
     print("\nMean ROC-AUC of every default detector (0 % labels):")
-    print("  " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(default_means.items(), key=lambda kv: -kv[1])))
+    print(
+        "  "
+        + ", ".join(f"{k} {v:.3f}" for k, v in sorted(default_means.items(), key=lambda kv: -kv[1]))
+    )
     target0 = default_means[best] + 0.01
     auto0 = mean(rows_auc["auto0.0"])
     auto1 = mean(rows_auc["auto0.01"])

@@ -181,7 +181,9 @@ class Table:
         vector = np.array([meta[n] for n in NAMES])
         centre, spread = self.meta.mean(axis=0), self.meta.std(axis=0)
         spread = np.where(spread > 1e-9, spread, 1.0)
-        distance = np.linalg.norm((self.meta - centre) / spread - (vector - centre) / spread, axis=1)
+        distance = np.linalg.norm(
+            (self.meta - centre) / spread - (vector - centre) / spread, axis=1
+        )
         order = np.argsort(distance, kind="stable")[:NEIGHBOURS]
         weights = 1.0 / (distance[order] + 0.5)
         auc = np.where(np.isfinite(self.auc[order]), self.auc[order], 0.5)
@@ -321,7 +323,16 @@ def select(
             raise ValueError(f"{len(y)} labels for {len(X)} rows")
         if int((y == 1).sum()) > 0:
             return _select_labelled(
-                X, y, meta, similar, score_of, ranked, excluded, scored_rows, max_fit_rows, seed,
+                X,
+                y,
+                meta,
+                similar,
+                score_of,
+                ranked,
+                excluded,
+                scored_rows,
+                max_fit_rows,
+                seed,
                 should_stop,
             )
     return _unsupervised(meta, similar, score_of, ranked, chosen, excluded, labels)
@@ -348,8 +359,7 @@ def _unsupervised(
         reasons.append("the training labels hold no known anomaly, so they could not be used")
     if excluded:
         reasons.append(
-            "left out: "
-            + "; ".join(f"{_name(k)} ({why})" for k, why in list(excluded.items())[:4])
+            "left out: " + "; ".join(f"{_name(k)} ({why})" for k, why in list(excluded.items())[:4])
         )
     alternatives = [
         Alternative(
@@ -474,17 +484,20 @@ def _select_labelled(
     options: list[tuple[str, tuple[tuple[str, dict[str, Any]], ...], float, float, str]] = []
     # (label, detectors, value compared, measured, basis)
     for key in best:
-        options.append(
-            (_name(key), ((key, {}),), shrunk[key], measured[key], "labelled rows")
-        )
+        options.append((_name(key), ((key, {}),), shrunk[key], measured[key], "labelled rows"))
     top = best[:ENSEMBLE_SIZE]
     if len(top) > 1:
         combined = _standardised(np.column_stack([raw[k] for k in top])).mean(axis=1)
         m = _auc(target[judged], combined[judged])
         prior = float(np.mean([score_of[k] for k in top]))
         options.append(
-            (_names(top), tuple((k, {}) for k in top), weight * m + (1 - weight) * prior, m,
-             "labelled rows")
+            (
+                _names(top),
+                tuple((k, {}) for k in top),
+                weight * m + (1 - weight) * prior,
+                m,
+                "labelled rows",
+            )
         )
     notes: list[Alternative] = []
     base = best[:SUPERVISED_BASE]
@@ -497,11 +510,10 @@ def _select_labelled(
         ):
             if should_stop is not None and should_stop():
                 raise Cancelled("stopped on request")
-            m = _cross_validated(
-                Xs[judged], tos[judged], target[judged], booster, blend, seed
-            )
-            if m is None:
+            cv = _cross_validated(Xs[judged], tos[judged], target[judged], booster, blend, seed)
+            if cv is None:
                 continue
+            m = cv
             params = {"booster": booster, "base": ",".join(base), "blend": blend}
             options.append((label, (("labelboost", params),), m, m, "cross-validation"))
     else:
@@ -533,9 +545,7 @@ def _select_labelled(
             f"measurement is weighed {weight:.0%} against the meta-learning prediction"
         )
     reasons.append(_profile_sentence(meta))
-    alternatives = [
-        Alternative(o[0], tuple(k for k, _ in o[1]), o[2], o[4]) for o in options[1:]
-    ]
+    alternatives = [Alternative(o[0], tuple(k for k, _ in o[1]), o[2], o[4]) for o in options[1:]]
     alternatives += [
         Alternative(_name(k), (k,), score_of[k], "meta-learning", why)
         for k, why in excluded.items()
@@ -615,8 +625,12 @@ def _boost_predict(
         from xgboost import XGBClassifier
 
         model = XGBClassifier(
-            n_estimators=100, max_depth=3, learning_rate=0.1, scale_pos_weight=weight,
-            random_state=seed, n_jobs=1,
+            n_estimators=100,
+            max_depth=3,
+            learning_rate=0.1,
+            scale_pos_weight=weight,
+            random_state=seed,
+            n_jobs=1,
         )
     model.fit(features, y)
     out: np.ndarray = np.asarray(model.predict_proba(new)[:, 1], dtype=np.float64)

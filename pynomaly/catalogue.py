@@ -312,8 +312,15 @@ def _dbscan_spec() -> DetectorSpec:
 
 
 def _internal_spec(
-    key: str, short_name: str, name: str, description: str, params: tuple[ParamSpec, ...],
-    class_path: str, *, supervised: bool, saveable: bool,
+    key: str,
+    short_name: str,
+    name: str,
+    description: str,
+    params: tuple[ParamSpec, ...],
+    class_path: str,
+    *,
+    supervised: bool,
+    saveable: bool,
 ) -> DetectorSpec:
     return DetectorSpec(
         key=key,
@@ -354,7 +361,11 @@ def _internal() -> dict[str, DetectorSpec]:
         "labels, when given)",
         (
             ParamSpec(
-                "max_detectors", "int", 3, minimum=1, maximum=5,
+                "max_detectors",
+                "int",
+                3,
+                minimum=1,
+                maximum=5,
                 help="Most detectors in the chosen ensemble",
             ),
         ),

@@ -117,9 +117,7 @@ def fit(
     ------
     DataError, ParamError, UnknownDetector, DetectorUnavailable, DetectionFailed, Cancelled
     """
-    fitted, _, _ = _fit(
-        df, config, progress, should_stop, chunk_size, train_labels=train_labels
-    )
+    fitted, _, _ = _fit(df, config, progress, should_stop, chunk_size, train_labels=train_labels)
     return fitted
 
 

@@ -61,6 +61,8 @@ class PipelineConfig:
         pairs = tuple((str(key), dict(params or {})) for key, params in self.detectors)
         if not pairs:
             raise ParamError("detectors", "choose at least one detector")
+        if len(pairs) > 1 and any(key.strip().lower() == "auto" for key, _ in pairs):
+            raise ParamError("detectors", "'auto' chooses the detectors: use it on its own")
         object.__setattr__(self, "detectors", pairs)
         object.__setattr__(self, "exclude_columns", tuple(str(c) for c in self.exclude_columns))
         if self.combine not in COMBINERS:
@@ -74,8 +76,6 @@ class PipelineConfig:
             (catalogue.get_detector(key).key, catalogue.get_detector(key).validate_params(params))
             for key, params in self.detectors
         )
-        if len(pairs) > 1 and any(key == "auto" for key, _ in pairs):
-            raise ParamError("detectors", "'auto' chooses the detectors: use it on its own")
         return PipelineConfig(
             detectors=pairs,
             combine=self.combine,

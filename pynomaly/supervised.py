@@ -42,7 +42,8 @@ def parse_base(text: str) -> list[str]:
 def positives(y: ArrayLike) -> NDArray[np.int64]:
     """1 for known anomalies, 0 for everything else (known normal or unknown)."""
     values = np.asarray(y, dtype=np.float64)
-    return (values == 1).astype(np.int64)
+    out: NDArray[np.int64] = (values == 1).astype(np.int64)
+    return out
 
 
 def _logit(p: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -180,9 +181,9 @@ class LabelBoost(BaseDetector):  # type: ignore[misc]  # PyOD ships no type info
         return np.ascontiguousarray(np.hstack([X, tos]))
 
     def _logit(self, X: NDArray[np.float64], tos: NDArray[np.float64]) -> NDArray[np.float64]:
-        classifier = self.model_ if self.booster == "lightgbm" else self.model_.clf_
-        p = classifier.predict_proba(self._stack(X, tos))[:, 1]
-        return _logit(np.asarray(p, dtype=np.float64))
+        classifier: Any = self.model_ if self.booster == "lightgbm" else self.model_.clf_
+        p = np.asarray(classifier.predict_proba(self._stack(X, tos)), dtype=np.float64)
+        return _logit(p[:, 1])
 
     def decision_function(self, X: ArrayLike) -> NDArray[np.float64]:
         check_is_fitted(self, ["model_"])

@@ -40,7 +40,7 @@ def estimate_contamination(scores: np.ndarray) -> float:
     return float(np.clip(share, MIN_SHARE, MAX_SHARE))
 
 
-def best_f1_cut(scores: np.ndarray, labels: np.ndarray) -> dict[str, float] | None:
+def best_f1_cut(scores: np.ndarray, labels: np.ndarray) -> dict[str, Any] | None:
     """The cut maximising F1 on rows labelled 1/0 (NaN ignored); None without both kinds."""
     scores = np.asarray(scores, dtype=np.float64)
     labels = np.asarray(labels, dtype=np.float64)
@@ -59,7 +59,9 @@ def best_f1_cut(scores: np.ndarray, labels: np.ndarray) -> dict[str, float] | No
     f1 = np.where(tp > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0.0)
     f1 = np.where(last_of_tie, f1, -1.0)
     best = int(np.argmax(f1))
-    below = s_sorted[best + 1] if best + 1 < len(s_sorted) else np.nextafter(s_sorted[best], -np.inf)
+    below = (
+        s_sorted[best + 1] if best + 1 < len(s_sorted) else np.nextafter(s_sorted[best], -np.inf)
+    )
     cut = float((s_sorted[best] + below) / 2) if below < s_sorted[best] else float(below)
     return {
         "threshold": cut,
@@ -102,10 +104,14 @@ def check(
             + f" Consider a contamination threshold of {expected:.1%}."
         )
     suggested = best_f1_cut(scores, labels) if labels is not None else None
+    if suggested is not None:
+        suggested["flagged_text"] = f"{suggested['flagged_share']:.1%}"
     return {
         "kind": kind,
         "flagged_share": flagged,
         "expected_share": expected,
+        "flagged_text": f"{flagged:.1%}",
+        "expected_text": f"{expected:.1%}",
         "warning": warning,
         "suggested": suggested,
     }

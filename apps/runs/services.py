@@ -90,19 +90,22 @@ def run_start(
     detector_version: DetectorConfigVersion,
     label_column: str = "",
     max_fit_rows: int | None = None,
+    train_label_column: str = "",
     request: HttpRequest | None = None,
 ) -> Run:
     """Write a queued run and enqueue its task once the transaction commits."""
     if dataset_version.tenant_id != tenant.pk or detector_version.tenant_id != tenant.pk:
         raise RunStateError("The dataset and the detector must belong to this workspace.")
-    if label_column and label_column not in dataset_version.column_names:
-        raise RunStateError(f"The dataset has no column {label_column!r}.")
+    for column in (label_column, train_label_column):
+        if column and column not in dataset_version.column_names:
+            raise RunStateError(f"The dataset has no column {column!r}.")
     run = Run.objects.create(
         tenant=tenant,
         dataset_version=dataset_version,
         detector_version=detector_version,
         label_column=label_column,
         max_fit_rows=max_fit_rows,
+        train_label_column=train_label_column,
         created_by=user,
         task_id=str(uuid.uuid4()),
     )
@@ -117,6 +120,7 @@ def run_start(
             "detector_version": detector_version.pk,
             "label_column": label_column,
             "max_fit_rows": max_fit_rows,
+            "train_label_column": train_label_column,
         },
     )
     _enqueue_after_commit(run)
@@ -132,6 +136,7 @@ def run_rerun(*, run: Run, user, request: HttpRequest | None = None) -> Run:
         detector_version=run.detector_version,
         label_column=run.label_column,
         max_fit_rows=run.max_fit_rows,
+        train_label_column=run.train_label_column,
         request=request,
     )
 
@@ -345,6 +350,7 @@ def run_succeed(
     metrics: dict[str, Any],
     timings: dict[str, float],
     model: ModelArtifact | None = None,
+    selection: dict[str, Any] | None = None,
 ) -> bool:
     """Store the results and finish the run; False when it was no longer ours to finish."""
     _forget_pace(run.pk)
@@ -354,6 +360,7 @@ def run_succeed(
         return False
     run.results.save(f"run-{run.pk}.parquet", results_file, save=False)
     run.threshold, run.summary, run.metrics, run.timings = threshold, summary, metrics, timings
+    run.selection = selection or {}
     run.rows_done = run.rows_total
     run.rows_per_second = (
         locked.rows_per_second if run.rows_per_second is None else run.rows_per_second
