@@ -97,7 +97,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=automl.TABLE_PATH)
     parser.add_argument("--cap", type=int, default=CAP)
+    parser.add_argument(
+        "--meta-only",
+        action="store_true",
+        help="recompute the meta-features only, keeping the detector scores of the table",
+    )
     args = parser.parse_args(argv)
+    kept: dict[str, Any] = {}
+    if args.meta_only:
+        kept = {r["name"]: r["scores"] for r in json.loads(args.out.read_text())["datasets"]}
     files = datasets()
     if not files:
         print(f"no ADBench sets in {SHARED}", file=sys.stderr)
@@ -106,8 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     for path in files:
         X, y, n = load(path, args.cap)
         features = meta_features(prepared(X))
-        scores: dict[str, Any] = {}
-        for key in automl.POOL:
+        scores: dict[str, Any] = dict(kept.get(path.stem, {}))
+        for key in [k for k in automl.POOL if k not in scores]:
             s, seconds = detector_scores(X, key)
             scores[key] = metrics(y, s)
             got = scores[key]["roc_auc"] if scores[key] else "failed"

@@ -5,9 +5,11 @@ benchmark evidence - and go further: instead of its fixed rules, *meta-learning*
 committed table of numbers (``automl_table.json``, derived from the 31 ADBench sets by
 ``bench/automl_table.py``: per set its meta-features, :mod:`pynomaly.metafeatures`, and
 the ROC-AUC / AP of every detector of :data:`POOL`). The sets most similar to this data
-predict how each detector will do here; the best few that the cost guard
-(:mod:`pynomaly.cost`) allows are combined into a consensus ensemble (the average of their
-standardised scores).
+predict how each detector will do here. Then every candidate is fitted on a small sample
+of the rows and we measure how well it agrees with the others (rank correlation with their
+mean): detectors that disagree with the consensus are more often wrong. The best few by
+agreement (the prediction breaking near-ties) that the cost guard (:mod:`pynomaly.cost`)
+allows are combined into a consensus ensemble (the average of their standardised scores).
 
 With partial labels (1 = anomaly, 0 = normal, NaN = unknown), the candidates are measured
 on the labelled rows: every affordable pool detector and their ensemble directly (they do
@@ -66,7 +68,10 @@ MIN_BUDGET_SECONDS = 20.0
 # Labelled path: rows used to compare candidates (all labelled rows + a seeded sample).
 SELECT_ROWS = 10_000
 SHRINK_ROWS = 5  # a measurement on n anomalies counts n / (n + 5) against the prediction
-MIN_POSITIVES_FOR_CV = 3
+MIN_POSITIVES_FOR_CV = 5
+# A label-trained model must beat the best unsupervised candidate by this much: its
+# cross-validated score on a few anomalies is the noisier of the two.
+SUPERVISED_MARGIN = 0.01
 MIN_NEGATIVES = 5  # fewer known normals: unlabelled rows count as normal (PU setting)
 CV_FOLDS = 3
 SUPERVISED_BASE = 3
@@ -335,7 +340,68 @@ def select(
                 seed,
                 should_stop,
             )
-    return _unsupervised(meta, similar, score_of, ranked, chosen, excluded, labels)
+    agreement = _consensus(X, [k for k in ranked if k not in excluded], seed, should_stop)
+    if agreement:
+        # Order by agreement with the others' consensus, nudged by the meta-learning
+        # prediction; then fill the ensemble within the cost budget in that order.
+        order = sorted(agreement, key=lambda k: -(agreement[k] + META_WEIGHT * score_of[k]))
+        chosen, more = _affordable(
+            order,
+            rows=scored_rows,
+            columns=X.shape[1],
+            max_fit_rows=max_fit_rows,
+            size=max(1, int(size)),
+        )
+        excluded = {**excluded, **more}
+        ranked = order + [k for k in ranked if k not in order]
+    return _unsupervised(meta, similar, score_of, ranked, chosen, excluded, labels, agreement)
+
+
+CONSENSUS_ROWS = 2_000
+# How much the meta-learning prediction counts beside the agreement (0-1 scale both): on the
+# table's leave-one-out, neighbours' scores alone picked worse than IForest, so they only
+# break near-ties here.
+META_WEIGHT = 0.25
+
+
+def _consensus(
+    X: np.ndarray, candidates: Sequence[str], seed: int, should_stop: ShouldStop | None
+) -> dict[str, float]:
+    """How well each candidate agrees with the others (Spearman correlation of its scores
+    with the mean rank of the other candidates' scores) on a seeded sample of the rows.
+
+    No labels say which detector is right; one that disagrees with most others (LOF on
+    global outliers, LODA on a few dimensions) is more often wrong than they are.
+    """
+    from scipy.stats import rankdata
+
+    from .catalogue import build_detector
+    from .errors import Cancelled
+
+    sample = X
+    if len(X) > CONSENSUS_ROWS:
+        rng = np.random.default_rng(seed)
+        sample = X[np.sort(rng.choice(len(X), size=CONSENSUS_ROWS, replace=False))]
+    ranks: dict[str, np.ndarray] = {}
+    for key in candidates:
+        if should_stop is not None and should_stop():
+            raise Cancelled("stopped on request")
+        try:
+            scores = np.asarray(
+                build_detector(key, {}, seed=seed).fit(sample).decision_scores_, dtype=np.float64
+            )
+        except Exception:  # noqa: BLE001 - a candidate that fails here is not chosen
+            continue
+        if np.isfinite(scores).all() and scores.std() > 0:
+            ranks[key] = rankdata(scores) / len(scores)
+    if len(ranks) < 3:
+        return {}
+    total = np.sum(list(ranks.values()), axis=0)
+    out: dict[str, float] = {}
+    for key, r in ranks.items():
+        others = (total - r) / (len(ranks) - 1)
+        out[key] = float(np.corrcoef(r, others)[0, 1])
+    return out
 
 
 def _unsupervised(
@@ -346,11 +412,22 @@ def _unsupervised(
     chosen: list[str],
     excluded: dict[str, str],
     labels: np.ndarray | None,
+    agreement: dict[str, float] | None = None,
 ) -> Selection:
     ensemble_expected = float(np.mean([score_of[k] for k in chosen]))
+    if agreement:
+        first = (
+            f"they agree best with the other detectors on this data (rank correlation "
+            f"{min(agreement[k] for k in chosen):.2f}–{max(agreement[k] for k in chosen):.2f}) "
+            f"and did well on the benchmark sets most like it ({', '.join(similar[:3])})"
+        )
+    else:
+        first = (
+            f"on the benchmark sets most like this data ({', '.join(similar[:3])}) "
+            f"{_names(chosen)} ranked best"
+        )
     reasons = [
-        f"on the benchmark sets most like this data ({', '.join(similar[:3])}) "
-        f"{_names(chosen)} ranked best (expected ROC-AUC ≈ {max(score_of[k] for k in chosen):.2f})",
+        first,
         "their standardised scores are averaged: a consensus is steadier than any one "
         "detector when no labels say which is right",
         _profile_sentence(meta),
@@ -361,14 +438,15 @@ def _unsupervised(
         reasons.append(
             "left out: " + "; ".join(f"{_name(k)} ({why})" for k, why in list(excluded.items())[:4])
         )
+
+    def note(k: str) -> str:
+        parts = [excluded.get(k, "")]
+        if agreement and k in agreement:
+            parts.append(f"agreement {agreement[k]:.2f}")
+        return "; ".join(p for p in parts if p)
+
     alternatives = [
-        Alternative(
-            _name(k),
-            (k,),
-            score_of[k],
-            "meta-learning",
-            excluded.get(k, ""),
-        )
+        Alternative(_name(k), (k,), score_of[k], "meta-learning", note(k))
         for k in ranked
         if k not in chosen
     ]
@@ -515,7 +593,9 @@ def _select_labelled(
                 continue
             m = cv
             params = {"booster": booster, "base": ",".join(base), "blend": blend}
-            options.append((label, (("labelboost", params),), m, m, "cross-validation"))
+            options.append(
+                (label, (("labelboost", params),), m - SUPERVISED_MARGIN, m, "cross-validation")
+            )
     else:
         notes.append(
             Alternative(

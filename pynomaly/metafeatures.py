@@ -14,6 +14,9 @@ import numpy as np
 
 SAMPLE_ROWS = 4_000
 NEIGHBOUR_ROWS = 1_000
+# Correlations and the spectrum of very wide tables on a seeded subset of their columns:
+# an eigen-decomposition of 1,555 columns took 18 s on a loaded machine, of 200 well under 1 s.
+SPECTRUM_FEATURES = 200
 
 # Order matters: it is the order of the vectors in pynomaly/automl_table.json.
 NAMES = (
@@ -59,6 +62,9 @@ def meta_features(X: np.ndarray, *, seed: int = 0) -> dict[str, float]:
     std = S.std(axis=0)
     ok = std > 1e-12
     Z = (S[:, ok] - mean[ok]) / std[ok] if ok.any() else np.zeros((len(S), 1))
+    if Z.shape[1] > SPECTRUM_FEATURES:
+        rng = np.random.default_rng(seed + 2)
+        Z = Z[:, np.sort(rng.choice(Z.shape[1], size=SPECTRUM_FEATURES, replace=False))]
     out["skew"] = float(np.clip(np.abs((Z**3).mean(axis=0)), 0, 10).mean())
     out["kurtosis"] = float(np.log1p(np.abs((Z**4).mean(axis=0) - 3.0)).mean())
     if Z.shape[1] > 1:

@@ -102,7 +102,7 @@ def test_with_two_labelled_anomalies_auto_picks_among_unsupervised_detectors():
     assert fitted.selection["mode"] == "labelled"
     assert "labelboost" not in fitted.keys
     notes = [a["note"] for a in fitted.selection["alternatives"]]
-    assert any("at least 3 labelled anomalies" in n for n in notes)
+    assert any("at least 5 labelled anomalies" in n for n in notes)
 
 
 @pytest.mark.parametrize("booster", ["lightgbm", "xgbod"])
@@ -149,7 +149,9 @@ def test_the_automatic_threshold_is_flagged_when_it_flags_far_more_than_expected
     y = (np.arange(3000) < 30).astype(float)
     df = frame_of(X)
     _, auto = detect(df, PipelineConfig((("ecod", {}),), threshold=Threshold("auto")))
-    _, fixed = detect(df, PipelineConfig((("ecod", {}),), threshold=Threshold("contamination", 0.01)))
+    _, fixed = detect(
+        df, PipelineConfig((("ecod", {}),), threshold=Threshold("contamination", 0.01))
+    )
 
     report = threshold_check.check(auto.scores, auto.threshold, kind="auto", labels=y)
     calm = threshold_check.check(fixed.scores, fixed.threshold, kind="contamination")

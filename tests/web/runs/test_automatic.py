@@ -113,9 +113,7 @@ def test_the_api_names_bad_training_label_fields(alice, alice_api, tenant_a, ver
     assert not Run.objects.exists()
 
 
-def test_a_training_label_column_with_other_values_fails_the_run_with_the_reason(
-    alice, tenant_a
-):
+def test_a_training_label_column_with_other_values_fails_the_run_with_the_reason(alice, tenant_a):
     from apps.detectors.services import detector_config_automatic
 
     version = make_version(tenant_a, _with_known(bad=True), user=alice)
