@@ -311,6 +311,86 @@ def _dbscan_spec() -> DetectorSpec:
     )
 
 
+def _internal_spec(
+    key: str,
+    short_name: str,
+    name: str,
+    description: str,
+    params: tuple[ParamSpec, ...],
+    class_path: str,
+    *,
+    supervised: bool,
+    saveable: bool,
+) -> DetectorSpec:
+    return DetectorSpec(
+        key=key,
+        short_name=short_name,
+        name=name,
+        family="automatic",
+        description=description,
+        avoid_when="",
+        strengths=(),
+        weaknesses=(),
+        complexity_time="O(n * log(n)) per chosen detector",
+        complexity_space="O(n)",
+        complexity_class="nlogn",
+        params=params,
+        requires=(),
+        available=True,
+        unavailable_reason=None,
+        install_hint=None,
+        saveable=saveable,
+        contributions=False,
+        class_path=class_path,
+        benchmark_rank=None,
+        supervised=supervised,
+        param_index={p.name: p for p in params},
+    )
+
+
+@functools.cache
+def _internal() -> dict[str, DetectorSpec]:
+    """Keys accepted wherever a detector key is, but not listed as detectors of their own:
+    ``auto`` (resolved by :mod:`pynomaly.automl` before fitting) and the label-trained
+    detector it may choose (:mod:`pynomaly.supervised`)."""
+    auto = _internal_spec(
+        "auto",
+        "Automatic",
+        "Automatic selection",
+        "Pynomaly chooses and combines detectors from the data's profile (and training "
+        "labels, when given)",
+        (
+            ParamSpec(
+                "max_detectors",
+                "int",
+                3,
+                minimum=1,
+                maximum=5,
+                help="Most detectors in the chosen ensemble",
+            ),
+        ),
+        "pynomaly.automl.select",
+        supervised=False,
+        saveable=True,
+    )
+    boost = _internal_spec(
+        "labelboost",
+        "LabelBoost",
+        "Gradient boosting on detector scores, trained on labels",
+        "Chosen by automatic selection when training labels show it ranks best",
+        (
+            ParamSpec("booster", "choice", "lightgbm", choices=("lightgbm", "xgbod")),
+            ParamSpec("base", "str", "iforest,ecod,hbos", help="Base detectors (keys)"),
+            ParamSpec("blend", "float", 0.0, minimum=0.0, maximum=10.0),
+            ParamSpec("n_estimators", "int", 100, minimum=1, maximum=5000),
+        ),
+        "pynomaly.supervised.LabelBoost",
+        supervised=True,
+        saveable=True,
+    )
+    return {auto.key: auto, boost.key: boost}
+
+
 @functools.cache
 def _catalogue() -> dict[str, DetectorSpec]:
     root = _pyod_root()
@@ -357,7 +437,8 @@ def list_detectors(
 
 def get_detector(key: str) -> DetectorSpec:
     """The entry for ``key`` (case-insensitive); raises :class:`UnknownDetector`."""
-    spec = _catalogue().get(str(key).strip().lower())
+    name = str(key).strip().lower()
+    spec = _catalogue().get(name) or _internal().get(name)
     if spec is None:
         raise UnknownDetector(
             f"unknown detector {key!r}; list the keys with `pynomaly detectors` "
@@ -393,6 +474,8 @@ def build_detector(
     UnknownDetector, ParamError, DetectorUnavailable
     """
     spec = get_detector(key)
+    if spec.key == "auto":
+        raise ParamError("detectors", "'auto' is resolved into detectors before fitting")
     if not spec.available:
         hint = f" Install with: {spec.install_hint}" if spec.install_hint else ""
         raise DetectorUnavailable(
@@ -421,6 +504,8 @@ def _accepted_args(key: str) -> dict[str, Any]:
     spec = get_detector(key)
     if spec.key == "dbscan":
         return {"contamination": 0.1}
+    if spec.key == "labelboost":
+        return {"contamination": 0.1, "random_state": None}
     module, _, class_name = spec.class_path.rpartition(".")
     source = _pyod_root().joinpath(*module.split(".")[1:]).with_suffix(".py")
     return _init_signature(source, class_name) or {}

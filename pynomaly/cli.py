@@ -168,6 +168,12 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data")
     g.add_argument("--label-column", metavar="C", help="ground-truth column (1 = anomaly)")
     g.add_argument(
+        "--train-labels",
+        metavar="C",
+        help="partial training labels (1 anomaly, 0 normal, empty unknown) for -d auto; "
+        "not used as a feature",
+    )
+    g.add_argument(
         "--time-column",
         metavar="C",
         help="timestamp column (default: detected; 'none' for none); not used as a feature",
@@ -205,6 +211,8 @@ def _add_detect(commands: Commands) -> None:
           pynomaly detect sensors.csv -d knn --param n_neighbors=20 --top-k 50
           pynomaly detect sensors.csv -d iforest -d ecod --param iforest.n_estimators=300
           pynomaly detect labelled.csv --label-column y    # prints ROC-AUC, F1, ...
+          pynomaly detect data.csv -d auto                 # Pynomaly chooses, says why
+          pynomaly detect data.csv -d auto --train-labels known   # 1/0/empty labels
         """,
     )
     p.add_argument("data", metavar="DATA", help="data file")

@@ -55,6 +55,50 @@ def _load(
     return loaded, features, labels
 
 
+def _split_train_labels(
+    args: argparse.Namespace, features: pd.DataFrame
+) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """``--train-labels C``: the column's 1/0/empty labels, and the features without it."""
+    from pynomaly.train_labels import parse_train_labels
+
+    column = getattr(args, "train_labels", None)
+    if not column:
+        return features, None
+    if column not in features.columns:
+        raise UsageError(f"--train-labels {column!r}: no such column")
+    if column == args.label_column:
+        raise UsageError("--train-labels and --label-column must name different columns")
+    labels = parse_train_labels(features[column], column)
+    return features.drop(columns=[column]), labels
+
+
+def _selection_and_threshold(
+    args: argparse.Namespace, fitted: Any, result: Any, labels: Any
+) -> None:
+    """What auto chose and why, and the threshold check (warnings on stderr)."""
+    from pynomaly.threshold_check import check
+
+    if fitted.selection:
+        _say(args, fitted.selection["headline"])
+    report = check(
+        result.scores, result.threshold, kind=fitted.config.threshold.kind, labels=labels
+    )
+    _say(
+        args,
+        f"threshold flags {report['flagged_text']} of the rows; the scores suggest about "
+        f"{report['expected_text']} are anomalies",
+    )
+    if report["warning"]:
+        print(f"warning: {report['warning']}", file=sys.stderr)
+    suggested = report["suggested"]
+    if suggested:
+        _say(
+            args,
+            f"on the training labels, --threshold-score {suggested['threshold']:.6g} maximises "
+            f"F1 ({suggested['f1']:.2f}) and flags {suggested['flagged_text']} of the rows",
+        )
+
+
 def parse_params(pairs: Sequence[str], keys: Sequence[str]) -> dict[str, dict[str, str]]:
     """Turn ``NAME=VALUE`` / ``KEY.NAME=VALUE`` strings into raw values per detector."""
     out: dict[str, dict[str, str]] = {k: {} for k in keys}
@@ -235,13 +279,20 @@ def cmd_detect(args: argparse.Namespace) -> int:
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     _loaded, features, labels = _load(args)
+    features, train_labels = _split_train_labels(args, features)
     seconds["load"] = time.perf_counter() - t0
     _warn_cost(config, features)
 
     t0 = time.perf_counter()
     progress = Progress(not args.quiet)
     try:
-        fitted, result = detect(features, config, progress=progress, chunk_size=args.chunk_size)
+        fitted, result = detect(
+            features,
+            config,
+            progress=progress,
+            chunk_size=args.chunk_size,
+            train_labels=train_labels,
+        )
         seconds["fit+score"] = time.perf_counter() - t0
         explanation = None
         if args.explain > 0 and not args.quiet:
@@ -256,10 +307,11 @@ def cmd_detect(args: argparse.Namespace) -> int:
             seconds["explain"] = time.perf_counter() - t0
     finally:
         progress.close()
-    code = _write_and_report(args, result, labels, seconds)
+    status = _write_and_report(args, result, labels, seconds)
+    _selection_and_threshold(args, fitted, result, train_labels)
     if explanation is not None:
         _print_explanation(explanation)
-    return code
+    return status
 
 
 def _print_explanation(explanation: Any) -> None:
@@ -282,12 +334,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = _config(args)
     t0 = time.perf_counter()
     _loaded, features, _labels = _load(args)
+    features, train_labels = _split_train_labels(args, features)
     _warn_cost(config, features)
     progress = Progress(not args.quiet)
     try:
-        fitted = fit(features, config, progress=progress)
+        fitted = fit(features, config, progress=progress, train_labels=train_labels)
     finally:
         progress.close()
+    if fitted.selection:
+        _say(args, fitted.selection["headline"])
     digest = save(fitted, args.output)
     _say(
         args,

@@ -114,6 +114,7 @@ def _add_runs(commands: Commands) -> None:
         """\
         examples:
           pynomaly runs start --dataset 4 --detector-config 2 --watch
+          pynomaly runs start --dataset 4 -d auto --train-labels known --watch
           pynomaly runs watch 17
           pynomaly runs results 17 -o scores.parquet
           pynomaly runs results 17 --only-anomalies -o anomalies.csv
@@ -129,8 +130,15 @@ def _add_runs(commands: Commands) -> None:
     which.add_argument(
         "--dataset-version", type=_positive_int, metavar="ID", help="this exact version"
     )
-    start.add_argument("--detector-config", type=_positive_int, required=True, metavar="ID")
+    how = start.add_mutually_exclusive_group(required=True)
+    how.add_argument("--detector-config", type=_positive_int, metavar="ID")
+    how.add_argument(
+        "-d", "--detector", choices=("auto",), help="auto: the server chooses the detectors"
+    )
     start.add_argument("--label-column", metavar="C", help="ground-truth column (1 = anomaly)")
+    start.add_argument(
+        "--train-labels", metavar="C", help="partial training labels (1/0/empty) for auto"
+    )
     start.add_argument("--max-fit-rows", type=_positive_int, metavar="N", help="fit on a sample")
     start.add_argument("--accept-cost", action="store_true", help="start even if estimated heavy")
     start.add_argument("--watch", action="store_true", help="follow progress until it ends")
@@ -320,6 +328,7 @@ def cmd_runs_start(args: argparse.Namespace) -> int:
             dataset_id=args.dataset, dataset_version_id=args.dataset_version,
             detector_config_id=args.detector_config, label_column=args.label_column,
             max_fit_rows=args.max_fit_rows, accept_cost=args.accept_cost,
+            detector=args.detector, train_labels=args.train_labels,
         )  # fmt: skip
         print(f"run {run.id} {run.status}")
         if args.watch:
@@ -341,7 +350,23 @@ def _watch(run: Run, args: argparse.Namespace) -> int:
         print(_run_line(run))
         raise
     print(_run_line(run))
+    _explain_remote(run)
     return EXIT_OK
+
+
+def _explain_remote(run: Run) -> None:
+    """What auto chose and the threshold check, as ``pynomaly detect`` says them."""
+    if run.selection and run.selection.get("headline"):
+        print(run.selection["headline"])
+    check = (run.summary or {}).get("threshold_check") or {}
+    if check.get("warning"):
+        print(f"warning: {check['warning']}", file=sys.stderr)
+    suggested = check.get("suggested")
+    if suggested:
+        print(
+            f"on the training labels, a threshold of {suggested['threshold']:.6g} maximises "
+            f"F1 ({suggested['f1']:.2f}) and flags {suggested['flagged_text']} of the rows"
+        )
 
 
 def cmd_runs_list(args: argparse.Namespace) -> int:

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import catalogue, results
+from . import automl, catalogue, results
 from .errors import DataError, DetectionFailed, EngineError
 from .pipeline import (
     FittedPipeline,
@@ -70,13 +70,33 @@ __all__ = [
 _ROW_WISE_SCORING = frozenset({"iforest", "hbos"})
 
 
-def _fit_rows(n: int, config: PipelineConfig) -> np.ndarray | None:
-    """Positions (sorted) of the seeded training sample among ``n`` rows; None for all."""
+def _fit_rows(
+    n: int, config: PipelineConfig, labels: np.ndarray | None = None
+) -> np.ndarray | None:
+    """Positions (sorted) of the seeded training sample among ``n`` rows; None for all.
+
+    Rows with a training label are always in the sample (labels are scarce).
+    """
     limit = config.max_fit_rows
     if limit is None or n <= limit:
         return None
     rng = np.random.default_rng(config.seed)
-    return np.sort(rng.choice(n, size=int(limit), replace=False))
+    rows = np.sort(rng.choice(n, size=int(limit), replace=False))
+    if labels is not None:
+        rows = np.union1d(rows, np.flatnonzero(np.isfinite(labels)))
+    return rows
+
+
+def _labels(train_labels: np.ndarray | None, n: int) -> np.ndarray | None:
+    if train_labels is None:
+        return None
+    labels = np.asarray(train_labels, dtype=np.float64).ravel()
+    if len(labels) != n:
+        raise DataError(f"{len(labels)} training labels for {n} rows")
+    known = labels[np.isfinite(labels)]
+    if not np.isin(known, (0.0, 1.0)).all():
+        raise DataError("training labels must be 1 (anomaly), 0 (normal) or empty (unknown)")
+    return labels
 
 
 def fit(
@@ -86,14 +106,18 @@ def fit(
     progress: Progress | None = None,
     should_stop: ShouldStop | None = None,
     chunk_size: int | None = None,
+    train_labels: np.ndarray | None = None,
 ) -> FittedPipeline:
     """Prepare ``df``, fit every detector, and set the threshold from training scores.
+
+    ``train_labels`` (one per row: 1 anomaly, 0 normal, NaN unknown) feed the ``auto``
+    selection and label-trained detectors; other detectors ignore them.
 
     Raises
     ------
     DataError, ParamError, UnknownDetector, DetectorUnavailable, DetectionFailed, Cancelled
     """
-    fitted, _, _ = _fit(df, config, progress, should_stop, chunk_size)
+    fitted, _, _ = _fit(df, config, progress, should_stop, chunk_size, train_labels=train_labels)
     return fitted
 
 
@@ -105,6 +129,7 @@ def _fit(
     chunk_size: int | None,
     *,
     score_training: bool = True,
+    train_labels: np.ndarray | None = None,
 ) -> tuple[FittedPipeline, ScoreResult | None, np.ndarray | None]:
     """Fit; unless ``score_training`` is False, also score the training rows and set
     the threshold. Returns (fitted, training result or None, sample positions or None).
@@ -114,10 +139,25 @@ def _fit(
         raise DataError("need at least 2 rows to fit a detector")
     _check_stop(should_stop)
     _report(progress, "preparing", 0, 1)
-    rows = _fit_rows(len(df), config)
+    labels = _labels(train_labels, len(df))
+    rows = _fit_rows(len(df), config, labels)
     train_df = df if rows is None else df.iloc[rows]
+    y = None if labels is None else (labels if rows is None else labels[rows])
     preparer = Preparer().fit(train_df, config.prepare, exclude=config.exclude_columns)
     X = preparer.transform(train_df)
+    selection = None
+    if automl.is_auto(config):
+        auto_params = config.detectors[0][1]
+        selection = automl.select(
+            X,
+            labels=y,
+            rows=len(df),
+            max_fit_rows=config.max_fit_rows,
+            size=int(auto_params.get("max_detectors") or automl.ENSEMBLE_SIZE),
+            seed=config.seed,
+            should_stop=should_stop,
+        )
+        config = selection.config(config).validated()
     _report(progress, "preparing", 1, 1)
     started = time.perf_counter()
     detectors: list[Any] = []
@@ -138,8 +178,16 @@ def _fit(
         estimator = catalogue.build_detector(
             key, params, seed=config.seed, contamination=contamination
         )
+        if spec.supervised and (y is None or not (y == 1).any()):
+            raise DataError(
+                f"{spec.short_name} is trained on labels: give a training label column "
+                "with at least one known anomaly (1)"
+            )
         try:
-            estimator.fit(X)
+            if spec.supervised:
+                estimator.fit(X, y)
+            else:
+                estimator.fit(X)
         except (EngineError, MemoryError):
             raise
         except Exception as exc:  # the algorithms raise anything; report, don't crash
@@ -149,6 +197,7 @@ def _fit(
         _report(progress, "fitting", done, total)
     fitted = FittedPipeline(config, preparer, detectors)
     fitted.notes = notes
+    fitted.selection = selection.to_dict() if selection is not None else None
     fitted.n_train = len(train_df)  # chunk_rows() needs it before the training scores
     if not score_training:
         fitted.fit_seconds = time.perf_counter() - started
@@ -192,12 +241,13 @@ def detect(
     progress: Progress | None = None,
     should_stop: ShouldStop | None = None,
     chunk_size: int | None = None,
+    train_labels: np.ndarray | None = None,
 ) -> tuple[FittedPipeline, ScoreResult]:
-    """Fit on ``df`` (or a sample of it) and score every row."""
+    """Fit on ``df`` (or a sample of it) and score every row (``train_labels``: see fit)."""
     rowwise = all(
         catalogue.get_detector(key).key in _ROW_WISE_SCORING for key, _ in config.detectors
     )
-    if rowwise and _fit_rows(len(df), config) is not None:
+    if rowwise and train_labels is None and _fit_rows(len(df), config) is not None:
         # Fitted on a sample of the rows, with detectors whose score of a row does not
         # depend on the other rows scored with it: score every row once and take the
         # sample's training scores from that pass (bitwise the scores a separate pass
@@ -207,7 +257,9 @@ def detect(
         fitted._set_training_scores(raw[rows])
         result = fitted._result(fitted._combine(raw), contributions)
     else:
-        fitted, train_result, _ = _fit(df, config, progress, should_stop, chunk_size)
+        fitted, train_result, _ = _fit(
+            df, config, progress, should_stop, chunk_size, train_labels=train_labels
+        )
         if fitted.n_train == len(df):
             # The training rows are all the rows, scored with the same chunks: reuse.
             assert train_result is not None  # _fit scored the training rows

@@ -76,6 +76,22 @@ _TRUSTED_BY_DETECTOR: dict[str, tuple[str, ...]] = {
     "sod": ("pyod.models.sod.SOD",),
     "sos": ("pyod.models.sos.SOS",),
 }
+# The label-trained detector (pynomaly.supervised): its base detectors plus the boosters.
+# LightGBM's and XGBoost's Booster keep their own model format (text / binary) as state,
+# which skops stores as str/bytes and hands back to the library's parser - no pickle.
+_BOOSTERS = (
+    "collections.OrderedDict",
+    "lightgbm.basic.Booster",
+    "lightgbm.sklearn.LGBMClassifier",
+    "xgboost.core.Booster",
+    "xgboost.sklearn.XGBClassifier",
+    "pyod.models.xgbod.XGBOD",
+)
+_TRUSTED_BY_DETECTOR["labelboost"] = (
+    "pynomaly.supervised.LabelBoost",
+    *_BOOSTERS,
+    *sorted({t for types in _TRUSTED_BY_DETECTOR.values() for t in types}),
+)
 
 
 def trusted_types(keys: Iterable[str] | None = None) -> list[str]:
@@ -129,6 +145,7 @@ def save(fitted: FittedPipeline, path: str | os.PathLike[str]) -> str:
             "fit_seconds": float(fitted.fit_seconds),
             "n_train": int(fitted.n_train),
             "notes": list(fitted.notes),
+            "selection": fitted.selection or {},
         },
     }
     try:
@@ -238,6 +255,7 @@ def _pipeline_from_payload(payload: Any) -> FittedPipeline:
     fitted.fit_seconds = float(state["fit_seconds"])
     fitted.n_train = int(state["n_train"])
     fitted.notes = list(state.get("notes", []))
+    fitted.selection = dict(state.get("selection") or {}) or None
     fitted.decision_functions()  # fast paths checked against PyOD now, not on a first request
     return fitted
 

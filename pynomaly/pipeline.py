@@ -61,6 +61,8 @@ class PipelineConfig:
         pairs = tuple((str(key), dict(params or {})) for key, params in self.detectors)
         if not pairs:
             raise ParamError("detectors", "choose at least one detector")
+        if len(pairs) > 1 and any(key.strip().lower() == "auto" for key, _ in pairs):
+            raise ParamError("detectors", "'auto' chooses the detectors: use it on its own")
         object.__setattr__(self, "detectors", pairs)
         object.__setattr__(self, "exclude_columns", tuple(str(c) for c in self.exclude_columns))
         if self.combine not in COMBINERS:
@@ -180,6 +182,7 @@ class FittedPipeline:
         self.fit_seconds = 0.0
         self.n_train = 0
         self.notes: list[str] = []  # repairs made while fitting, to show the user
+        self.selection: dict[str, Any] | None = None  # what ``auto`` chose (automl.Selection)
         self._decisions: list[Decision] | None = None  # see decision_functions()
 
     @property
@@ -362,6 +365,7 @@ class FittedPipeline:
             exclude_columns=self.config.exclude_columns,
         )
         clone.threshold_ = value
+        clone.selection = self.selection
         return clone
 
 

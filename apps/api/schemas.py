@@ -177,8 +177,19 @@ class ConfigPage(Schema):
 class RunIn(Schema):
     dataset_id: int | None = Field(default=None, ge=1, le=2**62)
     dataset_version_id: int | None = Field(default=None, ge=1, le=2**62)
-    detector_config_id: int = Field(ge=1, le=2**62)
+    detector_config_id: int | None = Field(default=None, ge=1, le=2**62)
+    detector: Literal["auto"] | None = Field(
+        default=None,
+        description="'auto' instead of detector_config_id: the workspace's Automatic "
+        "configuration (created on first use) chooses the detectors.",
+    )
     label_column: str = Field(default="", max_length=255)
+    train_labels: str = Field(
+        default="",
+        max_length=255,
+        description="Column with partial training labels (1 = anomaly, 0 = normal, empty = "
+        "unknown), used by the Automatic detector.",
+    )
     max_fit_rows: int | None = Field(default=None, ge=2, le=2**31 - 1)
     accept_cost: bool = Field(
         default=False, description="Start even when the pre-flight estimate says the run is heavy."
@@ -203,7 +214,11 @@ class RunOut(Schema):
     detector_config_id: int
     detector_version_id: int
     label_column: str
+    train_label_column: str = ""
     max_fit_rows: int | None
+    selection: dict[str, Any] = Field(
+        default_factory=dict, description="What Automatic chose and why (empty otherwise)."
+    )
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

@@ -115,7 +115,11 @@ class DetectorConfigForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.tenant, self.config = tenant, config
         choices = [(s.key, f"{s.short_name} — {s.name}") for s in runnable_detectors()]
-        self.fields["algorithm"].choices = choices
+        auto = catalogue.get_detector("auto")
+        self.fields["algorithm"].choices = [
+            (auto.key, f"{auto.short_name} — {auto.name}"),
+            *choices,
+        ]
         self.fields["ensemble_with"].choices = choices
         self.fields["algorithm"].initial = DEFAULT_ALGORITHM
         self.specs = self._chosen_specs()

@@ -170,6 +170,40 @@ def detector_config_create(
     return config
 
 
+AUTOMATIC_NAME = "Automatic"
+
+
+def automatic_pipeline() -> dict:
+    """The pipeline of the Automatic configuration: ``auto``, with the automatic threshold."""
+    return pipeline_build(detectors=[("auto", {})], threshold_kind="auto", threshold_value=None)
+
+
+@transaction.atomic
+def detector_config_automatic(
+    *, tenant: Tenant, user, request: HttpRequest | None = None
+) -> DetectorConfig:
+    """The workspace's Automatic configuration, created (and audited) the first time."""
+    for config in DetectorConfig.objects.for_tenant(tenant).filter(
+        name__istartswith=AUTOMATIC_NAME
+    ):
+        current = config.current
+        if current is not None and current.detector_keys == ["auto"]:
+            return config
+    name, n = AUTOMATIC_NAME, 1
+    while DetectorConfig.objects.for_tenant(tenant).filter(name__iexact=name).exists():
+        n += 1
+        name = f"{AUTOMATIC_NAME} ({n})"
+    return detector_config_create(
+        tenant=tenant,
+        user=user,
+        name=name,
+        pipeline=automatic_pipeline(),
+        description="Pynomaly chooses and combines detectors from the data (and training "
+        "labels, when given), and says why on the run page.",
+        request=request,
+    )
+
+
 @transaction.atomic
 def detector_config_update(
     *,

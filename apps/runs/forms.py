@@ -17,17 +17,45 @@ class VersionChoiceField(forms.ModelChoiceField):
         return f"{obj.dataset.name} v{obj.number} ({obj.rows:,} rows × {obj.columns} columns)"
 
 
+AUTO = "auto"
+AUTO_LABEL = "Automatic — Pynomaly chooses the detectors"
+
+
+class DetectorChoiceField(forms.ModelChoiceField):
+    """A detector configuration, or "auto": the workspace's Automatic configuration."""
+
+    def to_python(self, value):
+        if value == AUTO:
+            return AUTO
+        return super().to_python(value)
+
+    def validate(self, value):
+        if value != AUTO:
+            super().validate(value)
+
+    def _get_choices(self):
+        return [("", self.empty_label), (AUTO, AUTO_LABEL), *list(super()._get_choices())[1:]]
+
+    choices = property(_get_choices, forms.ChoiceField.choices.fset)
+
+
 class StartRunForm(forms.Form):
     dataset_version = VersionChoiceField(queryset=DatasetVersion.objects.none(), label="Dataset")
-    detector = forms.ModelChoiceField(
+    detector = DetectorChoiceField(
         queryset=DetectorConfig.objects.none(),
         label="Detector configuration",
-        help_text="Runs the configuration's current version.",
+        help_text="Runs the configuration's current version; Automatic chooses for you.",
     )
     label_column = forms.ChoiceField(
         required=False,
         label="Label column (optional)",
         help_text="Ground truth (1 = anomaly) to evaluate the run against.",
+    )
+    train_label_column = forms.ChoiceField(
+        required=False,
+        label="Training labels (optional, Automatic only)",
+        help_text="A column with 1 = known anomaly, 0 = known normal, empty = unknown: "
+        "Automatic then chooses by them and may train on them.",
     )
     max_fit_rows = forms.IntegerField(
         required=False,
@@ -57,6 +85,7 @@ class StartRunForm(forms.Form):
         self.fields["label_column"].choices = [("", "— none —")] + [
             (c, c) for c in columns if c not in skip
         ]
+        self.fields["train_label_column"].choices = self.fields["label_column"].choices
 
     def _raw(self, name: str):
         return (self.data if self.is_bound else self.initial).get(name)
@@ -72,10 +101,21 @@ class StartRunForm(forms.Form):
         except (TypeError, ValueError):
             return None
 
+    def chosen_pipeline(self) -> dict | None:
+        """The pipeline that would run: the chosen configuration's, or the Automatic one."""
+        from apps.detectors.services import automatic_pipeline
+
+        if self._raw("detector") == AUTO:
+            return automatic_pipeline()
+        config = self.chosen_config()
+        return config.current.pipeline if config is not None and config.current else None
+
     def chosen_config(self) -> DetectorConfig | None:
         raw = self._raw("detector")
         if isinstance(raw, DetectorConfig):
             return raw
+        if raw == AUTO:
+            return None
         try:
             return self.fields["detector"].queryset.filter(pk=int(raw)).first() if raw else None
         except (TypeError, ValueError):
@@ -90,27 +130,37 @@ class StartRunForm(forms.Form):
 
     def cost(self) -> CostEstimate | None:
         """The pre-flight estimate for what is chosen so far (None until both are chosen)."""
-        version, config = self.chosen_version(), self.chosen_config()
-        if version is None or config is None or config.current is None:
+        version, pipeline = self.chosen_version(), self.chosen_pipeline()
+        if version is None or pipeline is None:
             return None
         return cost_for(
             version,
-            config.current.pipeline,
+            pipeline,
             max_fit_rows=self.chosen_max_fit_rows(),
             label_column=self._raw("label_column") or "",
+            train_label_column=self._raw("train_label_column") or "",
         )
 
     def clean(self) -> dict:
         data = super().clean()
         if self.errors:
             return data
+        from apps.detectors.models import DetectorConfigVersion
+
+        detector = data["detector"]
+        version = (
+            DetectorConfigVersion(pipeline=self.chosen_pipeline())
+            if detector == AUTO
+            else detector.current
+        )
         try:
             run_start_check(
                 dataset_version=data["dataset_version"],
-                detector_version=data["detector"].current,
+                detector_version=version,
                 label_column=data.get("label_column") or "",
                 max_fit_rows=data.get("max_fit_rows"),
                 accept_cost=bool(data.get("accept_cost")),
+                train_label_column=data.get("train_label_column") or "",
             )
         except RunInvalid as exc:
             for field, message in exc.errors:

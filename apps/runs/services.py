@@ -94,6 +94,7 @@ def run_start(
     max_fit_rows: int | None = None,
     parent: Run | None = None,
     use_verdicts: bool = False,
+    train_label_column: str = "",
     request: HttpRequest | None = None,
     scoring_model: TrainedModel | None = None,
 ) -> Run:
@@ -107,8 +108,9 @@ def run_start(
         raise RunStateError("The dataset and the detector must belong to this workspace.")
     if scoring_model is not None and scoring_model.tenant_id != tenant.pk:
         raise RunStateError("The model must belong to this workspace.")
-    if label_column and label_column not in dataset_version.column_names:
-        raise RunStateError(f"The dataset has no column {label_column!r}.")
+    for column in (label_column, train_label_column):
+        if column and column not in dataset_version.column_names:
+            raise RunStateError(f"The dataset has no column {column!r}.")
     if parent is not None and parent.tenant_id != tenant.pk:
         raise RunStateError("The parent run must belong to this workspace.")
     run = Run.objects.create(
@@ -120,6 +122,7 @@ def run_start(
         scoring_model=scoring_model,
         parent=parent,
         use_verdicts=use_verdicts,
+        train_label_column=train_label_column,
         created_by=user,
         task_id=str(uuid.uuid4()),
     )
@@ -137,6 +140,7 @@ def run_start(
             **({"scoring_model": scoring_model.pk} if scoring_model is not None else {}),
             **({"parent": parent.pk} if parent is not None else {}),
             **({"use_verdicts": True} if use_verdicts else {}),
+            "train_label_column": train_label_column,
         },
     )
     _enqueue_after_commit(run)
@@ -152,6 +156,7 @@ def run_rerun(*, run: Run, user, request: HttpRequest | None = None) -> Run:
         detector_version=run.detector_version,
         label_column=run.label_column,
         max_fit_rows=run.max_fit_rows,
+        train_label_column=run.train_label_column,
         request=request,
     )
 
@@ -368,6 +373,7 @@ def run_succeed(
     metrics: dict[str, Any],
     timings: dict[str, float],
     model: ModelArtifact | None = None,
+    selection: dict[str, Any] | None = None,
 ) -> bool:
     """Store the results and finish the run; False when it was no longer ours to finish."""
     _forget_pace(run.pk)
@@ -379,6 +385,7 @@ def run_succeed(
     if explanations_file is not None:
         run.explanations.save(f"run-{run.pk}-explanations.parquet", explanations_file, save=False)
     run.threshold, run.summary, run.metrics, run.timings = threshold, summary, metrics, timings
+    run.selection = selection or {}
     run.rows_done = run.rows_total
     run.rows_per_second = (
         locked.rows_per_second if run.rows_per_second is None else run.rows_per_second

@@ -25,6 +25,7 @@ from apps.common.heartbeat import Heartbeat
 from apps.common.storage import local_path
 
 from . import recovery, services
+from .labels import run_train_labels
 from .models import Run
 
 logger = logging.getLogger(__name__)
@@ -189,8 +190,9 @@ class _Execution:
             beat.join(timeout=5)
 
     def _execute(self) -> None:
-        from pynomaly import data, detect, results
+        from pynomaly import data, detect, results, threshold_check
         from pynomaly.evaluate import evaluate
+        from pynomaly.train_labels import label_counts
 
         run = self.run
         version = run.dataset_version
@@ -203,7 +205,9 @@ class _Execution:
             df = data.read_parquet(path)
         run.rows_total = len(df)
         _, y_true, _ = data.split_features(df, label_column=label_column, time_column=time_column)
-        excluded = tuple(c for c in (label_column, time_column) if c)
+        train_labels = run_train_labels(run, df)
+        train_column = run.train_label_column or None
+        excluded = tuple(c for c in (label_column, time_column, train_column) if c)
         config = detect.PipelineConfig.from_dict(
             {
                 **pipeline,
@@ -226,6 +230,7 @@ class _Execution:
                 progress=self.progress,
                 should_stop=self.should_stop,
                 chunk_size=settings.RUN_CHUNK_ROWS,
+                train_labels=train_labels,
             )
         explanation, explain_summary = self._explain(fitted, df, result)
         segments = _segments(df, result.labels, skip=excluded)
@@ -240,9 +245,19 @@ class _Execution:
             time_column=time_column,
             label_column=label_column,
             prepare=fitted.preparer.report,
-            detectors=[key for key, _ in config.detectors],
+            detectors=list(fitted.keys),
             fit_rows=int(fitted.n_train),
+            threshold_check=threshold_check.check(
+                result.scores,
+                result.threshold,
+                kind=config.threshold.kind,
+                labels=train_labels,
+            ),
         )
+        if fitted.selection:
+            summary["selection"] = fitted.selection
+        if train_labels is not None:
+            summary["train_labels"] = {"column": train_column, **label_counts(train_labels)}
         metrics = evaluate(y_true, result.scores, result.labels) if y_true is not None else {}
         with tempfile.TemporaryDirectory(prefix="pynomaly-run-") as tmp:
             results_path = Path(tmp) / "results.parquet"
@@ -268,6 +283,7 @@ class _Execution:
                     metrics=jsonable(metrics),
                     timings=self.timings,
                     model=model,
+                    selection=jsonable(fitted.selection or {}),
                 )
 
     def _score_with_model(self, df):

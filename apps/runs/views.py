@@ -9,10 +9,11 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from apps.detectors.services import detector_config_automatic
 from apps.tenants.access import tenant_view
 from apps.tenants.permissions import CREATE
 
-from .forms import RunFilterForm, StartRunForm
+from .forms import AUTO, RunFilterForm, StartRunForm
 from .models import Run
 from .selectors import get_run_for_member
 from .services import RunStateError, run_cancel, run_rerun, run_start
@@ -48,14 +49,20 @@ def start(request: HttpRequest) -> HttpResponse:
         form = StartRunForm(request.POST, tenant=request.tenant)
         if form.is_valid():
             data = form.cleaned_data
+            config = data["detector"]
+            if config == AUTO:
+                config = detector_config_automatic(
+                    tenant=request.tenant, user=request.user, request=request
+                )
             try:
                 run = run_start(
                     tenant=request.tenant,
                     user=request.user,
                     dataset_version=data["dataset_version"],
-                    detector_version=data["detector"].current,
+                    detector_version=config.current,
                     label_column=data["label_column"],
                     max_fit_rows=data["max_fit_rows"],
+                    train_label_column=data["train_label_column"],
                     request=request,
                 )
             except RunStateError as exc:

@@ -143,14 +143,20 @@ class DetectorConfigs(_Section):
 
 
 class Runs(_Section):
-    def start(self, *, detector_config_id: int, dataset_id: int | None = None,
+    def start(self, *, detector_config_id: int | None = None, dataset_id: int | None = None,
               dataset_version_id: int | None = None, label_column: str | None = None,
-              max_fit_rows: int | None = None, accept_cost: bool = False) -> Run:  # fmt: skip
+              max_fit_rows: int | None = None, accept_cost: bool = False,
+              detector: str | None = None, train_labels: str | None = None) -> Run:  # fmt: skip
+        """Start a run; ``detector="auto"`` instead of a configuration lets the server choose,
+        ``train_labels`` names a column of partial labels (1 / 0 / empty) it learns from."""
         if (dataset_id is None) == (dataset_version_id is None):
             raise ValueError("give exactly one of dataset_id and dataset_version_id")
+        if (detector_config_id is None) == (detector is None):
+            raise ValueError("give exactly one of detector_config_id and detector='auto'")
         body = {"detector_config_id": detector_config_id, "dataset_id": dataset_id,
                 "dataset_version_id": dataset_version_id, "label_column": label_column or "",
-                "max_fit_rows": max_fit_rows}  # fmt: skip
+                "max_fit_rows": max_fit_rows, "detector": detector,
+                "train_labels": train_labels or None}  # fmt: skip
         if accept_cost:
             body["accept_cost"] = True
         body = {k: v for k, v in body.items() if v is not None}

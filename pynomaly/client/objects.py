@@ -144,6 +144,8 @@ class Run(_Resource):
     started_at: str | None = None
     finished_at: str | None = None
     trained_model_id: int | None = None
+    train_label_column: str | None = None
+    selection: dict[str, Any] | None = None
     _client: Client | None = field(default=None, repr=False, compare=False)
 
     @property

@@ -10,6 +10,7 @@ from ninja import Query, Router, Status
 
 from apps.datasets.models import Dataset, DatasetVersion
 from apps.detectors.models import DetectorConfig, TrainedModel
+from apps.detectors.services import detector_config_automatic
 from apps.runs import explanations, selectors
 from apps.runs.anomalies import row_detail
 from apps.runs.models import Run
@@ -47,7 +48,9 @@ def run_out(r: Run) -> dict:
         "detector_config_id": r.detector_version.config_id,
         "detector_version_id": r.detector_version_id,
         "label_column": r.label_column,
+        "train_label_column": r.train_label_column,
         "max_fit_rows": r.max_fit_rows,
+        "selection": r.selection or {},
         "created_at": r.created_at,
         "started_at": r.started_at,
         "finished_at": r.finished_at,
@@ -87,6 +90,23 @@ def _chosen_version(request: HttpRequest, body: RunIn) -> DatasetVersion:
     return version
 
 
+def _chosen_config(request: HttpRequest, body: RunIn) -> DetectorConfig:
+    if (body.detector_config_id is None) == (body.detector is None):
+        raise _unprocessable(
+            ["body", "detector_config_id"],
+            "Give exactly one of detector_config_id or detector ('auto').",
+        )
+    if body.detector == "auto":
+        return detector_config_automatic(tenant=request.tenant, user=request.user, request=request)
+    return scoped_or_404(
+        DetectorConfig.objects, request, body.detector_config_id, "detector configuration"
+    )
+
+
+# The start rules name the form's fields; the API's body calls some of them differently.
+_BODY_FIELD = {"train_label_column": "train_labels"}
+
+
 @router.post(
     "",
     auth=write_auth,
@@ -95,9 +115,7 @@ def _chosen_version(request: HttpRequest, body: RunIn) -> DatasetVersion:
 )
 def start_run(request: HttpRequest, body: RunIn):
     version = _chosen_version(request, body)
-    config = scoped_or_404(
-        DetectorConfig.objects, request, body.detector_config_id, "detector configuration"
-    )
+    config = _chosen_config(request, body)
     if config.current is None:
         raise _unprocessable(["body", "detector_config_id"], f"{config.name} has no version yet.")
     if version.dataset.status != Dataset.Status.READY:
@@ -113,9 +131,13 @@ def start_run(request: HttpRequest, body: RunIn):
             label_column=body.label_column,
             max_fit_rows=body.max_fit_rows,
             accept_cost=body.accept_cost,
+            train_label_column=body.train_labels,
         )
     except RunInvalid as exc:
-        errors = [{"loc": ["body", field], "msg": message} for field, message in exc.errors]
+        errors = [
+            {"loc": ["body", _BODY_FIELD.get(field, field)], "msg": message}
+            for field, message in exc.errors
+        ]
         detail, extra = errors[0]["msg"], {}
         if exc.estimate is not None and any(f == "accept_cost" for f, _ in exc.errors):
             # The cost guard: say what it estimated and suggests.
@@ -133,6 +155,7 @@ def start_run(request: HttpRequest, body: RunIn):
             detector_version=config.current,
             label_column=body.label_column,
             max_fit_rows=body.max_fit_rows,
+            train_label_column=body.train_labels,
             request=request,
         )
     except RunStateError as exc:
