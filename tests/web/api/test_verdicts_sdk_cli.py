@@ -31,7 +31,9 @@ class DjangoAdapter(requests.adapters.BaseAdapter):
     def send(self, request, **kwargs):
         path = request.path_url
         headers = {
-            k: v for k, v in request.headers.items() if k.lower() not in ("content-length", "host")
+            k: v
+            for k, v in request.headers.items()
+            if k.lower() not in ("content-length", "host", "accept-encoding")
         }
         content_type = headers.pop("Content-Type", "application/octet-stream")
         body = request.body or b""
