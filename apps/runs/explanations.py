@@ -114,5 +114,9 @@ def segments(run: Run, threshold: float | None = None) -> list[dict[str, Any]]:
         return []
     flagged = selectors.flags(run, threshold)
     ids = selectors.row_ids(run)
-    aligned = {name: values.take(pa.array(ids)) for name, values in columns.items()}
+    n = len(next(iter(columns.values())))
+    if len(ids) == n and (n == 0 or (ids[0] == 0 and ids[-1] == n - 1)):
+        aligned = columns  # every row scored, in order (the usual case): no copy
+    else:
+        aligned = {name: values.take(pa.array(ids)) for name, values in columns.items()}
     return S.segment_hints(aligned, flagged)

@@ -162,7 +162,7 @@ def test_alice_uploads_detects_watches_live_and_downloads_results(
     page.locator("#results-link").click()
     page.wait_for_url(re.compile(rf"/runs/{run_id}/results/$"))
     charts = page.locator("[data-plotly]")
-    assert charts.count() == 4
+    assert charts.count() == 5  # histogram, time series, heatmap, importance, projection
     for i in range(charts.count()):
         charts.nth(i).locator("svg.main-svg").first.wait_for(timeout=15_000)
         assert "js-plotly-plot" in charts.nth(i).get_attribute("class")
