@@ -8,7 +8,7 @@ WITH_REDIS := $(PY) -m pynomaly_web.embedded_redis
 COV := $(PY) -m coverage
 COVERAGE_MIN_ENGINE := 90
 
-.PHONY: run test test-fast bench install lint css migrate clean
+.PHONY: run dev _stack test test-fast bench lighthouse install lint css plotly migrate clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,9 +22,27 @@ install: $(STAMP)
 # migrate, seed the demo workspace, then web (ASGI, :8000), one Celery worker and beat under
 # supervisord, which starts a crashed process again (the embedded Redis is restarted by its
 # wrapper). Ctrl-C stops all.
-run: $(STAMP)
+# `make run` serves the product as a user sees it: DEBUG off, built static files (hashed,
+# gzip + brotli, cached for a year). `make dev` is the same stack with DEBUG on and the static
+# sources served as they are edited.
+STATIC_BUILT := staticfiles/.built
+$(STATIC_BUILT): $(STAMP) $(shell find static -type f 2>/dev/null)
+	@echo "== collecting the static files: hashed names, gzip + brotli (a few minutes the first time)"
+	PYNOMALY_STATIC_BUILT=true $(PY) manage.py collectstatic --noinput -v 0
+	@touch $(STATIC_BUILT)
+
+run: $(STAMP) $(STATIC_BUILT)
 	@mkdir -p var
-	$(WITH_REDIS) bash -c '$(PY) manage.py migrate --noinput && $(PY) manage.py seed_demo && \
+	DEBUG=false PYNOMALY_STATIC_BUILT=true $(MAKE) --no-print-directory _stack
+
+dev: $(STAMP)
+	@mkdir -p var
+	DEBUG=true $(MAKE) --no-print-directory _stack
+
+_stack:
+	$(WITH_REDIS) bash -c 'echo "== applying the database migrations" && $(PY) manage.py migrate --noinput && \
+		echo "== seeding the demo workspace" && $(PY) manage.py seed_demo && \
+		echo "== starting web (http://127.0.0.1:8000), worker and beat" && \
 		PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec $(PY) -m pynomaly_web.supervise web worker beat'
 
 # The whole suite, on SQLite + embedded Redis by default, or DATABASE_URL/REDIS_URL when set,
@@ -54,6 +72,11 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench $(BENCH_ARGS)
 
+# Lighthouse (mobile) on sign-in, dashboard, datasets and a 50k-row run's results page (bench/lighthouse.py).
+lighthouse: $(STAMP)
+	cd tools/lighthouse && npm ci --no-audit --no-fund --loglevel=error
+	$(PY) -m bench.lighthouse $(LIGHTHOUSE_ARGS)
+
 # The same checks as .pre-commit-config.yaml: lint, format, types, architecture contracts.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -70,6 +93,10 @@ migrate: $(STAMP)
 css: $(STAMP)
 	$(PY) manage.py tailwind install
 	$(PY) manage.py tailwind build
+
+# Rebuild the committed partial Plotly bundle (tools/plotly/index.js lists the trace types).
+plotly:
+	cd tools/plotly && npm ci --no-audit --no-fund --loglevel=error && npm run build
 
 clean:
 	rm -rf var/test.sqlite3* var/redis

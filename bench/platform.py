@@ -245,6 +245,7 @@ class PlatformResult:
     pages: list[tuple[float, int]] = field(default_factory=list)
     anomalies: int | None = None
     error: str | None = None
+    run_url: str | None = None
 
 
 def _ts(value: str | None) -> float | None:
@@ -382,7 +383,9 @@ def run_platform(p: Platform, csv: Path, name: str, timeout: float) -> PlatformR
                 total, stages, timings, error=f"results page: HTTP {page.status_code}"
             )
     summary = json.loads(run["summary"] or "{}")
-    return PlatformResult(total, stages, timings, pages, summary.get("anomalies"))
+    return PlatformResult(
+        total, stages, timings, pages, summary.get("anomalies"), run_url=results_url
+    )
 
 
 # ------------------------------------------------------------------------------ tables

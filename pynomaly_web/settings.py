@@ -70,6 +70,9 @@ MIDDLEWARE = [
     "pynomaly_web.headers.PermissionsPolicyMiddleware",
     "apps.datasets.uploads.UploadLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # HTML and JSON compressed when the client asks (static files arrive pre-compressed from
+    # whitenoise above and never reach it). BREACH: Django masks the CSRF token per response.
+    "django.middleware.gzip.GZipMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -251,15 +254,18 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
 MEDIA_URL = "/media/"
+# Built static files: hashed names, gzip + brotli copies, cached for a year (whitenoise) after
+# `collectstatic` — production and `make run`; `make dev` and the tests serve the sources.
+STATIC_BUILT = env.bool("PYNOMALY_STATIC_BUILT", default=PRODUCTION)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if PRODUCTION
+        if STATIC_BUILT
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
-WHITENOISE_USE_FINDERS = not PRODUCTION
+WHITENOISE_USE_FINDERS = not STATIC_BUILT
 
 TAILWIND_APP_NAME = "apps.theme"
 

@@ -12,6 +12,7 @@ urlpatterns = [
     path("readyz", views.readyz, name="readyz"),
     path("manifest.webmanifest", views.manifest, name="manifest"),
     path("sw.js", views.service_worker, name="service_worker"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("offline/", views.offline, name="offline"),
     path("shared/", shared_with_me, name="shared_with_me"),
     path("accounts/", include("allauth.urls")),

@@ -71,6 +71,7 @@ MATRIX: dict[str, str | dict[str, str]] = {
     "readyz": "public",  # 200 or 503 (no Celery worker here): either way no secrets and no sign-in
     "manifest": "public",
     "service_worker": "public",
+    "favicon": "public",
     "offline": "public",
     "shared_with_me": "auth",
     "tenant_create": "auth",
