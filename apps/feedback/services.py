@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from apps.audit.services import audit_record
 from apps.datasets.models import DatasetVersion
+from apps.detectors.services import detector_config_automatic
 from apps.runs import selectors as run_selectors
 from apps.runs.models import Run
 from apps.runs.services import run_start, run_threshold_set
@@ -253,7 +254,8 @@ def _parse(value) -> datetime:
 
 # ---------------------------------------------------------------- learning from verdicts
 def retrain_with_feedback(*, run: Run, user, request: HttpRequest | None = None) -> Run:
-    """A new run like ``run`` that trains with the verdicts (parent = ``run``), the held-out part kept back."""
+    """A new run on ``run``'s data that trains with the verdicts (parent = ``run``), the held-out
+    part kept back, with the Automatic configuration (which uses labels when they help)."""
     if run.status != Run.Status.SUCCEEDED:
         raise FeedbackError("Retrain from a run that has succeeded.", "run")
     train = selectors.verdict_labels(run.dataset_version, part="train")
@@ -268,11 +270,14 @@ def retrain_with_feedback(*, run: Run, user, request: HttpRequest | None = None)
             ),
             "verdicts",
         )
+    # Trained by the automatic selection: with labels it cross-validates the unsupervised
+    # candidates against supervised / semi-supervised ones (pynomaly.automl) and keeps the best.
+    automatic = detector_config_automatic(tenant=run.tenant, user=user, request=request)
     return run_start(
         tenant=run.tenant,
         user=user,
         dataset_version=run.dataset_version,
-        detector_version=run.detector_version,
+        detector_version=automatic.current,
         label_column=run.label_column,
         max_fit_rows=run.max_fit_rows,
         parent=run,
