@@ -824,7 +824,7 @@ def leaderboard(
             entries.append(entry)
         entries.sort(key=lambda e: -e["roc_auc"]["value"])
     else:
-        ranks = np.vstack([_midranks(v) / n for v in vectors])
+        ranks = np.vstack([_midranks(v) / max(n, 1) for v in vectors])
         consensus = ranks.mean(axis=0)
         best = None
         for i, name in enumerate(names):
