@@ -592,7 +592,9 @@ def _agreement_sentence(
     rho = ranks["spearman"]
     jac = overlap["jaccard"]
     parts = []
-    if rho["value"] is None:
+    if rho["value"] is None and ranks["rows"] < 5:
+        parts.append(f"cannot be compared by rank ({ranks['rows']} rows in common)")
+    elif rho["value"] is None:
         parts.append("cannot be compared by rank (one gives every row the same score)")
     else:
         value = rho["value"]
