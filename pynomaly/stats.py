@@ -1,9 +1,9 @@
 """Statistics for comparing detection results: confidence intervals and paired tests.
 
-Every bootstrap here resamples *rows* and is vectorised: a bootstrap sample is a
-vector of counts (how often each row was drawn), so a metric of the sample is a
-weighted metric of the original rows, computed for a block of samples at once with
-cumulative sums over the rows sorted by score. No sort happens per sample.
+Every bootstrap here resamples *rows* and is vectorised (:mod:`pynomaly.resample`): a
+bootstrap sample is a vector of counts (how often each row was drawn), so a metric of the
+sample is a weighted metric of the original rows, computed for a block of samples at once
+with cumulative sums over the rows sorted by score. No sort happens per sample.
 
 With labels (1 = anomaly, 0 = normal):
 
@@ -30,14 +30,24 @@ Differences are always *B minus A*.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-# Elements of a (samples × rows) block held at once: bounds the memory of a bootstrap.
-_BLOCK_ELEMENTS = 2_000_000
+from .resample import (
+    Ranking,
+    bootstrap_p,
+    labelled_bootstrap,
+    midranks,
+    percentile,
+    point,
+    row_blocks,
+    weighted_midranks,
+    weighted_pearson,
+)
+
 # Above this many (rows × samples), Spearman's interval comes from Fisher z, not the bootstrap.
 _SPEARMAN_BOOTSTRAP_ELEMENTS = 1_000_000
 # Variance factor of Fisher-z(tau) (Fieller, Hartley & Pearson, 1957).
@@ -79,157 +89,15 @@ def _n_boot(n_boot: int) -> int:
     return int(n_boot)
 
 
-# ---------------------------------------------------------------- bootstrap machinery
-def _counts(rng: np.random.Generator, k: int, size: int, dtype: Any = np.float64) -> np.ndarray:
-    """``size`` bootstrap samples of ``k`` items as counts, shape (size, k)."""
-    draws = rng.integers(0, k, size=(size, k))
-    draws += (np.arange(size) * k)[:, None]
-    return np.bincount(draws.ravel(), minlength=size * k).reshape(size, k).astype(dtype)
-
-
-def _row_blocks(n: int, n_boot: int, seed: int) -> Iterator[np.ndarray]:
-    """Blocks of row weights (samples × rows) of the plain row bootstrap."""
-    rng = np.random.default_rng(seed)
-    block = max(1, _BLOCK_ELEMENTS // n)
-    done = 0
-    while done < n_boot:
-        size = min(block, n_boot - done)
-        yield _counts(rng, n, size)
-        done += size
-
-
-class _Ranking:
-    """One score vector sorted once (descending), with its groups of tied scores."""
-
-    def __init__(self, scores: np.ndarray) -> None:
-        self.order = np.argsort(-scores, kind="stable")
-        ordered = scores[self.order]
-        change = np.ones(len(ordered), dtype=bool)
-        change[1:] = ordered[1:] != ordered[:-1]
-        self.starts = np.flatnonzero(change)
-        self.tied = len(self.starts) < len(ordered)
-
-    def group(self, w: np.ndarray) -> np.ndarray:
-        """Row weights (samples × rows) summed per tie group, highest score first."""
-        ordered = w[:, self.order]
-        return np.add.reduceat(ordered, self.starts, axis=1) if self.tied else ordered
-
-
-def _auc_ap(ranking: _Ranking, w: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted ROC-AUC and average precision per sample (ties count one half for AUC;
-    AP as scikit-learn defines it: the step-wise sum over distinct thresholds).
-
-    ``w`` holds row weights (samples × rows), ``y`` which rows are positive.
-    """
-    ordered = w[:, ranking.order]
-    wp = ordered * y[ranking.order]
-    if ranking.tied:
-        gp = np.add.reduceat(wp, ranking.starts, axis=1)
-        seen_in = np.add.reduceat(ordered, ranking.starts, axis=1)
-    else:
-        gp, seen_in = wp, ordered
-    gn = seen_in - gp
-    total_p, total_n = gp.sum(axis=1), gn.sum(axis=1)
-    fp = np.cumsum(gn, axis=1)
-    # A positive beats the negatives of every lower-scored group and ties half its own.
-    beaten = total_n[:, None] * total_p - (gp * fp).sum(axis=1)[:, None]
-    if ranking.tied:
-        beaten += 0.5 * (gp * gn).sum(axis=1)[:, None]
-    auc = beaten[:, 0] / (total_p * total_n)
-    seen = np.cumsum(seen_in, axis=1)
-    tp = seen - fp
-    precision = np.divide(tp, seen, out=np.zeros_like(tp), where=seen > 0)
-    ap = (gp * precision).sum(axis=1) / total_p
-    return auc, ap
-
-
-def _percentile(values: np.ndarray, level: float) -> tuple[float, float]:
-    tail = (1 - level) / 2
-    low, high = np.quantile(values, [tail, 1 - tail])
-    return float(low), float(high)
-
-
-def _negative_cells(
-    y: np.ndarray, vectors: Sequence[np.ndarray]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Negatives grouped into cells that no ranking metric can tell apart.
-
-    ROC-AUC and AP depend on a negative only through where it falls among the positives'
-    scores (below, tied with, or between which two), in every result. Negatives that fall
-    in the same place in every result are interchangeable, so resampling the negatives is
-    a multinomial draw over these cells: exact, and far cheaper when positives are few.
-
-    Returns
-    -------
-    (representatives, sizes, cell_of)
-        One negative row index per cell, the number of negatives in each cell, and each
-        negative's cell (in the order of the negatives).
-    """
-    neg = np.flatnonzero(~y)
-    keys = []
-    for v in vectors:
-        cuts = np.unique(v[y])
-        below = np.searchsorted(cuts, v[neg], side="left")
-        tied = np.searchsorted(cuts, v[neg], side="right") > below
-        keys.append(2 * below + tied)
-    _, first, cell_of, sizes = np.unique(
-        np.vstack(keys), axis=1, return_index=True, return_inverse=True, return_counts=True
-    )
-    return neg[first], sizes, cell_of.ravel()
-
-
-def _labelled_bootstrap(
-    y: np.ndarray, vectors: Sequence[np.ndarray], n_boot: int, seed: int
-) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """ROC-AUC and AP of each result in the same stratified samples: (aucs, aps)."""
-    rng = np.random.default_rng(seed)
-    pos = np.flatnonzero(y)
-    reps, sizes, cell_of = _negative_cells(y, vectors)
-    rows = np.concatenate([pos, reps])
-    ry = np.zeros(len(rows), dtype=bool)
-    ry[: len(pos)] = True
-    rankings = [_Ranking(v[rows]) for v in vectors]
-    n_neg, n_cells = int(sizes.sum()), len(sizes)
-    few_cells = n_cells * 8 < n_neg  # a multinomial over cells beats drawing every negative
-    aucs: list[list[np.ndarray]] = [[] for _ in rankings]
-    aps: list[list[np.ndarray]] = [[] for _ in rankings]
-    block = max(1, _BLOCK_ELEMENTS // max(len(rows), n_neg if not few_cells else 0))
-    done = 0
-    while done < n_boot:
-        size = min(block, n_boot - done)
-        # Counts stay exact in float32 (below 2**24) and halve the memory traffic.
-        w = np.empty((size, len(rows)), dtype=np.float32)
-        w[:, : len(pos)] = _counts(rng, len(pos), size, np.float32)
-        if few_cells:
-            w[:, len(pos) :] = rng.multinomial(n_neg, sizes / n_neg, size=size)
-        else:
-            draws = cell_of[rng.integers(0, n_neg, size=(size, n_neg))]
-            draws += (np.arange(size) * n_cells)[:, None]
-            w[:, len(pos) :] = np.bincount(draws.ravel(), minlength=size * n_cells).reshape(
-                size, n_cells
-            )
-        for i, ranking in enumerate(rankings):
-            auc, ap = _auc_ap(ranking, w, ry)
-            aucs[i].append(auc)
-            aps[i].append(ap)
-        done += size
-    return [np.concatenate(a) for a in aucs], [np.concatenate(a) for a in aps]
-
-
-def _point(y: np.ndarray, ranking: _Ranking) -> tuple[float, float]:
-    auc, ap = _auc_ap(ranking, np.ones((1, len(y))), y)
-    return float(auc[0]), float(ap[0])
-
-
 def _metric_ci(
     truth: ArrayLike, scores: ArrayLike, which: int, level: float, n_boot: int, seed: int
 ) -> Interval:
     s = _scores(scores, "scores")
     y = _truth(truth, len(s))
     level, n_boot = _level(level), _n_boot(n_boot)
-    value = _point(y, _Ranking(s))[which]
-    samples = _labelled_bootstrap(y, [s], n_boot, seed)[which][0]
-    low, high = _percentile(samples, level)
+    value = point(y, Ranking(s))[which]
+    samples = labelled_bootstrap(y, [s], n_boot, seed)[which][0]
+    low, high = percentile(samples, level)
     return {"value": value, "low": low, "high": high}
 
 
@@ -268,13 +136,6 @@ def average_precision_ci(
     return _metric_ci(truth, scores, 1, level, n_boot, seed)
 
 
-def _midranks(x: np.ndarray) -> np.ndarray:
-    """Midranks (1-based, ties averaged) along the last axis."""
-    from scipy.stats import rankdata
-
-    return np.asarray(rankdata(x, axis=-1), dtype=np.float64)
-
-
 def delong_test(
     truth: ArrayLike, scores_a: ArrayLike, scores_b: ArrayLike, *, level: float = 0.95
 ) -> dict[str, float]:
@@ -305,8 +166,8 @@ def delong_test(
     both = np.vstack([a, b])
     x, z = both[:, y], both[:, ~y]
     m, n = x.shape[1], z.shape[1]
-    tx, tz = _midranks(x), _midranks(z)
-    t_all = _midranks(np.hstack([x, z]))
+    tx, tz = midranks(x), midranks(z)
+    t_all = midranks(np.hstack([x, z]))
     aucs = (t_all[:, :m].sum(axis=1) / m - (m + 1) / 2) / n
     v10 = (t_all[:, :m] - tx) / n
     v01 = 1.0 - (t_all[:, m:] - tz) / m
@@ -333,30 +194,20 @@ def delong_test(
     }
 
 
-def _bootstrap_p(diffs: np.ndarray) -> float:
-    """Two-sided p-value of "no difference" from bootstrap differences: twice the smaller
-    tail at zero, with the +1 correction, so p < 1 − level exactly when the percentile
-    interval of the difference excludes zero (up to the quantile interpolation)."""
-    b = len(diffs)
-    below = (1 + int((diffs <= 0).sum())) / (b + 1)
-    above = (1 + int((diffs >= 0).sum())) / (b + 1)
-    return min(1.0, 2 * min(below, above))
-
-
 def _paired(
     y: np.ndarray, a: np.ndarray, b: np.ndarray, level: float, n_boot: int, seed: int
 ) -> dict[str, dict[str, Any]]:
     """:func:`paired_bootstrap` for both metrics from the same samples, keyed by metric."""
-    points = (_point(y, _Ranking(a)), _point(y, _Ranking(b)))
+    points = (point(y, Ranking(a)), point(y, Ranking(b)))
     out = {}
     for which, (metric, samples) in enumerate(
-        zip(("roc_auc", "ap"), _labelled_bootstrap(y, [a, b], n_boot, seed), strict=True)
+        zip(("roc_auc", "ap"), labelled_bootstrap(y, [a, b], n_boot, seed), strict=True)
     ):
         value_a, value_b = points[0][which], points[1][which]
         diffs = samples[1] - samples[0]
-        low, high = _percentile(diffs, level)
-        a_low, a_high = _percentile(samples[0], level)
-        b_low, b_high = _percentile(samples[1], level)
+        low, high = percentile(diffs, level)
+        a_low, a_high = percentile(samples[0], level)
+        b_low, b_high = percentile(samples[1], level)
         out[metric] = {
             "metric": metric,
             "value_a": value_a,
@@ -364,7 +215,7 @@ def _paired(
             "diff": value_b - value_a,
             "low": low,
             "high": high,
-            "p_value": _bootstrap_p(diffs),
+            "p_value": bootstrap_p(diffs),
             "a": {"value": value_a, "low": a_low, "high": a_high},
             "b": {"value": value_b, "low": b_low, "high": b_high},
         }
@@ -407,34 +258,6 @@ def paired_bootstrap(
 
 
 # ---------------------------------------------------------------- without labels
-def _weighted_midranks(ranking: _Ranking, w: np.ndarray) -> np.ndarray:
-    """Each row's midrank within its bootstrap sample (rows drawn ``w`` times), in row order."""
-    g = ranking.group(w)
-    before = np.cumsum(g, axis=1) - g
-    # Descending order: the highest score gets the largest rank, as in an ascending ranking.
-    total = g.sum(axis=1, keepdims=True)
-    group_rank = total - before - (g - 1) / 2
-    if ranking.tied:
-        sizes = np.diff(np.append(ranking.starts, w.shape[1]))
-        per_sorted = np.repeat(group_rank, sizes, axis=1)
-    else:
-        per_sorted = group_rank
-    out = np.empty_like(per_sorted)
-    out[:, ranking.order] = per_sorted
-    return out
-
-
-def _weighted_pearson(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
-    total = w.sum(axis=1, keepdims=True)
-    mx = (w * x).sum(axis=1, keepdims=True) / total
-    my = (w * y).sum(axis=1, keepdims=True) / total
-    dx, dy = x - mx, y - my
-    cov = (w * dx * dy).sum(axis=1)
-    var = np.sqrt((w * dx * dx).sum(axis=1) * (w * dy * dy).sum(axis=1))
-    r: np.ndarray = np.divide(cov, var, out=np.full_like(cov, np.nan), where=var > 0)
-    return r
-
-
 def rank_agreement(
     scores_a: ArrayLike,
     scores_b: ArrayLike,
@@ -470,14 +293,14 @@ def rank_agreement(
     low: float | None
     high: float | None
     if n * n_boot <= _SPEARMAN_BOOTSTRAP_ELEMENTS:
-        ra, rb = _Ranking(a), _Ranking(b)
+        ra, rb = Ranking(a), Ranking(b)
         samples = [
-            _weighted_pearson(_weighted_midranks(ra, w), _weighted_midranks(rb, w), w)
-            for w in _row_blocks(n, n_boot, seed)
+            weighted_pearson(weighted_midranks(ra, w), weighted_midranks(rb, w), w)
+            for w in row_blocks(n, n_boot, seed)
         ]
         boot = np.concatenate(samples)
         boot = boot[np.isfinite(boot)]
-        low, high = _percentile(boot, level) if len(boot) else (None, None)
+        low, high = percentile(boot, level) if len(boot) else (None, None)
     else:
         # Many rows: the interval is narrow and the normal approximation good.
         methods["spearman"] = "Fisher z, variance (1 + rho^2/2)/(n-3) (Bonett & Wright)"
@@ -562,7 +385,7 @@ def flagged_overlap(
         if not np.isfinite(v) or not len(finite):
             out[name] = {"value": None if not np.isfinite(v) else v, "low": None, "high": None}
         else:
-            low, high = _percentile(finite, level)
+            low, high = percentile(finite, level)
             out[name] = {"value": v, "low": low, "high": high}
     return out
 
@@ -592,7 +415,9 @@ def _agreement_sentence(
     rho = ranks["spearman"]
     jac = overlap["jaccard"]
     parts = []
-    if rho["value"] is None:
+    if rho["value"] is None and ranks["rows"] < 5:
+        parts.append(f"cannot be compared by rank ({ranks['rows']} rows in common)")
+    elif rho["value"] is None:
         parts.append("cannot be compared by rank (one gives every row the same score)")
     else:
         value = rho["value"]
@@ -794,13 +619,13 @@ def leaderboard(
     entries: list[dict[str, Any]] = []
     if y is not None:
         out["labelled"] = True
-        rankings = [_Ranking(v) for v in vectors_known]
-        aucs, aps = _labelled_bootstrap(y, vectors_known, n_boot, seed)
-        points = [_point(y, r) for r in rankings]
+        rankings = [Ranking(v) for v in vectors_known]
+        aucs, aps = labelled_bootstrap(y, vectors_known, n_boot, seed)
+        points = [point(y, r) for r in rankings]
         best = int(np.argmax([p[0] for p in points]))
         for i, name in enumerate(names):
-            auc_lo, auc_hi = _percentile(aucs[i], level)
-            ap_lo, ap_hi = _percentile(aps[i], level)
+            auc_lo, auc_hi = percentile(aucs[i], level)
+            ap_lo, ap_hi = percentile(aps[i], level)
             entry: dict[str, Any] = {
                 "index": i,
                 "name": str(name),
@@ -810,7 +635,7 @@ def leaderboard(
             if i != best:
                 d = delong_test(y, vectors_known[best], vectors_known[i])
                 diffs = aps[i] - aps[best]
-                ap_p = _bootstrap_p(diffs)
+                ap_p = bootstrap_p(diffs)
                 entry["vs_best"] = {
                     "roc_auc_diff": d["diff"],
                     "roc_auc_p": d["p_value"],
@@ -824,7 +649,7 @@ def leaderboard(
             entries.append(entry)
         entries.sort(key=lambda e: -e["roc_auc"]["value"])
     else:
-        ranks = np.vstack([_midranks(v) / n for v in vectors])
+        ranks = np.vstack([midranks(v) / max(n, 1) for v in vectors])
         consensus = ranks.mean(axis=0)
         best = None
         for i, name in enumerate(names):

@@ -82,17 +82,23 @@ def _run_key(run: Run) -> tuple:
     return (run.pk, run.threshold, *selectors.file_key(run.results))
 
 
-def _sampling(total: int, used: int) -> dict[str, Any]:
-    return {
-        "rows": used,
-        "of": total,
-        "sampled": used < total,
-        "rule": (
-            f"a seeded random sample of {used:,} of the {total:,} rows (stratified by label)"
-            if used < total
-            else f"all {total:,} rows"
-        ),
-    }
+def _sampling(total: int, used: int, unscored: int = 0) -> dict[str, Any]:
+    rule = (
+        f"a seeded random sample of {used:,} of the {total:,} rows (stratified by label)"
+        if used < total
+        else f"all {total:,} rows"
+    )
+    if unscored:
+        rule += f", leaving out {unscored:,} rows without a finite score"
+    return {"rows": used, "of": total, "sampled": used < total, "unscored": unscored, "rule": rule}
+
+
+def _scored(scores: Sequence[np.ndarray], positions: Sequence[np.ndarray]) -> np.ndarray:
+    """Which common rows every run gave a finite score (the statistics need numbers)."""
+    ok = np.ones(len(positions[0]), dtype=bool)
+    for s, p in zip(scores, positions, strict=True):
+        ok &= np.isfinite(s[p])
+    return ok
 
 
 def compare_statistics(a: Run, b: Run) -> dict[str, Any]:
@@ -104,20 +110,22 @@ def compare_statistics(a: Run, b: Run) -> dict[str, Any]:
 
     def compute() -> dict[str, Any]:
         common, (pa, pb) = _common_positions([a, b])
+        ok = _scored([selectors.scores(a), selectors.scores(b)], [pa, pb])
+        common, pa, pb = common[ok], pa[ok], pb[ok]
         t = truth.values[common] if truth is not None else None
         pos = stats.subsample(len(common), STAT_ROWS, truth=t, seed=0)
         result = stats.compare_runs(
             t[pos] if t is not None else None,
-            selectors.scores(a)[pa][pos],
-            selectors.scores(b)[pb][pos],
-            selectors.flags(a)[pa][pos],
-            selectors.flags(b)[pb][pos],
+            selectors.scores(a)[pa[pos]],
+            selectors.scores(b)[pb[pos]],
+            selectors.flags(a)[pa[pos]],
+            selectors.flags(b)[pb[pos]],
             (f"A (#{a.pk})", f"B (#{b.pk})"),
             level=LEVEL,
             n_boot=N_BOOT,
             seed=0,
         )
-        result["sampling"] = _sampling(len(common), len(pos))
+        result["sampling"] = _sampling(len(common), len(pos), int((~ok).sum()))
         result["truth_source"] = truth.source if truth is not None else None
         return result
 
@@ -160,18 +168,20 @@ def leaderboard(version) -> dict[str, Any]:
 
     def compute() -> dict[str, Any]:
         common, positions = _common_positions(runs)
+        ok = _scored([selectors.scores(r) for r in runs], positions)
+        common, positions = common[ok], [p[ok] for p in positions]
         t = truth.values[common] if truth is not None else None
         cap = max(BOARD_MIN_ROWS, BOARD_ROW_RUNS // len(runs))
         pos = stats.subsample(len(common), cap, truth=t, seed=0)
         board = stats.leaderboard(
             t[pos] if t is not None else None,
-            [selectors.scores(r)[p][pos] for r, p in zip(runs, positions, strict=True)],
+            [selectors.scores(r)[p[pos]] for r, p in zip(runs, positions, strict=True)],
             [f"#{r.pk}" for r in runs],
             level=LEVEL,
             n_boot=N_BOOT,
             seed=0,
         )
-        board["sampling"] = _sampling(len(common), len(pos))
+        board["sampling"] = _sampling(len(common), len(pos), int((~ok).sum()))
         return board
 
     key = ("leaderboard", *(_run_key(r) for r in runs), truth.key if truth else None)

@@ -9,7 +9,7 @@ import pytest
 from scipy.stats import kendalltau, norm, spearmanr
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from pynomaly import stats
+from pynomaly import resample, stats
 
 
 def _data(n=600, share=0.08, lift_a=1.0, lift_b=1.6, seed=0, rounding=None):
@@ -294,7 +294,7 @@ def test_grouping_the_negatives_into_cells_loses_nothing(rounding):
     # sizes must be the metrics of all rows, for both results at once.
     y, a, b = _data(n=500, share=0.03, rounding=rounding, seed=2)
     truth = y.astype(bool)
-    reps, sizes, _ = stats._negative_cells(truth, [a, b])
+    reps, sizes, _ = resample.negative_cells(truth, [a, b])
     pos = np.flatnonzero(truth)
     assert len(reps) < (~truth).sum()  # few positives: far fewer cells than negatives
     yy = np.r_[np.ones(len(pos)), np.zeros(len(reps))]

@@ -49,7 +49,9 @@ def test_comparing_two_runs_gives_intervals_tests_and_the_sentence(alice_api, la
     assert auc["test"]["method"] == "DeLong" and auc["test"]["p_value"] < 0.001
     assert auc["b"]["low"] < auc["b"]["value"] < auc["b"]["high"]
     assert body["average_precision"]["test"]["method"] == "paired bootstrap"
-    assert body["sampling"] == {"rows": 400, "of": 400, "sampled": False, "rule": "all 400 rows"}
+    assert body["sampling"] == {
+        "rows": 400, "of": 400, "sampled": False, "unscored": 0, "rule": "all 400 rows"
+    }  # fmt: skip
 
 
 def test_comparing_runs_on_different_versions_is_a_422_and_foreign_runs_a_404(

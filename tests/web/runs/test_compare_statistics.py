@@ -76,3 +76,18 @@ def test_the_labels_come_from_the_runs_label_column_with_unknowns_left_out(tenan
     assert truth is not None and truth.source == "the label column “y”"
     np.testing.assert_array_equal(truth.values, [1.0, 0.0, np.nan, 1.0])
     assert comparison.comparison_truth(b, b) is None
+
+
+def test_rows_without_a_finite_score_are_left_out_and_said_so(alice_client, tenant_a):
+    rng = np.random.default_rng(0)
+    y = (rng.random(200) < 0.1).astype(int)
+    version = make_version(tenant_a, {"x": rng.normal(size=200), "y": y})
+    broken = rng.normal(size=200) + y
+    broken[:3] = np.nan
+    a = make_run(tenant_a, version, broken, threshold=1.5, label_column="y")
+    b = make_run(tenant_a, version, rng.normal(size=200) + 2 * y, threshold=1.5, label_column="y")
+
+    response = _page(alice_client, tenant_a, a, b)
+
+    assert response.status_code == 200
+    assert "leaving out 3 rows without a finite score" in response.content.decode()
