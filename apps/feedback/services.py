@@ -272,12 +272,14 @@ def retrain_with_feedback(*, run: Run, user, request: HttpRequest | None = None)
         )
     # Trained by the automatic selection: with labels it cross-validates the unsupervised
     # candidates against supervised / semi-supervised ones (pynomaly.automl) and keeps the best.
-    automatic = detector_config_automatic(tenant=run.tenant, user=user, request=request)
+    automatic = detector_config_automatic(tenant=run.tenant, user=user, request=request).current
+    if automatic is None:  # a configuration always has a version; the type does not say so
+        raise FeedbackError("The Automatic configuration has no version.", "run")
     return run_start(
         tenant=run.tenant,
         user=user,
         dataset_version=run.dataset_version,
-        detector_version=automatic.current,
+        detector_version=automatic,
         label_column=run.label_column,
         max_fit_rows=run.max_fit_rows,
         parent=run,

@@ -45,10 +45,27 @@ class Truth:
 def truth_for_runs(runs: Sequence[Run]) -> Truth | None:
     """The labels to judge these runs (on one dataset version) by, or None.
 
-    Today: the first run's label column (a numeric or boolean column; nonzero = anomaly,
-    missing = unknown). Analyst verdicts can be merged here later, so every comparison,
-    the leaderboard and the API pick them up at once.
+    The first run's label column (a numeric or boolean column; nonzero = anomaly, missing =
+    unknown); without one, the analysts' verdicts on the version (anomaly 1, normal 0, the
+    other rows unknown), so every comparison, the leaderboard and the API judge by them.
     """
+    truth = _column_truth(runs)
+    return truth if truth is not None or not runs else _verdict_truth(runs[0])
+
+
+def _verdict_truth(run: Run) -> Truth | None:
+    from apps.feedback.selectors import verdict_labels, verdicts_version
+    from pynomaly.feedback import labels_array
+
+    labels = verdict_labels(run.dataset_version)
+    if not labels:
+        return None
+    values = labels_array(labels, int(run.dataset_version.rows))
+    key = ("verdicts", run.dataset_version_id, *verdicts_version(run.dataset_version))
+    return Truth(values, f"the analysts' verdicts ({len(labels):,} rows)", key)
+
+
+def _column_truth(runs: Sequence[Run]) -> Truth | None:
     for run in runs:
         name = run.label_column or (run.summary or {}).get("label_column")
         if not name or name not in selectors.dataset_columns(run):
