@@ -65,6 +65,23 @@ def row_url(run: Run, row: int) -> str:
     )
 
 
+def row_context(request: HttpRequest, run: Run, row: int) -> dict:
+    """What a row's page (apps.runs) shows of the verdicts: the panel, the history; {} for a
+    user admitted by a share (verdicts stay inside the workspace)."""
+    if not _shows_verdicts(request):
+        return {}
+    version = run.dataset_version
+    return {
+        "verdict_row": {
+            "row_id": row,
+            "verdict": selectors.verdicts_by_row(version, [row]).get(row),
+            "verdict_url": row_url(run, row),
+        },
+        "feedback": {"can_label": LABEL in tenant_actions(request), "urls": urls(run)},
+        "history": selectors.row_history(version, row),
+    }
+
+
 def annotate(run: Run, rows: list[dict]) -> None:
     """Give each table row its current verdict and the URL that changes it."""
     found = selectors.verdicts_by_row(run.dataset_version, [r["row_id"] for r in rows])

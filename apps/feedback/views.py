@@ -7,7 +7,6 @@ import csv
 import io
 import json
 
-import numpy as np
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -16,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
-from apps.runs import selectors as run_selectors
+from apps.runs.anomalies import row_url as row_page_url
 from apps.runs.selectors import get_run_for_member
 from apps.tenants.access import require, tenant_actions, tenant_view
 from apps.tenants.models import Membership, Tenant
@@ -68,12 +67,13 @@ def _cell(
 @tenant_view
 @require_http_methods(["GET", "POST"])
 def row(request: TenantRequest, run_id: int, row: int) -> HttpResponse:
-    """GET: the row's page (its values, score, verdict, history); POST: set its verdict."""
+    """POST: set the row's verdict. GET: the row's page, which is the run's (apps.runs: its
+    score, explanation and values, with this app's verdict panel and history)."""
     run = get_run_for_member(request, run_id)
     row = _row_or_404(run, row)
     if request.method == "POST":
         return _post_verdict(request, run, row)
-    return render(request, "feedback/row.html", _row_context(request, run, row))
+    return redirect(row_page_url(run, row))
 
 
 def _post_verdict(request: TenantRequest, run, row: int) -> HttpResponse:
@@ -84,7 +84,7 @@ def _post_verdict(request: TenantRequest, run, row: int) -> HttpResponse:
         if request.htmx:
             return _cell(request, run, row, status=422, error=error)
         messages.error(request, error)
-        return redirect(_next(request, results.row_url(run, row)))
+        return redirect(_next(request, row_page_url(run, row)))
     data = form.cleaned_data
     try:
         verdict_record(
@@ -103,41 +103,11 @@ def _post_verdict(request: TenantRequest, run, row: int) -> HttpResponse:
         if request.htmx:
             return _cell(request, run, row, status=422, error=str(exc))
         messages.error(request, str(exc))
-        return redirect(_next(request, results.row_url(run, row)))
+        return redirect(_next(request, row_page_url(run, row)))
     if request.htmx:
         return _cell(request, run, row)
     messages.success(request, f"Row {row}: {data['verdict'] or 'verdict cleared'}.")
-    return redirect(_next(request, results.row_url(run, row)))
-
-
-def _row_context(request: TenantRequest, run, row: int) -> dict:
-    version = run.dataset_version
-    columns = run_selectors.column_names(version.parquet)
-    values = run_selectors.values_at(version.parquet, np.array([row]), columns)
-    score = flagged = None
-    if run.status == run.Status.SUCCEEDED and run.results:
-        try:
-            ids = run_selectors.row_ids(run)
-            at = [int(i) for i in (ids == row).nonzero()[0][:1]]
-            if at:
-                score = float(run_selectors.scores(run)[at[0]])
-                flagged = bool(run_selectors.flags(run)[at[0]])
-        except run_selectors.ResultsUnavailable:
-            pass
-    verdict = selectors.verdicts_by_row(version, [row]).get(row)
-    return {
-        "run": run,
-        "row_id": row,
-        "values": [(c, values[c][0]) for c in columns],
-        "score": score,
-        "flagged": flagged,
-        "row": {"row_id": row, "verdict": verdict, "verdict_url": results.row_url(run, row)},
-        "feedback": {"can_label": LABEL in tenant_actions(request), "urls": results.urls(run)},
-        "history": selectors.row_history(version, row),
-        "prev_url": results.row_url(run, row - 1) if row > 0 else None,
-        "next_url": results.row_url(run, row + 1) if row + 1 < version.rows else None,
-        "results_url": run.url("results"),
-    }
+    return redirect(_next(request, row_page_url(run, row)))
 
 
 @tenant_view(perm=LABEL)

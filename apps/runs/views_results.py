@@ -14,7 +14,7 @@ from apps.tenants.permissions import CREATE
 from pynomaly.segments import describe as describe_segment
 
 from . import explanations, report, selectors
-from .anomalies import TablePage, anomalies_table, row_detail
+from .anomalies import TablePage, anomalies_table, row_detail, row_url
 from .models import Run
 from .selectors import ResultsUnavailable, get_run_for_member, get_succeeded_run
 from .services import run_threshold_set
@@ -225,9 +225,18 @@ def row_page(request: HttpRequest, run_id: int, row_id: int) -> HttpResponse:
         raise Http404("This run's results cannot be read.") from None
     if detail is None:
         raise Http404("This run has no such row.")
-    return render(
-        request, "runs/row.html", {"run": run, "row": detail, "results_url": run.url("results")}
-    )
+    from apps.feedback.results import row_context
+
+    rows = run.dataset_version.rows
+    ctx = {
+        "run": run,
+        "row": detail,
+        "results_url": run.url("results"),
+        "prev_url": row_url(run, row_id - 1) if 0 < row_id <= rows else None,
+        "next_url": row_url(run, row_id + 1) if row_id + 1 < rows else None,
+        **row_context(request, run, row_id),
+    }
+    return render(request, "runs/row.html", ctx)
 
 
 @tenant_view

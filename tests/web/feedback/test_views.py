@@ -11,6 +11,7 @@ from django.urls import reverse
 from apps.audit.models import AuditEvent
 from apps.feedback.models import Verdict, VerdictChange
 from apps.feedback.services import verdict_record
+from apps.runs.anomalies import row_url
 from apps.runs.models import Run
 from tests.web.runs.test_results_fixtures import make_run, small_run, url
 
@@ -124,8 +125,11 @@ def test_the_row_page_shows_values_score_verdict_and_history(alice, alice_client
     run = small_run(tenant_a)
     _mark(run, alice, 95, "unsure")
     _mark(run, alice, 95, "anomaly")
-    html = alice_client.get(furl("row", run, row=95)).content.decode()
-    assert "Row 95" in html and "item-95" in html and 'id="row-score">0.95<' in html
+    # The verdicts' row URL is the run's row page (one page per row: explanation + verdict).
+    response = alice_client.get(furl("row", run, row=95))
+    assert response.status_code == 302 and response["Location"] == row_url(run, 95)
+    html = alice_client.get(response["Location"]).content.decode()
+    assert "Row 95" in html and "item-95" in html and ">0.95<" in html
     assert 'id="verdict-panel"' in html and 'aria-pressed="true"' in html
     assert html.count("<li>") >= 2 and "Unsure" in html.split('id="verdict-history"')[1]
 
