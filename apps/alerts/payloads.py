@@ -21,7 +21,8 @@ def _monitor_url(monitor) -> str:
     try:
         return absolute(
             reverse(
-                "monitors:detail", kwargs={"tenant_slug": monitor.tenant.slug, "pk": monitor.pk}
+                "monitors:detail",
+                kwargs={"tenant_slug": monitor.tenant.slug, "monitor_id": monitor.pk},
             )
         )
     except NoReverseMatch:  # the monitors pages are another app's; the alert link always works

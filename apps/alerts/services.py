@@ -377,15 +377,31 @@ def alerts_for_execution(*, execution: MonitorExecution) -> list[AlertTrigger]:
     if execution.status not in (MonitorExecution.Status.SUCCEEDED, MonitorExecution.Status.FAILED):
         return []
     rules = AlertRule.objects.filter(monitor_id=execution.monitor_id, enabled=True).order_by("pk")
-    triggers = []
-    for rule in rules:
-        reasons = rule_reasons(rule, execution)
-        if reasons is None:
-            continue
-        trigger = _trigger(rule, execution, reasons)
-        if trigger is not None:
-            triggers.append(trigger)
+    triggers: list[AlertTrigger] = []
+    # One transaction for all rules (each trigger in its own savepoint): one commit, then the
+    # deliveries are enqueued fastest channel first (in-app, webhook, e-mail).
+    with transaction.atomic():
+        for rule in rules:
+            try:
+                reasons = rule_reasons(rule, execution)
+                trigger = _trigger(rule, execution, reasons) if reasons is not None else None
+            except (
+                Exception
+            ):  # one broken rule must not silence the others (its savepoint rolled back)
+                logger.exception("alert rule %s on execution %s failed", rule.pk, execution.pk)
+                continue
+            if trigger is not None:
+                triggers.append(trigger)
+        notify = [
+            (t, c) for t in triggers if t.notified for c in t.rule.channels.all() if c.enabled
+        ]
+        notify.sort(key=lambda tc: _CHANNEL_ORDER.get(tc[1].kind, 9))
+        for trigger, channel in notify:
+            deliveries.delivery_create_all(trigger=trigger, channels=[channel])
     return triggers
+
+
+_CHANNEL_ORDER: dict[str, int] = {"inapp": 0, "webhook": 1, "email": 2}
 
 
 def _trigger(rule: AlertRule, execution: MonitorExecution, reasons: list[str]):
@@ -435,8 +451,6 @@ def _trigger(rule: AlertRule, execution: MonitorExecution, reasons: list[str]):
                 reasons=reasons,
                 notified=notify,
             )
-            if notify:
-                deliveries.delivery_create_all(trigger=trigger, channels=rule.channels.all())
     except IntegrityError:  # a concurrent evaluation of the same (rule, execution) won
         return None
     return trigger

@@ -257,7 +257,12 @@ def test_an_in_app_alert_reaches_a_members_connected_websocket(
     html, took = run_async(scenario())
     assert "drift watch: drift detected in amount" in html
     assert 'id="unread-notifications"' in html
-    assert Notification.objects.filter(user=alice, read_at__isnull=True).count() == 1
+    # the nudge goes first; the member's row is written right after it
+    _wait(
+        lambda: Notification.objects.filter(user=alice, read_at__isnull=True).count() == 1,
+        timeout=10,
+        what="alice's unread notification is recorded",
+    )
     assert took < 10
 
 

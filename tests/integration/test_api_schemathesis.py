@@ -30,6 +30,8 @@ def token(settings, tmp_path, alice, tenant_a, monkeypatch):
     monkeypatch.setattr("apps.runs.tasks.execute_run.apply_async", lambda *a, **k: None)
     monkeypatch.setattr("apps.sources.tasks.pull.delay", lambda *a, **k: None)
     monkeypatch.setattr("apps.sources.services.resolve_allowed", _no_network)
+    monkeypatch.setattr("apps.common.netguard.resolve_allowed", _no_network)  # webhook URLs
+    monkeypatch.setattr("apps.alerts.deliveries._enqueue", lambda *a, **k: None)
     # Some real objects, so that small generated ids sometimes find something.
     version = make_version(tenant_a, blobs(60), user=alice)
     make_run(tenant_a, alice, version, make_config(tenant_a, alice))

@@ -348,3 +348,27 @@ def test_the_sweeper_re_sends_deliveries_whose_message_was_lost(
     assert deliveries.deliveries_sweep(now=later)["resent"] == 1
     assert sent() == ["delivered"] and len(receiver.requests) == 1
     assert deliveries.deliveries_sweep(now=later + timedelta(hours=1))["resent"] == 0
+
+
+def test_a_broken_rule_does_not_silence_the_others_and_in_app_goes_out_first(
+    monitor, alice, tenant_a, execute, receiver, sent, monkeypatch
+):
+    from apps.alerts import services
+    from apps.alerts.services import ChannelData, channel_create
+
+    hook, _ = webhook_channel(tenant_a, alice, receiver.url)
+    app, _ = channel_create(tenant=tenant_a, user=alice, data=ChannelData(name="app", kind="inapp"))
+    rule_for(monitor, alice, [hook], name="a broken", min_anomalies=1)
+    rule_for(monitor, alice, [hook, app], name="b fine", min_anomalies=1)
+    real = services.rule_reasons
+
+    def reasons(rule, execution):
+        if rule.name == "a broken":
+            raise RuntimeError("bug")
+        return real(rule, execution)
+
+    monkeypatch.setattr(services, "rule_reasons", reasons)
+    execute(anomalies=3)
+    assert list(Alert.objects.values_list("rule__name", flat=True)) == ["b fine"]
+    kinds = [Delivery.objects.get(pk=pk).channel.kind for pk, _ in sent.queue]
+    assert kinds == ["inapp", "webhook"]
