@@ -74,7 +74,7 @@ def test_a_database_monitor_tells_mail_webhook_and_dashboard_once_with_drift_sho
     receivers,
     asgi_server,
     celery_worker,
-    beat,
+    beat,  # noqa: F811
     page,
     alice,
     tenant_a,
