@@ -12,7 +12,7 @@ from .models import Role
 
 VIEW = "view"  # read everything in the workspace
 CREATE = "create"  # upload datasets, configure detectors, start/cancel runs, change thresholds
-MANAGE = "manage"  # members, invitations, workspace settings, audit trail
+MANAGE = "manage"  # members, invitations, workspace settings, audit trail, database sources
 OWN = "own"  # delete the workspace, transfer ownership
 
 # Action → object-permission codename on Tenant (see Tenant.Meta.permissions).
@@ -26,7 +26,7 @@ ACTIONS: tuple[str, ...] = (VIEW, CREATE, MANAGE, OWN)
 ACTION_LABELS: dict[str, str] = {
     VIEW: "Read datasets, detectors, runs and results",
     CREATE: "Upload datasets, configure detectors, start runs",
-    MANAGE: "Members, invitations, workspace settings, audit trail",
+    MANAGE: "Members, invitations, workspace settings, audit trail, database sources",
     OWN: "Delete the workspace, transfer ownership",
 }
 

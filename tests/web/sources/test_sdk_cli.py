@@ -26,7 +26,9 @@ def write_token(alice, tenant_a):
     return token_create(user=alice, tenant=tenant_a, name="sources sdk", scope="write")[1]
 
 
-def test_the_sdk_manages_tests_previews_and_pulls_a_source(live_media, asgi_server, write_token, pg_db):
+def test_the_sdk_manages_tests_previews_and_pulls_a_source(
+    live_media, asgi_server, write_token, pg_db
+):
     from pynomaly.client import Client, NotFound, ValidationError
 
     pg_db.execute(
@@ -87,7 +89,9 @@ def test_the_cli_adds_tests_previews_pulls_and_deletes_a_source(
     listed = _cli("sources", "list", env=env)
     assert "shop" in listed.stdout and maria_db.password not in listed.stdout
 
-    refused = _cli("sources", "add", "bad", "--url", url, "--query", "DELETE FROM cli_rows", env=env)
+    refused = _cli(
+        "sources", "add", "bad", "--url", url, "--query", "DELETE FROM cli_rows", env=env
+    )
     assert refused.returncode == 2 and "read-only SELECT" in refused.stderr
     assert _cli("sources", "delete", source_id, env=env).returncode == 0
     assert _cli("sources", "test", source_id, env=env).returncode == 2
