@@ -28,7 +28,9 @@ def _run_now_and_wait(page, number: int) -> None:
             break
         page.wait_for_timeout(500)
         page.reload()
-    assert page.locator(f'tr[data-execution="{number}"]').get_attribute("data-status") == "succeeded"
+    assert (
+        page.locator(f'tr[data-execution="{number}"]').get_attribute("data-status") == "succeeded"
+    )
 
 
 def test_alice_creates_runs_and_reads_a_monitor(
@@ -62,7 +64,9 @@ def test_alice_creates_runs_and_reads_a_monitor(
 
     page.wait_for_selector("#monitor-history .main-svg")  # Plotly drew the history chart
     assert page.locator('#drift-table tr[data-feature="c"]').get_attribute("data-drifted") == "true"
-    assert page.locator('#drift-table tr[data-feature="a"]').get_attribute("data-drifted") == "false"
+    assert (
+        page.locator('#drift-table tr[data-feature="a"]').get_attribute("data-drifted") == "false"
+    )
     assert page.locator("#anomaly-table tbody tr").count() > 0
     page.locator("#anomaly-table a").first.click()
     page.wait_for_url("**/runs/*/results/**")
