@@ -68,9 +68,10 @@ def history_figure(executions: Sequence) -> dict:
             "Executions",
             barmode="group",
             xaxis={"title": {"text": "execution"}, "dtick": 1 if len(numbers) <= 20 else None},
+            margin={"l": 56, "r": 64, "t": 48, "b": 48},
             yaxis={"title": {"text": "rows"}, "rangemode": "tozero"},
             yaxis2={
-                "title": {"text": "severity / drift %"},
+                "title": {"text": "severity / drift %", "standoff": 8},
                 "overlaying": "y",
                 "side": "right",
                 "range": [0, 105],
