@@ -23,7 +23,9 @@ def test_seeding_the_demo_gives_datasets_detectors_and_a_finished_run(db, media,
     datasets = Dataset.objects.for_tenant(tenant)
     assert sorted(d.status for d in datasets) == ["ready", "ready"]
     assert {d.latest_version.rows for d in datasets} == {10080, 5000}
-    assert DetectorConfig.objects.for_tenant(tenant).count() == 2
+    configs = DetectorConfig.objects.for_tenant(tenant)
+    assert configs.count() == 3
+    assert configs.get(name="Automatic").current.detector_keys == ["auto"]
 
     run = Run.objects.for_tenant(tenant).get()
     assert run.status == Run.Status.SUCCEEDED, run.error
