@@ -28,7 +28,9 @@ def test_seeding_the_demo_gives_datasets_detectors_and_a_finished_run(db, media,
     assert {d.latest_version.rows for d in datasets} == {10080, 5000, 2880}
     source = Source.objects.for_tenant(tenant).get()
     assert source.watermark_value == "2880" and source.dataset.latest_version.rows == 2880
-    assert DetectorConfig.objects.for_tenant(tenant).count() == 2
+    configs = DetectorConfig.objects.for_tenant(tenant)
+    assert configs.count() == 3
+    assert configs.get(name="Automatic").current.detector_keys == ["auto"]
 
     run = Run.objects.for_tenant(tenant).get()
     assert run.status == Run.Status.SUCCEEDED, run.error

@@ -10,7 +10,7 @@ from apps.audit.models import AuditEvent
 from apps.detectors.models import DetectorConfig, TrainedModel
 from apps.runs.models import Run
 from apps.runs.tasks import execute_run
-from tests.web.api.conftest import _fresh_rate_limits, alice_api, assert_problem  # noqa: F401
+from tests.web.api.conftest import Api, assert_problem, make_token
 
 from .factories import blobs, make_config, make_run, make_version
 
@@ -32,6 +32,11 @@ def _with_known(rows: int = 300, anomalies: int = 20, *, bad: bool = False):
         known[5] = "yes"
     df["known"] = known
     return df
+
+
+@pytest.fixture
+def alice_api(alice, tenant_a):
+    return Api(make_token(alice, tenant_a)[1])
 
 
 @pytest.fixture
