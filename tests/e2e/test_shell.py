@@ -13,6 +13,9 @@ SECTIONS = {
     "Datasets": "datasets/",
     "Detectors": "detectors/",
     "Runs": "runs/",
+    "Monitors": "monitors/",
+    "Alerts": "alerts/",
+    "Sources": "sources/",
     "Settings": "settings/",
 }
 
