@@ -1,7 +1,8 @@
 """The verdicts on a run's results page: the table's verdict column and filter, metrics, comparison.
 
-The runs' results view calls :func:`row_filter` and :func:`results_context` (its one upward
-import, declared in the import-linter contract): the page is the run's, the verdicts are ours.
+The runs' results views call :func:`row_filter`, :func:`results_context` and, on a row's page,
+:func:`row_context` (their one upward import, declared in the import-linter contract): the
+pages are the run's, the verdicts are ours.
 """
 
 from __future__ import annotations
