@@ -25,17 +25,11 @@ import threading
 import time
 from pathlib import Path
 
+from bench.platform import _free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 EMAIL, PASSWORD = "bench-alerts@example.com", "bench-alerts-password-42"
 WEBHOOK_P99_TARGET, INAPP_P99_TARGET = 2.0, 1.0
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _quantile(values: list[float], q: float) -> float:

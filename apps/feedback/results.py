@@ -60,7 +60,8 @@ def urls(run: Run) -> dict[str, str]:
     }
 
 
-def row_url(run: Run, row: int) -> str:
+def verdict_url(run: Run, row: int) -> str:
+    """Where a row's verdict is POSTed (a GET there goes to the run's row page)."""
     return reverse(
         "feedback:row", kwargs={"tenant_slug": run.tenant.slug, "run_id": run.pk, "row": row}
     )
@@ -76,7 +77,7 @@ def row_context(request: HttpRequest, run: Run, row: int) -> dict:
         "verdict_row": {
             "row_id": row,
             "verdict": selectors.verdicts_by_row(version, [row]).get(row),
-            "verdict_url": row_url(run, row),
+            "verdict_url": verdict_url(run, row),
         },
         "feedback": {"can_label": LABEL in tenant_actions(request), "urls": urls(run)},
         "history": selectors.row_history(version, row),
@@ -88,7 +89,7 @@ def annotate(run: Run, rows: list[dict]) -> None:
     found = selectors.verdicts_by_row(run.dataset_version, [r["row_id"] for r in rows])
     for r in rows:
         r["verdict"] = found.get(r["row_id"])
-        r["verdict_url"] = row_url(run, r["row_id"])
+        r["verdict_url"] = verdict_url(run, r["row_id"])
 
 
 def results_context(request: HttpRequest, run: Run, rows: list[dict], *, full: bool) -> dict:

@@ -54,7 +54,11 @@ def _cell(
     found = selectors.verdicts_by_row(run.dataset_version, [row])
     ctx = {
         "run": run,
-        "row": {"row_id": row, "verdict": found.get(row), "verdict_url": results.row_url(run, row)},
+        "row": {
+            "row_id": row,
+            "verdict": found.get(row),
+            "verdict_url": results.verdict_url(run, row),
+        },
         "feedback": {"can_label": LABEL in tenant_actions(request)},
         "error": error,
     }
