@@ -8,18 +8,20 @@ WITH_REDIS := $(PY) -m pynomaly_web.embedded_redis
 COV := $(PY) -m coverage
 COVERAGE_MIN_ENGINE := 90
 
-.PHONY: run dev _stack test test-fast bench lighthouse install lint css plotly migrate clean
+.PHONY: run dev docs admin _stack test test-fast test-celery bench lighthouse install lint css plotly migrate clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e edge
 	@touch $(STAMP)
 
 install: $(STAMP)
 
 # The whole stack on embedded defaults (SQLite + an embedded Redis unless REDIS_URL is set):
-# migrate, seed the demo workspace, then web (ASGI, :8000), one Celery worker and beat under
+# migrate, seed the demo workspace (its detection runs are queued, and the worker runs them once
+# it is up: the server does not wait for them), then web (ASGI, :8000), one Celery worker and beat under
 # supervisord, which starts a crashed process again (the embedded Redis is restarted by its
 # wrapper). Ctrl-C stops all.
 # `make run` serves the product as a user sees it: DEBUG off, built static files (hashed,
@@ -31,19 +33,37 @@ $(STATIC_BUILT): $(STAMP) $(shell find static -type f 2>/dev/null)
 	PYNOMALY_STATIC_BUILT=true $(PY) manage.py collectstatic --noinput -v 0
 	@touch $(STATIC_BUILT)
 
-run: $(STAMP) $(STATIC_BUILT)
+# The documentation site (docs/*.md → HTML, MkDocs + Material, offline search), served by the
+# app at /docs/; --strict turns a broken link into a failed build (not with --quiet, which hides
+# the warnings from strict mode's count). Rebuilt only when docs change.
+DOCS_SITE ?= $(or $(PYNOMALY_DOCS_DIR),var/docs_site)
+DOCS_BUILT := $(DOCS_SITE)/.built
+$(DOCS_BUILT): $(STAMP) mkdocs.yml $(shell find docs -type f 2>/dev/null)
+	@echo "== building the documentation site (docs/ → $(DOCS_SITE), served at /docs/)"
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir $(DOCS_SITE)
+	@touch $(DOCS_BUILT)
+
+docs: $(DOCS_BUILT)
+
+run: $(STAMP) $(STATIC_BUILT) $(DOCS_BUILT)
 	@mkdir -p var
 	DEBUG=false PYNOMALY_STATIC_BUILT=true $(MAKE) --no-print-directory _stack
 
-dev: $(STAMP)
+dev: $(STAMP) $(DOCS_BUILT)
 	@mkdir -p var
 	DEBUG=true $(MAKE) --no-print-directory _stack
 
 _stack:
 	$(WITH_REDIS) bash -c 'echo "== applying the database migrations" && $(PY) manage.py migrate --noinput && \
-		echo "== seeding the demo workspace" && $(PY) manage.py seed_demo && \
-		echo "== starting web (http://127.0.0.1:8000), worker and beat" && \
-		PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec $(PY) -m pynomaly_web.supervise web worker beat'
+		echo "== seeding the demo workspace (its detection runs are queued for the worker)" && $(PY) manage.py seed_demo && \
+		echo "== starting web (http://127.0.0.1:8000), worker, beat and the stream processor; the worker then runs the queued demo runs" && \
+		PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec $(PY) -m pynomaly_web.supervise web worker beat streams'
+
+# A superuser for /admin/ (asks for a username, e-mail and password); the same database as
+# `make run` (DATABASE_URL, default var/pynomaly.sqlite3). Run it while the stack runs or not.
+admin: $(STAMP)
+	@mkdir -p var
+	$(PY) manage.py createsuperuser
 
 # The whole suite, on SQLite + embedded Redis by default, or DATABASE_URL/REDIS_URL when set,
 # measured by coverage (the CLI, server and worker subprocesses too: [tool.coverage] in
@@ -68,6 +88,12 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	@mkdir -p var
 	$(WITH_REDIS) $(PY) -m pytest -m "not e2e and not integration" $(PYTEST_ARGS)
+
+# Only the tests with a real Celery worker (and beat), browser tests aside; with
+# PYNOMALY_TEST_BROKER=amqp://… on RabbitMQ (.ci/run does so after `make test`).
+test-celery: $(STAMP)
+	@mkdir -p var
+	$(WITH_REDIS) $(PY) -m pytest -m "celery and not e2e" $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) -m bench $(BENCH_ARGS)

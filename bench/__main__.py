@@ -11,15 +11,25 @@ below by name (``--only load``). Each part also has ``--NAME-only`` (run just it
   on the same rows (``bench.monitor``);
 * ``alerts`` — end of a monitor execution to the webhook and to the in-app notice, through a
   real worker and web server (``bench.alerts``);
+* ``streams`` — the stream processor on Redis Streams, Kafka (tansu), MQTT and NATS: throughput
+  beside the engine's ceiling, produce → anomaly latency, the online learner, an optional soak
+  (``--streams-soak``; ``bench.streams`` lists its ``--streams-*`` options);
 * ``automl`` — automatic selection against every default detector and the per-dataset oracle
-  on the ADBench sets, with 0 %, 1 % and 5 % of the anomalies labelled (``bench.automl``).
+  on the ADBench sets, with 0 %, 1 % and 5 % of the anomalies labelled (``bench.automl``);
+* ``figures`` — the results page of a generated 1M-row run and its charts' JSON, cold,
+  Redis-only and warm, with the figure cache's hit rate (``bench.figures``;
+  ``--figures-rows N``, ``--figures-repeat R``);
+* ``loadbalancer`` — requests/s through HAProxy with 1 vs 2 web processes and the failed
+  requests when one of two is SIGKILLed under load (``bench.loadbalancer``; needs haproxy);
+* ``edge`` — the ONNX edge scorer (``pynomaly-edge``) beside ``pynomaly score`` on the same CSV:
+  records/s, peak RSS and install size (``bench.edge``).
 """
 
 import argparse
 import sys
 from collections.abc import Callable
 
-from bench import alerts, automl, load, monitor, scoring
+from bench import alerts, automl, deep, edge, figures, load, loadbalancer, monitor, scoring, streams
 from bench import platform as platform_bench
 from bench.engine import main
 
@@ -44,13 +54,21 @@ PARTS: list[tuple[str, tuple[str, ...], Callable[[list[str]], int]]] = [
     ("load", ("load",), _load),
     ("monitor", ("monitor",), monitor.main),
     ("alerts", ("alerts",), lambda a: alerts.main(quick=_quick)),
+    ("streams", ("streams",), lambda a: streams.main(sys.argv[1:])),
     ("automl", ("automl",), lambda a: automl.main([])),
+    ("deep", ("deep",), lambda a: deep.main(quick=_quick)),
+    ("loadbalancer", ("loadbalancer", "lb"), lambda a: loadbalancer.main(quick=_quick)),
+    ("edge", ("edge",), lambda a: edge.main(quick=_quick)),
+    ("figures", ("figures", "cache"), lambda a: figures.main(sys.argv[1:], quick=_quick)),
 ]
 _FLAGS = {f for name, _, _ in PARTS for f in (f"--{name}-only", f"--no-{name}")}
-# The load options are this module's; the engine and platform parsers never see them.
+# The load and streams options are for those parts; the engine and platform parsers never see them.
 _strip = argparse.ArgumentParser(add_help=False)
 _strip.add_argument("--load-seconds")
 _strip.add_argument("--load-clients")
+_strip.add_argument("--figures-rows")
+_strip.add_argument("--figures-repeat")
+streams.add_options(_strip)
 argv = [a for a in _strip.parse_known_args(sys.argv[1:])[1] if a not in _FLAGS]
 flags = set(sys.argv[1:]) & _FLAGS
 _only = _known.only or []

@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--rows", type=int, default=50_000, help="rows of the run on the results page")
     p.add_argument("--json", type=Path, help="also write the table as JSON here")
+    p.add_argument("--reports", type=Path, help="keep each page's Lighthouse report (JSON) here")
     args = p.parse_args(argv)
     if not BINARY.exists():
         print(f"lighthouse is not installed: run `npm ci` in {TOOL} (make lighthouse does)")
@@ -95,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
             for name, url, page_cookie in pages:
                 load = os.getloadavg()[0]
                 report = audit(url, page_cookie, work / f"{len(rows)}.json")
+                if args.reports:
+                    args.reports.mkdir(parents=True, exist_ok=True)
+                    slug = name.split(" ")[0]
+                    shutil.copy(work / f"{len(rows)}.json", args.reports / f"{slug}.json")
                 rows.append({"page": name, "url": url, "load": load, **report})
     finally:
         shutil.rmtree(work, ignore_errors=True)

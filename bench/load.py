@@ -129,6 +129,7 @@ class Stack:
         if done.returncode != 0:
             raise RuntimeError("setup failed: " + done.stderr.strip()[-1500:])
         self.seed = json.loads(done.stdout.strip().splitlines()[-1])
+        self.web_env = env
         port = _free_port()
         self.log = Path(self.tmp.name) / "web.log"
         with open(self.log, "wb") as err:
@@ -149,6 +150,12 @@ class Stack:
             if self.web.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("the web server did not start: " + self.log.read_text()[-1500:])
             time.sleep(0.2)
+
+    def stop_web(self) -> None:
+        """Stop the one web process (bench.loadbalancer starts its own on the same stack)."""
+        if self.web is not None and self.web.poll() is None:
+            self.web.terminate()
+            self.web.wait(timeout=10)
 
     def __exit__(self, *exc) -> None:
         if self.web is not None and self.web.poll() is None:

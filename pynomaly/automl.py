@@ -275,13 +275,15 @@ def _affordable(
 
 
 def _not_installed_note() -> Alternative:
-    return Alternative(
-        "DevNet",
-        ("devnet",),
-        None,
-        "not run",
-        "a deep semi-supervised detector; needs torch, which is not installed here",
+    import importlib.util
+
+    why = (
+        "a deep semi-supervised detector; automatic selection does not try it (choose "
+        "DevNet with a training label column)"
+        if importlib.util.find_spec("torch") is not None
+        else "a deep semi-supervised detector; needs torch, which is not installed here"
     )
+    return Alternative("DevNet", ("devnet",), None, "not run", why)
 
 
 # --- selection ---------------------------------------------------------------------------

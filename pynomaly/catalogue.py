@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .errors import DetectorUnavailable, ParamError, UnknownDetector
+from .graph_catalogue import graph_specs
+from .onnx_export import EXPORTABLE as _ONNX_EXPORTABLE
 from .params import _METRICS, HIDDEN, ParamSpec, param_specs
 
 __all__ = [
@@ -70,6 +72,8 @@ class DetectorSpec:
     benchmark_rank: int | None
     supervised: bool = False
     max_features: int | None = None
+    # ``pynomaly export`` / the API can write a trained model of it as ONNX (pynomaly.onnx_export)
+    onnx: bool = False
     param_index: dict[str, ParamSpec] = field(default_factory=dict, repr=False, compare=False)
 
     def param(self, name: str) -> ParamSpec:
@@ -124,8 +128,10 @@ class DetectorSpec:
 _UNSAVEABLE = frozenset({"LMDD"})
 # Per-feature scores available without extra work (ECOD/COPOD keep them in ``O``).
 _CONTRIBUTIONS = frozenset({"ECOD", "COPOD"})
-# Need labelled anomalies to train; our pipeline is unsupervised.
+# Need labelled anomalies to train: they run on the labelled path (a training label
+# column, as for LabelBoost); XGBOD needs xgboost, which is not installed.
 _SUPERVISED = frozenset({"XGBOD", "DevNet"})
+_LABELLED_RUNNABLE = frozenset({"DevNet"})
 # Extra requirements the knowledge base misses: SUOD combines with PyOD's
 # ``combination`` module, which imports ``combo``; DIF builds torch networks.
 _EXTRA_REQUIRES = {"SUOD": ("combo",), "DIF": ("torch",)}
@@ -139,6 +145,9 @@ _INSTALL_HINTS = {
     "xgboost": "pip install 'pynomaly[xgboost]'",
 }
 _MAX_FEATURES = {"MAD": 1}
+# "graph" is the family of detectors for graph data (pynomaly.graph_catalogue); the tabular
+# detectors PyOD files under "graph" (LUNAR, RGraph) build a graph over the rows.
+_TABULAR_FAMILY = {"graph": "row graph"}
 
 
 def complexity_class_of(text: str) -> ComplexityClass:
@@ -210,7 +219,7 @@ def _availability(
 ) -> tuple[bool, str | None, str | None]:
     if short_name in _BROKEN:
         return False, _BROKEN[short_name], None
-    if short_name in _SUPERVISED:
+    if short_name in _SUPERVISED and short_name not in _LABELLED_RUNNABLE:
         reason = "needs labelled anomalies to train; Pynomaly's detection is unsupervised"
         missing = [r for r in requires if importlib.util.find_spec(r) is None]
         hint = " && ".join(_INSTALL_HINTS.get(m, f"pip install {m}") for m in missing) or None
@@ -243,7 +252,9 @@ def _spec_from_kb(short_name: str, entry: dict[str, Any], root: Path) -> Detecto
         key=short_name.lower(),
         short_name=short_name,
         name=entry.get("full_name") or short_name,
-        family=entry.get("category") or "other",
+        family=_TABULAR_FAMILY.get(
+            entry.get("category") or "other", entry.get("category") or "other"
+        ),
         description=entry.get("best_for") or "",
         avoid_when=entry.get("avoid_when") or "",
         strengths=tuple(entry.get("strengths") or ()),
@@ -263,6 +274,7 @@ def _spec_from_kb(short_name: str, entry: dict[str, Any], root: Path) -> Detecto
         benchmark_rank=rank,
         supervised=short_name in _SUPERVISED,
         max_features=_MAX_FEATURES.get(short_name),
+        onnx=short_name.lower() in _ONNX_EXPORTABLE,
         param_index={p.name: p for p in params},
     )
 
@@ -403,6 +415,10 @@ def _catalogue() -> dict[str, DetectorSpec]:
         if "tabular" in entry.get("data_types", ()) and entry.get("status") == "shipped"
     ]
     specs.append(_dbscan_spec())
+    specs.extend(graph_specs(entries, root, _spec_from_kb))  # the graph family
+    from . import ts_detectors  # the "time series" family (pynomaly.timeseries runs it)
+
+    specs.extend(ts_detectors.specs(entries))
     # Benchmark-ranked detectors first (best first), then what runs here, by name.
     specs.sort(
         key=lambda s: (
@@ -461,7 +477,12 @@ def _lscp_base_detectors() -> list[Any]:
 
 
 def build_detector(
-    key: str, params: Mapping[str, Any], *, seed: int, contamination: float = 0.1
+    key: str,
+    params: Mapping[str, Any],
+    *,
+    seed: int,
+    contamination: float = 0.1,
+    n_features: int | None = None,
 ) -> Any:
     """Instantiate the (unfitted) estimator for ``key``.
 
@@ -496,6 +517,10 @@ def build_detector(
         kwargs["contamination"] = contamination
     if spec.short_name == "LSCP":
         kwargs["detector_list"] = _lscp_base_detectors()
+    if spec.short_name == "DeepSVDD":  # sizes its network in the constructor (required)
+        if n_features is None:
+            raise ParamError("n_features", f"{spec.short_name} needs the number of features")
+        kwargs["n_features"] = int(n_features)
     return cls(**kwargs)
 
 

@@ -69,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     from pynomaly.cli_compare import add_compare_commands
 
     add_compare_commands(commands)
+    from pynomaly.cli_export import add_export_command
+    from pynomaly.cli_models import add_model_commands
+
+    add_export_command(commands)
+    add_model_commands(commands)
     return parser
 
 
@@ -213,18 +218,47 @@ def _add_detect(commands: Commands) -> None:
           pynomaly detect labelled.csv --label-column y    # prints ROC-AUC, F1, ...
           pynomaly detect data.csv -d auto                 # Pynomaly chooses, says why
           pynomaly detect data.csv -d auto --train-labels known   # 1/0/empty labels
+          pynomaly detect nodes.csv --edges edges.csv -d dominant -o node_scores.csv  # a graph
+          pynomaly detect fleet.csv --time-column ts --value-column temp --id-column sensor \
+              -d spectralresidual                          # time series, with intervals
         """,
     )
-    p.add_argument("data", metavar="DATA", help="data file")
+    p.add_argument("data", metavar="DATA", help="data file (the nodes file with --edges)")
     _add_pipeline_options(p)
     _add_data_options(p)
     _add_output_options(p)
+    from pynomaly.cli_graph import add_graph_options
+
+    add_graph_options(p)
+    g = p.add_argument_group("time series (with a detector of the 'time series' family)")
+    g.add_argument(
+        "--value-column",
+        action="append",
+        default=[],
+        metavar="C",
+        help="a value column of the series (repeatable; default: every numeric column)",
+    )
+    g.add_argument(
+        "--id-column",
+        metavar="C",
+        help="time series: one series per value of this column; with --edges: the nodes' id "
+        "column (default: id, node or the first column)",
+    )
+    g.add_argument(
+        "--window", type=_positive_int, metavar="N", help="window of the detector, in points"
+    )
     p.add_argument(
         "--explain",
         type=int,
         default=10,
         metavar="N",
         help="show the top attributed features of the N highest flagged rows (default 10; 0: off)",
+    )
+    p.add_argument(
+        "--from-model",
+        metavar="MODEL",
+        help="fine-tune a deep detector (AutoEncoder, VAE) from this saved model of the "
+        "same detector and columns (its .sha256 beside it)",
     )
     p.set_defaults(func=cmd_detect)
 
@@ -267,6 +301,13 @@ def _add_score(commands: Commands) -> None:
         "data", metavar="DATA", help="data file with the training columns (remote: JSON Lines)"
     )
     p.add_argument("--sha256", help="refuse the model unless its SHA-256 matches")
+    p.add_argument(
+        "--dask",
+        metavar="CLUSTER",
+        help="score a Parquet DATA in partitions on a Dask cluster: a scheduler address "
+        "(tcp://host:8786; every worker must read MODEL and DATA at these paths) or local[:N] "
+        "(N worker processes here); the same scores as without it",
+    )
     _add_data_options(p)
     _add_output_options(p)
     p.set_defaults(func=cmd_score)

@@ -169,6 +169,7 @@ def _warn_cost(config: PipelineConfig, features: pd.DataFrame) -> None:
         columns=features.shape[1] - len(excluded),
         keys=[key for key, _ in config.detectors],
         max_fit_rows=config.max_fit_rows,
+        params={key: dict(p) for key, p in config.detectors},
     )
     if not cost.heavy:
         return
@@ -197,11 +198,12 @@ def cmd_detectors(args: argparse.Namespace) -> int:
             s.family,
             s.name if len(s.name) <= 44 else s.name[:43] + "…",
             s.complexity_class or "",
+            "yes" if s.onnx else "",
             _availability(s),
         )
         for s in specs
     ]
-    _table(("KEY", "FAMILY", "NAME", "COST", "AVAILABLE"), rows)
+    _table(("KEY", "FAMILY", "NAME", "COST", "ONNX", "AVAILABLE"), rows)
     print(f"\n{len(specs)} detectors. Details: pynomaly detectors show KEY")
     return EXIT_OK
 
@@ -241,6 +243,7 @@ def cmd_detectors_show(args: argparse.Namespace) -> int:
         if s.install_hint:
             print(f"Install: {s.install_hint}")
     print(f"Can be saved with `pynomaly train`: {'yes' if s.saveable else 'no'}")
+    print(f"Exports to ONNX (`pynomaly export`): {'yes' if s.onnx else 'no'}")
     print(
         f"\nUse it: pynomaly detect DATA -d {s.key}"
         + (f" --param {s.params[0].name}=..." if s.params else "")
@@ -252,7 +255,7 @@ def _availability(spec: DetectorSpec) -> str:
     if not spec.available:
         return f"no: {spec.install_hint or spec.unavailable_reason or 'requirements missing'}"
     if getattr(spec, "supervised", False):
-        return "yes (needs labels; not for detect)"
+        return "yes (trains on labels: --train-labels COLUMN)"
     return "yes"
 
 
@@ -271,9 +274,27 @@ def _range(p: ParamSpec) -> str:
     return f"{left}{lo}, {hi}{right}"
 
 
+def _training(args: argparse.Namespace, progress: Progress) -> Any:
+    """Deep detectors: per-epoch lines on stderr; ``--from-model FILE`` to fine-tune from."""
+    from pynomaly import deep, persist
+
+    base = None
+    if getattr(args, "from_model", None):
+        base = persist.load(args.from_model)
+    return deep.Training(on_epoch=progress.epoch, base=base)
+
+
 def cmd_detect(args: argparse.Namespace) -> int:
+    from pynomaly.cli_timeseries import cmd_detect_series, wants_series
     from pynomaly.detect import detect
 
+    if getattr(args, "edges", None):
+        from pynomaly.cli_graph import cmd_detect_graph
+
+        return cmd_detect_graph(args)
+
+    if wants_series(args):
+        return cmd_detect_series(args)
     _check_output_path(args.output)
     config = _config(args)
     seconds: dict[str, float] = {}
@@ -285,6 +306,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     progress = Progress(not args.quiet)
+    training = _training(args, progress)
     try:
         fitted, result = detect(
             features,
@@ -292,6 +314,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
             progress=progress,
             chunk_size=args.chunk_size,
             train_labels=train_labels,
+            training=training,
         )
         seconds["fit+score"] = time.perf_counter() - t0
         explanation = None
@@ -353,6 +376,35 @@ def cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _score_on_dask(args: argparse.Namespace) -> int:
+    """``pynomaly score MODEL DATA.parquet --dask CLUSTER``: partitions scored on the workers."""
+    from pynomaly import distributed
+    from pynomaly.data import split_features
+    from pynomaly.persist import load as load_model
+
+    if not str(args.data).lower().endswith((".parquet", ".pq")) and args.format != "parquet":
+        raise UsageError("--dask scores Parquet files (each worker reads its row groups)")
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    fitted = load_model(args.model, sha256=args.sha256)
+    labels = None
+    if args.label_column:
+        import pandas as pd
+
+        frame = pd.read_parquet(args.data, columns=[args.label_column])
+        _features, labels, _times = split_features(
+            frame, label_column=args.label_column, time_column=None
+        )
+    seconds["load"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with distributed.connect(args.dask) as client:
+        result = distributed.score_parquet(
+            fitted, args.model, args.data, client, sha256=args.sha256, chunk_size=args.chunk_size
+        )
+    seconds["score"] = time.perf_counter() - t0
+    return _write_and_report(args, result, labels, seconds)
+
+
 def cmd_score(args: argparse.Namespace) -> int:
     from pynomaly.cli_remote import cmd_remote_score, is_remote_model
     from pynomaly.persist import load as load_model
@@ -361,6 +413,8 @@ def cmd_score(args: argparse.Namespace) -> int:
         return cmd_remote_score(args)
 
     _check_output_path(args.output)
+    if getattr(args, "dask", None):
+        return _score_on_dask(args)
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     fitted = load_model(args.model, sha256=args.sha256)

@@ -33,6 +33,7 @@ class Progress:
     """Engine progress callback drawing a tqdm bar per stage, once it lasts over 1 s."""
 
     def __init__(self, enabled: bool):
+        self.verbose = enabled
         self.enabled = enabled and sys.stderr.isatty()
         self.stage: str | None = None
         self.bar = None
@@ -50,6 +51,20 @@ class Progress:
         if self.bar is not None:
             self.bar.total = total
             self.bar.update(done - self.bar.n)
+
+    def epoch(self, detail: dict[str, Any]) -> None:
+        """A deep detector finished an epoch: one line on stderr (loss, time left)."""
+        if not self.verbose:
+            return
+        loss = detail.get("loss")
+        text = f"epoch {detail['epoch']}/{detail['epochs']}"
+        if loss is not None:
+            text += f"  loss {loss:.4f}"
+        text += f"  about {detail.get('eta_seconds') or 0:.0f} s left"
+        if self.bar is not None:
+            self.bar.set_postfix_str(text)
+        else:
+            print(text, file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self.bar is not None:

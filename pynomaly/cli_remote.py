@@ -12,9 +12,12 @@ that trained model id (``pynomaly score 12 records.jsonl``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+import tempfile
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +44,9 @@ def add_remote_commands(commands: Commands) -> None:
     from pynomaly.cli_sources import add_sources_command
 
     add_sources_command(commands)
+    from pynomaly.cli_streams import add_streams_command
+
+    add_streams_command(commands)
     from pynomaly.cli_verdicts import add_verdict_commands
 
     add_verdict_commands(commands)
@@ -97,6 +103,12 @@ def _add_datasets(commands: Commands) -> None:
     up = sub.add_parser("upload", help="upload a data file (streamed, with progress)")
     up.add_argument("file", metavar="FILE", help="CSV, Parquet, JSON Lines, Excel, ... file")
     up.add_argument("--name", help="dataset name (default: the file name without suffix)")
+    up.add_argument(
+        "--edges",
+        metavar="EDGES",
+        help="a graph: FILE holds the nodes (id + features), EDGES the edges (source, target); "
+        "both are sent as one zip (a .zip FILE holding nodes.csv and edges.csv works too)",
+    )
     up.add_argument("--wait", action="store_true", help="wait until the server has ingested it")
     up.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     up.set_defaults(func=cmd_datasets_upload)
@@ -115,6 +127,8 @@ def _add_runs(commands: Commands) -> None:
         examples:
           pynomaly runs start --dataset 4 --detector-config 2 --watch
           pynomaly runs start --dataset 4 -d auto --train-labels known --watch
+          pynomaly runs start --dataset 5 --detector-config 3 --from-model 12 --watch
+          pynomaly runs start --dataset 6 --score-with 12 --watch   score, no fit
           pynomaly runs watch 17
           pynomaly runs results 17 -o scores.parquet
           pynomaly runs results 17 --only-anomalies -o anomalies.csv
@@ -135,12 +149,26 @@ def _add_runs(commands: Commands) -> None:
     how.add_argument(
         "-d", "--detector", choices=("auto",), help="auto: the server chooses the detectors"
     )
+    how.add_argument(
+        "--score-with",
+        type=_positive_int,
+        metavar="MODEL_ID",
+        help="score with this trained model instead of fitting (a time-series model reads "
+        "the series it was trained on; the dataset needs the columns the model reads)",
+    )
     start.add_argument("--label-column", metavar="C", help="ground-truth column (1 = anomaly)")
     start.add_argument(
         "--train-labels", metavar="C", help="partial training labels (1/0/empty) for auto"
     )
     start.add_argument("--max-fit-rows", type=_positive_int, metavar="N", help="fit on a sample")
     start.add_argument("--accept-cost", action="store_true", help="start even if estimated heavy")
+    start.add_argument(
+        "--from-model",
+        type=_positive_int,
+        metavar="MODEL_ID",
+        help="fine-tune a deep detector (AutoEncoder, VAE) from this trained model on the "
+        "server (same detector and columns; `pynomaly detect --from-model` takes a file)",
+    )
     start.add_argument("--watch", action="store_true", help="follow progress until it ends")
     start.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     start.set_defaults(func=cmd_runs_start)
@@ -158,6 +186,9 @@ def _add_runs(commands: Commands) -> None:
         "-o", "--output", metavar="FILE", help="write .csv or .parquet (default: CSV to stdout)"
     )
     res.add_argument("--only-anomalies", action="store_true", help="only rows labelled anomalous")
+    res.add_argument(
+        "--with-data", action="store_true", help="add every original column of the row"
+    )
     res.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     res.set_defaults(func=cmd_runs_results)
     exp = sub.add_parser("explain", help="why a finished run flagged its rows (attributions)")
@@ -289,12 +320,30 @@ def cmd_whoami(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@contextlib.contextmanager
+def _graph_archive(nodes: Path, edges: str | None) -> Iterator[Path]:
+    """The file to send: ``nodes`` itself, or nodes + edges packed as one graph zip."""
+    if not edges:
+        yield nodes
+        return
+    from pynomaly.graph_data import pack_upload
+
+    with tempfile.TemporaryDirectory(prefix="pynomaly-graph-") as tmp:
+        target = Path(tmp) / f"{nodes.stem}.zip"
+        pack_upload((nodes.name, nodes), (Path(edges).name, Path(edges)), target)
+        yield target
+
+
 def cmd_datasets_upload(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise UsageError(f"{args.file}: no such file")
-    with _client() as client:
-        dataset = client.datasets.upload(path, name=args.name, progress=_progress(args))
+    edges = getattr(args, "edges", None)
+    if edges and not Path(edges).is_file():
+        raise UsageError(f"{edges}: no such file")
+    with _client() as client, _graph_archive(path, edges) as upload_path:
+        name = args.name or path.stem
+        dataset = client.datasets.upload(upload_path, name=name, progress=_progress(args))
         print(f"dataset {dataset.id} ({dataset.name}) uploaded; {dataset.status}")
         if args.wait and dataset.status == "ingesting":
             dataset.wait()
@@ -329,6 +378,7 @@ def cmd_runs_start(args: argparse.Namespace) -> int:
             detector_config_id=args.detector_config, label_column=args.label_column,
             max_fit_rows=args.max_fit_rows, accept_cost=args.accept_cost,
             detector=args.detector, train_labels=args.train_labels,
+            base_model_id=args.from_model, scoring_model_id=args.score_with,
         )  # fmt: skip
         print(f"run {run.id} {run.status}")
         if args.watch:
@@ -381,26 +431,25 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
 
 
 def cmd_runs_results(args: argparse.Namespace) -> int:
+    """The run's download (the same columns as the results page's): to a file, or CSV on stdout."""
+    import shutil
+    import tempfile
+
     from pynomaly.cli_output import _check_output_path
 
     _check_output_path(args.output, RESULT_SUFFIXES)
+    options = {"data": args.with_data, "only_anomalies": args.only_anomalies}
     with _client() as client:
-        if args.output and not args.only_anomalies:
-            client.runs.download(args.run, args.output, progress=_progress(args))
+        if args.output:
+            client.runs.download(args.run, args.output, progress=_progress(args), **options)
             print(f"results of run {args.run} written to {args.output}", file=sys.stderr)
             return EXIT_OK
-        frame = client.runs.results(args.run, only_anomalies=args.only_anomalies, order="row_id")
-    if args.output is None:
-        frame.to_csv(sys.stdout, index=False)
-        return EXIT_OK
-    target = Path(args.output)
-    tmp = target.with_name(f".{target.name}.part")
-    if target.suffix.lower() in (".parquet", ".pq"):
-        frame.to_parquet(tmp, index=False)
-    else:
-        frame.to_csv(tmp, index=False)
-    tmp.replace(target)
-    print(f"{len(frame):,} rows of run {args.run} written to {args.output}", file=sys.stderr)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = client.runs.download(
+                args.run, Path(tmp) / "results.csv", progress=False, **options
+            )
+            with open(path, encoding="utf-8", newline="") as fh:
+                shutil.copyfileobj(fh, sys.stdout)
     return EXIT_OK
 
 

@@ -26,6 +26,23 @@ _SECONDS = {
     "quadratic": 6e-9,  # per fit row x scored row x column
     "cubic": 1.5e-7,  # per fit row^2 x scored row x column (LOCI: 315 rows ~ 50 s)
 }
+# Deep detectors: seconds per training row x epoch x column, from the measurements in
+# DEPENDENCIES.md (10k x 20, 10 epochs, 2 cores): AutoEncoder ~67 s -> 3.4e-5,
+# VAE ~21 s -> 1.1e-5, DeepSVDD ~5 s -> 2.5e-6. Measured again on 2026-12-02 (10k x 20,
+# 2 epochs, PyOD fit including its training-score pass, load average 2.2): AutoEncoder
+# 5.96 s -> 1.5e-5, VAE 1.91 s -> 4.8e-6, DeepSVDD 0.41 s -> 1.0e-6; on a machine at load
+# 12 the AutoEncoder was 10x slower. We keep the higher figures (the careful side). The others (GAN-style, LUNAR, AE1SVM) are
+# taken at the AutoEncoder's rate, the careful side. Scoring is one forward pass: cheap.
+DEEP_SECONDS_PER_ROW_EPOCH_COLUMN = {"autoencoder": 3.4e-5, "vae": 1.1e-5, "deepsvdd": 2.5e-6}
+DEEP_DEFAULT_SECONDS = 3.4e-5
+# AnoGAN also optimises a latent point for every training row (``epochs_query`` Adam steps,
+# one row at a time) to get its training scores, and scores new rows one at a time. Measured
+# on 2026-12-02 (2,000 x 10, epochs 1, load average 2.4): fit 4.6 s with epochs_query 1 and
+# 45.8 s with 11 -> 2.1e-3 s per row x query step, whatever the column count; scoring
+# 2,000 rows 0.55 s -> 2.8e-4 s per row. With the default 20 steps that is 41 s per 1,000
+# training rows: the per-row query, not the epochs, is what makes AnoGAN slow.
+ANOGAN_SECONDS_PER_ROW_QUERY_STEP = 2.1e-3
+ANOGAN_SCORE_SECONDS_PER_ROW = 2.8e-4
 _OVERHEAD_SECONDS = 2.0  # loading, preparing, writing results
 _BASE_MEMORY = 300 * 2**20  # a worker process with numpy, pandas, sklearn and PyOD loaded
 _COPIES = 6  # data frame, prepared matrix, fit sample, scoring chunk, results, slack
@@ -196,19 +213,174 @@ def estimate(
 
 
 def estimate_pipeline(
-    *, rows: int, columns: int, keys: Iterable[str], max_fit_rows: int | None = None
+    *,
+    rows: int,
+    columns: int,
+    keys: Iterable[str],
+    max_fit_rows: int | None = None,
+    params: Any = None,
 ) -> CostEstimate:
-    """:func:`estimate` for catalogue keys; keys the catalogue does not know are left out."""
+    """:func:`estimate` for catalogue keys; keys the catalogue does not know are left out.
+
+    Deep detectors count rows x epochs (``params``: {key: params}, their defaults else).
+    """
     from .catalogue import get_detector
     from .errors import UnknownDetector
 
     detectors: list[tuple[str, str]] = []
+    deep_seconds = anogan_seconds = 0.0
+    fit_rows = min(rows, max_fit_rows) if max_fit_rows else rows
     for key in keys:
         try:
             spec = get_detector(key)
         except UnknownDetector:
             continue
+        if _is_deep(spec.key):
+            epochs = deep_epochs(spec.key, (params or {}).get(spec.key))
+            rate = DEEP_SECONDS_PER_ROW_EPOCH_COLUMN.get(spec.key, DEEP_DEFAULT_SECONDS)
+            deep_seconds += rate * fit_rows * epochs * max(int(columns), 1)
+            if spec.key == "anogan":
+                query = _anogan_query_steps((params or {}).get(spec.key))
+                anogan_seconds = (
+                    ANOGAN_SECONDS_PER_ROW_QUERY_STEP * fit_rows * query
+                    + ANOGAN_SCORE_SECONDS_PER_ROW * rows
+                )
+                deep_seconds += anogan_seconds
+            continue
         detectors.append((spec.short_name, spec.complexity_class))
-    return estimate(
+    result = estimate(
         rows=rows, columns=max(int(columns), 1), detectors=detectors, max_fit_rows=max_fit_rows
+    )
+    if not deep_seconds:
+        return result
+    seconds = result.seconds + deep_seconds
+    warnings = list(result.warnings)
+    if seconds > SLOW_SECONDS and not warnings:
+        if anogan_seconds > seconds / 2:
+            warnings.append(
+                f"This run may take {human_seconds(seconds)}: AnoGAN optimises a latent "
+                "point for every row, one row at a time (epochs_query steps each); fewer "
+                "query steps or a fit sample make it faster."
+            )
+        else:
+            warnings.append(
+                f"This run may take {human_seconds(seconds)}: deep detectors train for "
+                "rows x epochs (fewer epochs or a fit sample make it faster)."
+            )
+    return CostEstimate(
+        seconds=seconds,
+        memory_bytes=result.memory_bytes,
+        fit_rows=result.fit_rows,
+        warnings=warnings,
+        suggested_max_fit_rows=result.suggested_max_fit_rows,
+        suggested_detectors=result.suggested_detectors
+        or (tuple(FAST_DETECTORS) if warnings else ()),
+        detectors=result.detectors,
+    )
+
+
+def _is_deep(key: str) -> bool:
+    """Trained for epochs (DIF does not train: it keeps its complexity class)."""
+    from .deep import EPOCH_PARAM
+
+    return key in EPOCH_PARAM
+
+
+def _anogan_query_steps(params: dict[str, Any] | None) -> int:
+    from .catalogue import get_detector
+
+    merged = {**get_detector("anogan").defaults(), **(params or {})}
+    return max(int(merged.get("epochs_query") or 1), 1)
+
+
+def deep_epochs(key: str, params: dict[str, Any] | None = None) -> int:
+    """Training epochs of deep detector ``key`` (its defaults unless ``params``); 0 if not deep."""
+    from .catalogue import get_detector
+    from .deep import is_deep, n_epochs
+
+    if not is_deep(key):
+        return 0
+    spec = get_detector(key)
+    return n_epochs(spec.key, {**spec.defaults(), **(params or {})})
+
+
+# --- Time-series detectors (pynomaly.timeseries fits one detector per series) -----------
+#
+# CPU seconds to fit one series of n points with the catalogue's defaults (window 50),
+# measured on this machine (2 loaded cores) by fitting sin + noise series
+# (var/measure_cost.py in the zoo-ts branch; the figures are in pynomaly/ts_detectors.py):
+#
+#     points   SAND     KShape (max_iter 20)
+#     1 000    2.7 s    1.5 s
+#     2 000    5.9 s    6.2 s
+#     4 000   12.2 s    (quadratic: ~25 s expected)
+#
+# and, on the demo fleet (4 series x 600 points): LSTMAD (window 12, hidden 32) 3.1 s for
+# 2 epochs, AnomalyTransformer (window 24, d_model 32) 2.4 s for 2 epochs, MatrixProfile
+# (window 36) 1.4 s, SpectralResidual 1.2 s (most of it numpy's first FFT), TimeSeriesOD
+# (IForest, window 12) 0.5 s. PyOD's own defaults are much slower: KShape's max_iter=100 did
+# not finish 5k points in 300 s, which is why the catalogue defaults to 20 iterations.
+_SERIES_PER_POINT = {"sand": 3.0e-3 / 50}  # seconds per point x window point
+# seconds per point^2 x window point (KShape's distances to every subsequence) and per
+# point^2 (MatrixProfile's STOMP: 5k points took 2 s in DEPENDENCIES.md)
+_SERIES_QUADRATIC = {"kshape": 1.55e-6 / 50, "matrixprofile": 8e-8}
+_TORCH_PER_POINT_EPOCH = {"lstmad": 6.5e-4 / 12, "anomalytransformer": 5e-4 / 24}
+# Above this many points in one series the guard refuses the run outright (the estimate
+# is then hours, and PyOD keeps every window in memory): split the series or sample it.
+SERIES_MAX_POINTS = {"sand": 50_000, "kshape": 20_000, "matrixprofile": 200_000}
+
+
+def series_refusal(key: str, points: int) -> str | None:
+    """Why a series of ``points`` is too long for ``key`` (None when it is not)."""
+    from .catalogue import get_detector
+
+    limit = SERIES_MAX_POINTS.get(key)
+    if limit is None or points <= limit:
+        return None
+    return (
+        f"{get_detector(key).short_name} refuses series over {limit:,} points (the longest has {points:,}): "
+        "use an id column to split the data, or choose SpectralResidual or TimeSeriesOD"
+    )
+
+
+def estimate_series(
+    *, key: str, rows: int, series: int, channels: int, params: dict[str, Any]
+) -> CostEstimate:
+    """Estimate a time-series run: ``rows`` points in ``series`` series of ``channels``
+    value columns, detector ``key`` with its full ``params``."""
+    from .catalogue import get_detector
+
+    spec = get_detector(key)
+    per_series = max(rows // max(series, 1), 1)
+    window = int(params.get("window_size") or params.get("score_window") or 1)
+    if key in _SERIES_PER_POINT:
+        one = _SERIES_PER_POINT[key] * per_series * window * channels
+    elif key in _SERIES_QUADRATIC:
+        scale = window if key == "kshape" else 1
+        one = _SERIES_QUADRATIC[key] * per_series**2 * scale * channels
+    elif key in _TORCH_PER_POINT_EPOCH:
+        one = _TORCH_PER_POINT_EPOCH[key] * per_series * int(params.get("epochs") or 1) * window
+    elif "base" in params:
+        base = get_detector(str(params["base"]))
+        columns = (window + 3) * channels
+        one = _detector_seconds(base.complexity_class, per_series, per_series, columns)
+    else:
+        one = _detector_seconds("nlogn", per_series, per_series, channels)
+    seconds = _OVERHEAD_SECONDS + one * max(series, 1)
+    memory = _BASE_MEMORY + rows * max(channels, 1) * 8 * _COPIES
+    if key in _SERIES_PER_POINT or key == "kshape" or "base" in params:
+        memory += per_series * window * channels * 8 * 2  # PyOD's window matrix
+    warnings = []
+    if seconds > SLOW_SECONDS / 5:
+        warnings.append(
+            f"{spec.short_name} on {series:,} series of ~{per_series:,} points may take "
+            f"{human_seconds(seconds)}."
+        )
+    return CostEstimate(
+        seconds=seconds,
+        memory_bytes=int(memory),
+        fit_rows=rows,
+        warnings=warnings,
+        suggested_detectors=("spectralresidual", "timeseriesod") if warnings else (),
+        detectors=((spec.short_name, spec.complexity_class),),
     )

@@ -117,3 +117,38 @@ def payments(*, seed: int = 11, rows: int = 5000) -> pd.DataFrame:
             "is_fraud": label,
         }
     )
+
+
+SENSOR_COLUMNS = ("temperature", "pressure", "vibration", "flow")
+
+
+def sensor_readings(start: int, count: int, *, seed: int = 3) -> list[dict[str, object]]:
+    """Readings ``start`` … ``start + count - 1`` of a simulated plant sensor feed.
+
+    Deterministic per index (the demo stream's simulator asks for the next indices each
+    time it runs): a daily-ish wave with noise, and about one reading in 150 an anomaly —
+    a temperature spike, a pressure drop or a vibration burst with a flow stall.
+    """
+    n = np.arange(start, start + count)
+    rng = np.random.default_rng([seed, start, count])
+    wave = np.sin(n / 900.0)
+    temperature = 21.0 + 2.0 * wave + rng.normal(0, 0.4, count)
+    pressure = 101.3 + 0.3 * wave + rng.normal(0, 0.15, count)
+    vibration = np.abs(0.25 + rng.normal(0, 0.05, count))
+    flow = 12.0 + 0.8 * wave + rng.normal(0, 0.3, count)
+    kind = (n * 2654435761) % 4294967296 % 150  # which readings are incidents, by index
+    temperature = np.where(kind == 0, temperature + 9.0, temperature)
+    pressure = np.where(kind == 1, pressure - 3.0, pressure)
+    burst = kind == 2
+    vibration = np.where(burst, vibration + 1.8, vibration)
+    flow = np.where(burst, flow * 0.3, flow)
+    return [
+        {
+            "id": f"r{int(i)}",
+            "temperature": round(float(t), 3),
+            "pressure": round(float(p), 3),
+            "vibration": round(float(v), 4),
+            "flow": round(float(f), 3),
+        }
+        for i, t, p, v, f in zip(n, temperature, pressure, vibration, flow, strict=True)
+    ]

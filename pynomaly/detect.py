@@ -27,14 +27,16 @@ training rows alone exceed the bound, chunks stay at 100,000 rows.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from . import automl, catalogue, results
-from .errors import DataError, DetectionFailed, EngineError
+from . import automl, catalogue, deep, results
+from .errors import DataError, DetectionFailed, EngineError, ParamError
+from .graph_catalogue import is_graph_key
 from .pipeline import (
     FittedPipeline,
     PipelineConfig,
@@ -107,6 +109,7 @@ def fit(
     should_stop: ShouldStop | None = None,
     chunk_size: int | None = None,
     train_labels: np.ndarray | None = None,
+    training: deep.Training | None = None,
 ) -> FittedPipeline:
     """Prepare ``df``, fit every detector, and set the threshold from training scores.
 
@@ -117,7 +120,9 @@ def fit(
     ------
     DataError, ParamError, UnknownDetector, DetectorUnavailable, DetectionFailed, Cancelled
     """
-    fitted, _, _ = _fit(df, config, progress, should_stop, chunk_size, train_labels=train_labels)
+    fitted, _, _ = _fit(
+        df, config, progress, should_stop, chunk_size, train_labels=train_labels, training=training
+    )
     return fitted
 
 
@@ -130,11 +135,19 @@ def _fit(
     *,
     score_training: bool = True,
     train_labels: np.ndarray | None = None,
+    training: deep.Training | None = None,
 ) -> tuple[FittedPipeline, ScoreResult | None, np.ndarray | None]:
     """Fit; unless ``score_training`` is False, also score the training rows and set
     the threshold. Returns (fitted, training result or None, sample positions or None).
     """
     config = config.validated()
+    graph_keys = [key for key, _ in config.detectors if is_graph_key(key)]
+    if graph_keys:
+        raise ParamError(
+            "detectors",
+            f"{graph_keys[0]} is a graph detector: it scores the nodes of a graph "
+            "(pynomaly.graph; on the command line, pynomaly detect NODES --edges EDGES)",
+        )
     if len(df) < 2:
         raise DataError("need at least 2 rows to fit a detector")
     _check_stop(should_stop)
@@ -159,6 +172,12 @@ def _fit(
         )
         config = selection.config(config).validated()
     _report(progress, "preparing", 1, 1)
+    training = training or deep.Training()
+    device = None
+    if any(deep.is_deep(key) for key, _ in config.detectors):
+        device = deep.resolve_device(training.device)
+        if training.base is not None:
+            _check_base(training.base, config, preparer)
     started = time.perf_counter()
     detectors: list[Any] = []
     notes: list[str] = []
@@ -167,6 +186,11 @@ def _fit(
     for done, (key, params) in enumerate(config.detectors, start=1):
         _check_stop(should_stop)
         spec = catalogue.get_detector(key)
+        if spec.family == "time series":
+            raise DataError(
+                f"{spec.short_name} is a time-series detector: analyse the dataset as time "
+                "series (a time column and value columns)"
+            )
         if spec.max_features is not None and X.shape[1] > spec.max_features:
             raise DataError(
                 f"{spec.short_name} works on {spec.max_features} feature column(s); "
@@ -176,18 +200,35 @@ def _fit(
         contamination = value if config.threshold.kind == "contamination" and value else 0.1
         params = _repair_params(key, params, X, notes)
         estimator = catalogue.build_detector(
-            key, params, seed=config.seed, contamination=contamination
+            key, params, seed=config.seed, contamination=contamination, n_features=X.shape[1]
         )
+        fitting: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+        if deep.is_deep(key):
+            assert device is not None
+            deep.place(estimator, device)
+            if training.base is not None:
+                estimator = deep.warm_start(key, estimator, training.base.detectors_[done - 1])
+            deep.record_shape(estimator, X)
+            deep.seed(config.seed)
+            fitting = deep.training(
+                key,
+                estimator,
+                rows=len(X),
+                y=y if spec.supervised else None,
+                on_epoch=training.on_epoch,
+                should_stop=should_stop,
+            )
         if spec.supervised and (y is None or not (y == 1).any()):
             raise DataError(
                 f"{spec.short_name} is trained on labels: give a training label column "
                 "with at least one known anomaly (1)"
             )
         try:
-            if spec.supervised:
-                estimator.fit(X, y)
-            else:
-                estimator.fit(X)
+            with fitting:
+                if spec.supervised:
+                    estimator.fit(X, y)
+                else:
+                    estimator.fit(X)
         except (EngineError, MemoryError):
             raise
         except Exception as exc:  # the algorithms raise anything; report, don't crash
@@ -196,6 +237,7 @@ def _fit(
         detectors.append(estimator)
         _report(progress, "fitting", done, total)
     fitted = FittedPipeline(config, preparer, detectors)
+    fitted.device = device
     fitted.notes = notes
     fitted.selection = selection.to_dict() if selection is not None else None
     fitted.n_train = len(train_df)  # chunk_rows() needs it before the training scores
@@ -209,6 +251,30 @@ def _fit(
     combined = fitted._combine(raw)
     train_result = fitted._result(combined, contributions)
     return fitted, train_result, rows
+
+
+def _check_base(base: FittedPipeline, config: PipelineConfig, preparer: Preparer) -> None:
+    """A model to fine-tune from must hold the same detectors over the same features."""
+    if list(base.keys) != [key for key, _ in config.detectors]:
+        raise ParamError(
+            "base_model",
+            f"the base model holds {', '.join(base.keys)}; this run trains "
+            f"{', '.join(k for k, _ in config.detectors)}: fine-tune the same detector",
+        )
+    for key in base.keys:
+        if key not in deep.FINE_TUNABLE:
+            raise ParamError(
+                "base_model",
+                f"{catalogue.get_detector(key).short_name} cannot be fine-tuned (its PyOD "
+                "training always starts a new network); AutoEncoder and VAE can",
+            )
+    if list(base.feature_names) != list(preparer.feature_names):
+        raise ParamError(
+            "base_model",
+            "the base model was trained on other columns ("
+            + ", ".join(base.feature_names[:8])
+            + "): fine-tune on data of the same schema",
+        )
 
 
 def _repair_params(
@@ -242,6 +308,7 @@ def detect(
     should_stop: ShouldStop | None = None,
     chunk_size: int | None = None,
     train_labels: np.ndarray | None = None,
+    training: deep.Training | None = None,
 ) -> tuple[FittedPipeline, ScoreResult]:
     """Fit on ``df`` (or a sample of it) and score every row (``train_labels``: see fit)."""
     rowwise = all(
@@ -252,13 +319,27 @@ def detect(
         # depend on the other rows scored with it: score every row once and take the
         # sample's training scores from that pass (bitwise the scores a separate pass
         # over the sample gives), instead of scoring the sample twice.
-        fitted, _, rows = _fit(df, config, progress, should_stop, chunk_size, score_training=False)
+        fitted, _, rows = _fit(
+            df,
+            config,
+            progress,
+            should_stop,
+            chunk_size,
+            score_training=False,
+            training=training,
+        )
         raw, contributions = fitted._raw_scores(None, chunk_size, progress, should_stop, frame=df)
         fitted._set_training_scores(raw[rows])
         result = fitted._result(fitted._combine(raw), contributions)
     else:
         fitted, train_result, _ = _fit(
-            df, config, progress, should_stop, chunk_size, train_labels=train_labels
+            df,
+            config,
+            progress,
+            should_stop,
+            chunk_size,
+            train_labels=train_labels,
+            training=training,
         )
         if fitted.n_train == len(df):
             # The training rows are all the rows, scored with the same chunks: reuse.

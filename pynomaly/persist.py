@@ -29,8 +29,12 @@ from .pipeline import FittedPipeline, PipelineConfig
 from .prepare import Preparer
 
 FORMAT = "pynomaly-model"
+# Version 2: deep detectors are stored as {"deep": key, "torch": bytes} entries holding
+# their networks' state (pynomaly.deep, read back with torch.load(weights_only=True)).
+# Files without a deep detector are still written as version 1.
 FORMAT_VERSION = 1
-SUPPORTED_VERSIONS = frozenset({1})
+DEEP_FORMAT_VERSION = 2
+SUPPORTED_VERSIONS = frozenset({1, 2})
 
 # sklearn internals that neighbour-based and tree-based detectors keep. They are data
 # structures (trees, distance metrics), not callables.
@@ -121,20 +125,34 @@ def save(fitted: FittedPipeline, path: str | os.PathLike[str]) -> str:
     """
     import skops.io
 
+    from . import deep
+
     for key in fitted.keys:
         spec = catalogue.get_detector(key)
+        if deep.is_deep(key):
+            continue
         if not spec.saveable or key not in _TRUSTED_BY_DETECTOR:
             raise ArtifactError(
                 f"{spec.short_name} models cannot be saved (skops cannot hold them); "
                 "the pipeline is refit when it is needed"
             )
+    stored: list[Any] = []
+    for key, estimator in zip(fitted.keys, fitted.detectors_, strict=True):
+        if deep.is_deep(key):
+            try:
+                stored.append({"deep": key, "torch": deep.dumps(key, estimator)})
+            except (TypeError, ValueError) as exc:
+                raise ArtifactError(f"the {key} model could not be saved: {exc}") from exc
+        else:
+            stored.append(estimator)
+    has_deep = any(deep.is_deep(key) for key in fitted.keys)
     payload = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": DEEP_FORMAT_VERSION if has_deep else FORMAT_VERSION,
         "versions": _library_versions(),
         "config": fitted.config.to_dict(),
         "preparer": fitted.preparer.to_state(),
-        "detectors": list(fitted.detectors_),
+        "detectors": stored,
         "state": {
             "threshold": float(fitted.threshold_),
             "score_mean": np.asarray(fitted.score_mean_, dtype=np.float64),
@@ -146,6 +164,7 @@ def save(fitted: FittedPipeline, path: str | os.PathLike[str]) -> str:
             "n_train": int(fitted.n_train),
             "notes": list(fitted.notes),
             "selection": fitted.selection or {},
+            "device": fitted.device or "",
         },
     }
     try:
@@ -179,8 +198,6 @@ def load(path: str | os.PathLike[str], *, sha256: str | None = None) -> FittedPi
     ArtifactError
         Modified or unverifiable file, unknown format version, untrusted types.
     """
-    import skops.io
-
     target = Path(path)
     try:
         data = target.read_bytes()
@@ -191,21 +208,36 @@ def load(path: str | os.PathLike[str], *, sha256: str | None = None) -> FittedPi
         raise ArtifactError(
             "model file was modified after it was saved (checksum mismatch); refusing to load it"
         )
-    allowed = trusted_types()
+    from . import ts_model
+
+    if ts_model.is_ts_model(data):
+        raise ArtifactError(
+            "this is a time-series model: it scores whole series, not single records; "
+            "start a run that scores a dataset with it"
+        )
+    return _pipeline_from_payload(load_trusted_skops(data, trusted_types(), what="model file"))
+
+
+def load_trusted_skops(data: bytes, allowed: list[str], *, what: str) -> Any:
+    """``data`` (skops bytes) loaded after checking it holds only ``allowed`` types.
+
+    ``what`` names the thing in the messages ("model file", "the base detector").
+    """
+    import skops.io
+
     try:
         untrusted = skops.io.get_untrusted_types(data=data)
     except Exception as exc:
-        raise ArtifactError(f"model file is not a readable skops file: {exc}") from exc
+        raise ArtifactError(f"{what} is not a readable skops file: {exc}") from exc
     unexpected = sorted(set(untrusted) - set(allowed))
     if unexpected:
         raise ArtifactError(
             "model file holds types Pynomaly does not trust: " + ", ".join(unexpected)
         )
     try:
-        payload = skops.io.loads(data, trusted=allowed)
+        return skops.io.loads(data, trusted=allowed)
     except Exception as exc:
-        raise ArtifactError(f"model file cannot be loaded: {exc}") from exc
-    return _pipeline_from_payload(payload)
+        raise ArtifactError(f"{what} cannot be loaded: {exc}") from exc
 
 
 def _read_sidecar(target: Path) -> str:
@@ -239,6 +271,10 @@ def _pipeline_from_payload(payload: Any) -> FittedPipeline:
         raise ArtifactError(f"model file is incomplete: {exc}") from exc
     if len(detectors) != len(config.detectors):
         raise ArtifactError("model file is inconsistent: detector count differs from config")
+    detectors = [
+        _load_deep(config, key, params, entry, version)
+        for (key, params), entry in zip(config.detectors, detectors, strict=True)
+    ]
     for (key, _), estimator in zip(config.detectors, detectors, strict=True):
         # the object must be exactly the class the config names, nothing else
         expected = catalogue.get_detector(key).class_path
@@ -256,15 +292,47 @@ def _pipeline_from_payload(payload: Any) -> FittedPipeline:
     fitted.n_train = int(state["n_train"])
     fitted.notes = list(state.get("notes", []))
     fitted.selection = dict(state.get("selection") or {}) or None
+    fitted.device = state.get("device") or None
     fitted.decision_functions()  # fast paths checked against PyOD now, not on a first request
     return fitted
+
+
+def _load_deep(
+    config: PipelineConfig, key: str, params: dict[str, Any], entry: Any, version: Any
+) -> Any:
+    """The estimator for ``entry``: itself, or a deep detector rebuilt from its stored state."""
+    from . import deep
+
+    if not deep.is_deep(key):
+        return entry
+    if version != DEEP_FORMAT_VERSION or not (
+        isinstance(entry, dict)
+        and entry.get("deep") == key
+        and isinstance(entry.get("torch"), bytes)
+    ):
+        raise ArtifactError(f"model file is inconsistent: {key} holds no stored network")
+    threshold = config.threshold
+    contamination = (
+        threshold.value if threshold.kind == "contamination" and threshold.value else 0.1
+    )
+    device = deep.resolve_device()
+
+    def build(n_features: int) -> Any:
+        return catalogue.build_detector(
+            key, params, seed=config.seed, contamination=contamination, n_features=n_features
+        )
+
+    try:
+        return deep.loads(key, entry["torch"], build, device=device)
+    except Exception as exc:  # torch refuses anything but tensors and plain values
+        raise ArtifactError(f"the {key} network cannot be loaded: {exc}") from exc
 
 
 def _library_versions() -> dict[str, str | None]:
     from importlib.metadata import PackageNotFoundError, version
 
     versions: dict[str, str | None] = {}
-    for name in ("pynomaly", "pyod", "scikit-learn", "numpy", "skops"):
+    for name in ("pynomaly", "pyod", "scikit-learn", "numpy", "skops", "torch"):
         try:
             versions[name] = version(name)
         except PackageNotFoundError:

@@ -37,6 +37,11 @@ _THREADED_MIN_ROWS = 20_000
 # from the pipeline seed before each chunk, so a row's score depends only on the
 # seed and its chunk.
 _RESEED_BEFORE_SCORING = frozenset({"lscp"})
+# Deep detectors draw from torch's generator while scoring (VAE samples its latent code):
+# reseeded before each chunk, like LSCP.
+_TORCH_SEEDED = frozenset(
+    "autoencoder vae deepsvdd so_gaal mo_gaal lunar dif anogan alad ae1svm devnet".split()
+)
 _SEVERITY_GRID = 1001
 DEFAULT_CHUNK_ROWS = 100_000
 # Batch-ranked detectors (pynomaly.detect's module note): larger chunks while
@@ -141,6 +146,12 @@ def _report(progress: Progress | None, stage: str, done: int, total: int) -> Non
         progress(stage, done, total)
 
 
+def _seed_torch(seed: int) -> None:
+    from .deep import seed as deep_seed
+
+    deep_seed(seed)
+
+
 def _drop_caches(estimator: Any) -> None:
     # ECOD/COPOD keep per-row matrices of the last batch scored (train + batch):
     # memory we do not need and would otherwise write into every saved model.
@@ -183,6 +194,7 @@ class FittedPipeline:
         self.n_train = 0
         self.notes: list[str] = []  # repairs made while fitting, to show the user
         self.selection: dict[str, Any] | None = None  # what ``auto`` chose (automl.Selection)
+        self.device: str | None = None  # torch device deep detectors trained on (else None)
         self._decisions: list[Decision] | None = None  # see decision_functions()
 
     @property
@@ -246,6 +258,8 @@ class FittedPipeline:
             for j, (key, estimator) in enumerate(zip(self.keys, self.detectors_, strict=True)):
                 if key in _RESEED_BEFORE_SCORING:
                     estimator.random_state = np.random.RandomState(self.config.seed)
+                if key in _TORCH_SEEDED:
+                    _seed_torch(self.config.seed)
                 raw[start : start + len(chunk), j] = _decision(key, decisions[j], chunk)
                 if contributions is not None:
                     # ECOD/COPOD: per-feature tail probabilities, rows train + chunk

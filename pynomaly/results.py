@@ -9,7 +9,9 @@ same one), one row per scored row:
 ``label``          int8     1 when flagged at the threshold the file was written at
 ``severity``       float64  0-100, the score's place among the training scores
 ``contrib:<name>`` float64  the feature's contribution to the score, for detectors
-                            that offer it (ECOD, COPOD); absent otherwise
+                            that offer it (ECOD, COPOD); absent otherwise; graph runs:
+                            the score parts (structure, feature, …) as z-scores
+``node_id``        string   graph runs only: the node's id
 =================  =======  =====================================================
 
 The file is never rewritten when a user picks another threshold: readers flag
@@ -39,6 +41,11 @@ if TYPE_CHECKING:
     from .pipeline import ScoreResult
 
 ROW_ID, SCORE, LABEL, SEVERITY = "row_id", "score", "label", "severity"
+NODE_ID = "node_id"  # graph runs: the node's id (pynomaly.graph.results_table)
+# Downloads name the flag as a prediction, so it is never mistaken for a ground-truth column
+# of the data (often called "label"); ``reasons`` says, for flagged rows, what pushed them up.
+PREDICTION, REASONS = "predicted_anomaly", "reasons"
+DATA_PREFIX = "data:"  # an original column whose name clashes with one of ours
 COLUMNS = (ROW_ID, SCORE, LABEL, SEVERITY)
 CONTRIB = "contrib:"
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -68,8 +75,12 @@ def feature_of(column: str) -> str:
 
 
 def download_columns(names: Sequence[str]) -> list[str]:
-    """The columns a download carries, in the table's order: the four, then contributions."""
-    return [c for c in COLUMNS if c in names] + contribution_columns(names)
+    """The columns a download carries, in the table's order: the four (a graph run's
+    ``node_id`` after ``row_id``), then contributions."""
+    fixed = [c for c in COLUMNS if c in names]
+    if NODE_ID in names:
+        fixed.insert(1, NODE_ID)
+    return fixed + contribution_columns(names)
 
 
 def check_layout(names: Sequence[str]) -> None:
@@ -184,23 +195,35 @@ def csv_chunks(
     pf: pq.ParquetFile, columns: Sequence[str], threshold: float | None, batch_size: int
 ) -> Iterator[bytes]:
     """The file as spreadsheet-safe CSV, one batch at a time (never the whole file in memory)."""
-    header = io.StringIO()
-    csv.writer(header, lineterminator="\n").writerow([escape_cell(c) for c in columns])
-    yield header.getvalue().encode()
+    return csv_from_batches(columns, batches(pf, columns, threshold, batch_size))
+
+
+def csv_from_batches(header: Sequence[str], source: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
+    """Record batches (whose columns are ``header``) as spreadsheet-safe CSV, batch by batch."""
+    head = io.StringIO()
+    csv.writer(head, lineterminator="\n").writerow([escape_cell(c) for c in header])
+    yield head.getvalue().encode()
     options = pacsv.WriteOptions(include_header=False)
-    for batch in batches(pf, columns, threshold, batch_size):
-        if all(pa.types.is_integer(t) or pa.types.is_floating(t) for t in batch.schema.types):
-            buf = io.BytesIO()
-            pacsv.write_csv(batch, buf, options)  # numbers only: nothing to escape, and fast
-            yield buf.getvalue()
-        else:
-            text = io.StringIO()
-            writer = csv.writer(text, lineterminator="\n")
-            for row in zip(
-                *(batch.column(i).to_pylist() for i in range(batch.num_columns)), strict=True
-            ):
-                writer.writerow([escape_cell(v) for v in row])
-            yield text.getvalue().encode()
+    for batch in source:
+        buf = io.BytesIO()
+        pacsv.write_csv(_escaped(batch), buf, options)  # numbers stay numbers, and fast
+        yield buf.getvalue()
+
+
+def _escaped(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """``batch`` with every text cell passed through :func:`escape_cell` (in Arrow)."""
+    columns = []
+    for column in batch.columns:
+        if pa.types.is_dictionary(column.type):
+            column = column.cast(column.type.value_type)
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            risky = pc.starts_with(column, FORMULA_STARTS[0])
+            for start in FORMULA_STARTS[1:]:
+                risky = pc.or_(risky, pc.starts_with(column, start))
+            quote, empty = pa.scalar("'", column.type), pa.scalar("", column.type)
+            column = pc.if_else(risky, pc.binary_join_element_wise(quote, column, empty), column)
+        columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
 
 
 def write_copy(
@@ -211,15 +234,32 @@ def write_copy(
     batch_size: int = 200_000,
 ) -> None:
     """Write the file's ``columns`` to ``sink`` as Parquet, labels at ``threshold``."""
+    empty = pf.schema_arrow.empty_table().select(list(columns)).schema
+    parquet_from_batches(batches(pf, columns, threshold, batch_size), sink, empty)
+
+
+def parquet_from_batches(
+    source: Iterable[pa.RecordBatch], sink: IO[bytes], empty: pa.Schema
+) -> None:
+    """Write record batches to ``sink`` as one Parquet file (``empty``'s schema when none)."""
     writer = None
-    for batch in batches(pf, columns, threshold, batch_size):
+    for batch in source:
         if writer is None:
             writer = pq.ParquetWriter(sink, batch.schema, compression="zstd")
         writer.write_batch(batch)
     if writer is None:
-        pq.write_table(pf.schema_arrow.empty_table().select(list(columns)), sink)
+        pq.write_table(empty.empty_table(), sink)
     else:
         writer.close()
+
+
+def reasons_text(entries: Sequence[dict[str, Any]]) -> str:
+    """One row's reasons as text: ``"x3 (+2.41); x1 (+0.82)"`` (the value as signed 3 digits)."""
+    parts = []
+    for entry in entries:
+        value = entry.get("value")
+        parts.append(entry["feature"] if value is None else f"{entry['feature']} ({value:+.3g})")
+    return "; ".join(parts)
 
 
 # ---------------------------------------------------------------- figures from scores
@@ -237,6 +277,60 @@ def score_range(scores: np.ndarray) -> dict[str, float]:
     lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
     step = (hi - lo) / 1000 if hi > lo else 0.001
     return {"min": lo, "max": hi, "step": float(f"{step:.3g}")}
+
+
+def slider_stops(scores: np.ndarray, stops: int = 200) -> list[dict[str, float | int]]:
+    """Thresholds for a slider that moves in flagged rows on a log scale, not in raw score.
+
+    Stop 0 flags every row, stop ``stops - 1`` one row, the last stop none; between them the
+    flagged count falls geometrically, so 1 %, 0.1 % and 0.01 % of the rows each get a usable
+    stretch of the track (in raw score, 80 % of the track could flag 0.07 % of the rows).
+    Each stop is ``{"threshold", "flagged"}``: the threshold flags ``flagged`` rows (fewer
+    when scores tie), because a row is flagged when its score is above the threshold.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    finite = np.sort(s[np.isfinite(s)])[::-1]  # highest first
+    n = len(finite)
+    if n == 0:
+        return []
+    out: list[dict[str, float | int]] = []
+    for i in range(stops):
+        k = int(round(n ** (1 - i / (stops - 1)))) if stops > 1 else n
+        threshold = float(np.nextafter(finite[-1], -np.inf)) if k >= n else float(finite[k])
+        out.append({"threshold": threshold, "flagged": min(k, n)})
+    out.append({"threshold": float(finite[0]), "flagged": 0})
+    return out
+
+
+def nearest_stop(stops: list[dict[str, float | int]], flagged: int) -> int:
+    """The index of the stop whose flagged count is closest to ``flagged`` (on the log scale)."""
+    if not stops:
+        return 0
+    target = np.log1p(max(flagged, 0))
+    return int(np.argmin([abs(np.log1p(int(st["flagged"])) - target) for st in stops]))
+
+
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def readable(x: float | None, digits: int = 4) -> str:
+    """A number as people read it: ``0.01234``, ``12,346``, ``5.07 × 10⁻¹⁷`` — never ``5.072e-17``."""
+    if x is None:
+        return "—"
+    x = float(x)
+    if not np.isfinite(x):
+        return "∞" if x > 0 else ("−∞" if x < 0 else "—")
+    if x == 0:
+        return "0"
+    magnitude = abs(x)
+    if 1e-4 <= magnitude < 1e6:
+        exponent = int(np.floor(np.log10(magnitude)))
+        decimals = max(0, digits - 1 - exponent)
+        text = f"{x:,.{decimals}f}"
+        return text.rstrip("0").rstrip(".") if "." in text else text
+    mantissa, exponent_text = f"{x:.{digits - 1}e}".split("e")
+    mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa} × 10{str(int(exponent_text)).translate(_SUPERSCRIPT)}"
 
 
 def quantiles(scores: np.ndarray) -> dict[str, float]:

@@ -9,12 +9,17 @@ request the moment the limit is passed.
 
 from __future__ import annotations
 
+import json
+import re
+
 from django.conf import settings
 
 from apps.datasets.uploads import too_large_response
 
 # Multipart framing around a file is a few hundred bytes; allow for it, nothing more.
 _OVERHEAD = 64 * 1024
+# HTTP push to a stream has its own, much smaller limit (STREAM_PUSH_MAX_BYTES).
+_PUSH_PATH = re.compile(r"^/api/v1/streams/\d+/events/?$")
 
 
 class _Request:
@@ -35,7 +40,12 @@ class UploadLimit:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope.get("method") not in ("POST", "PUT", "PATCH"):
             return await self.app(scope, receive, send)
-        limit = settings.PYNOMALY_MAX_UPLOAD_BYTES + _OVERHEAD
+        push = bool(_PUSH_PATH.match(scope.get("path", "")))
+        limit = (
+            settings.STREAM_PUSH_MAX_BYTES
+            if push
+            else settings.PYNOMALY_MAX_UPLOAD_BYTES + _OVERHEAD
+        )
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None:
             try:
@@ -43,7 +53,7 @@ class UploadLimit:
             except ValueError:
                 size = 0
             if size > limit:
-                await self._refuse(scope, send, size)
+                await (self._refuse_push(send, limit) if push else self._refuse(scope, send, size))
                 return
 
         received = 0
@@ -56,7 +66,9 @@ class UploadLimit:
                 received += len(message.get("body", b""))
                 if received > limit and not refused:
                     refused = True
-                    await self._refuse(scope, send, None)
+                    await (
+                        self._refuse_push(send, limit) if push else self._refuse(scope, send, None)
+                    )
                     # Django stops reading and drops the request (RequestAborted).
                     return {"type": "http.disconnect"}
             return message
@@ -66,6 +78,17 @@ class UploadLimit:
                 await send(message)
 
         await self.app(scope, counting_receive, guarded_send)
+
+    @staticmethod
+    async def _refuse_push(send, limit: int):
+        body = json.dumps({
+            "type": "about:blank", "title": "Request too large", "status": 413,
+            "detail": f"The body is over the push limit of {limit:,} bytes.",
+        }).encode()  # fmt: skip
+        headers = [(b"content-type", b"application/problem+json"), (b"connection", b"close"),
+                   (b"content-length", str(len(body)).encode())]  # fmt: skip
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     @staticmethod
     async def _refuse(scope, send, size):

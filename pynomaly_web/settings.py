@@ -10,6 +10,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from apps.tenants import sso_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -49,6 +51,9 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.socialaccount.providers.saml",
     "tailwind",
     "apps.theme",
     "apps.tenants",
@@ -60,13 +65,18 @@ INSTALLED_APPS = [
     "apps.monitors",
     "django_celery_beat",
     "apps.alerts",
+    "apps.streams",
     "apps.feedback",
+    "apps.dashboard",
+    "apps.mlflow_sync",
     "ninja",
     "apps.api",
     "csp",
 ]
 
 MIDDLEWARE = [
+    "apps.common.logs.RequestIdMiddleware",  # first: every later line carries the request id
+    "apps.common.metrics.RequestMetricsMiddleware",  # counts and times every response
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "pynomaly_web.headers.PermissionsPolicyMiddleware",
@@ -165,7 +175,8 @@ CHANNEL_LAYERS = {
 # Celery: JSON only (a message can never carry a pickle), late acks so a crashed worker's
 # task is redelivered, and time limits well below the broker's visibility timeout so a
 # long job is not handed to a second worker while the first is still on it.
-CELERY_BROKER_URL = REDIS_URL
+# The broker may be RabbitMQ (amqp://…) instead; results (health.ping only) stay in Redis.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 4 * 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
@@ -219,6 +230,19 @@ ACCOUNT_SESSION_REMEMBER = None
 LOGIN_REDIRECT_URL = "home"
 LOGIN_URL = "account_login"
 ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
+# Single sign-on (docs/integrations/sso.md): the operator's OIDC and SAML connections as JSON
+# lists; a workspace binds to one of them in its settings and may require it.
+SOCIALACCOUNT_PROVIDERS = sso_config.socialaccount_providers(
+    env.str("SSO_OIDC_PROVIDERS", default=""), env.str("SSO_SAML_PROVIDERS", default="")
+)
+SOCIALACCOUNT_ADAPTER = "apps.tenants.adapters.SocialAccountAdapter"
+# An address the identity provider says it verified signs in to (and is connected with) the
+# local account holding it: how existing password users move to SSO.
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = env.bool("SSO_EMAIL_AUTHENTICATION", default=True)
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = SOCIALACCOUNT_EMAIL_AUTHENTICATION
+SOCIALACCOUNT_EMAIL_VERIFICATION = ACCOUNT_EMAIL_VERIFICATION
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_ONLY = False
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Pynomaly"
 
@@ -310,7 +334,8 @@ CONTENT_SECURITY_POLICY = {
         "manifest-src": ["'self'"],
         "object-src": ["'none'"],
         "base-uri": ["'none'"],
-        "form-action": ["'self'"],
+        # the identity providers too: allauth's SSO form redirects there (docs/integrations/sso.md)
+        "form-action": ["'self'", *sso_config.form_action_sources(SOCIALACCOUNT_PROVIDERS)],
         "frame-ancestors": ["'none'"],
     },
 }
@@ -344,19 +369,56 @@ PERMISSIONS_POLICY = {
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # Probes (Docker HEALTHCHECK, Kubernetes, the load balancer) ask over plain HTTP inside.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 
+# Logs (apps.common.logs): human text by default, LOG_FORMAT=json for one JSON object a line;
+# every record carries the request id (X-Request-ID), which follows a request into its tasks.
+LOG_FORMAT = env.str("LOG_FORMAT", default="text").lower()
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured("LOG_FORMAT must be 'text' or 'json'.")
+LOGGING_CONFIG = "apps.common.logs.configure"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "default": {"()": "apps.common.logs.JsonFormatter"}
+        if LOG_FORMAT == "json"
+        else {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "default"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"uvicorn.access": {"level": env.str("ACCESS_LOG_LEVEL", default="WARNING")}},
+    "loggers": {
+        # uvicorn's handlers (set before the app, and so this, is loaded) and Django's default
+        # console handler are dropped: their lines go through the root handler, once, in the
+        # same format as every other.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "uvicorn": {
+            "handlers": [],
+            "level": env.str("LOG_LEVEL", default="INFO"),
+            "propagate": True,
+        },
+        "uvicorn.access": {
+            "handlers": [],
+            "level": env.str("ACCESS_LOG_LEVEL", default="WARNING"),
+            "propagate": True,
+        },
+    },
 }
+# The worker's and beat's own text lines (Celery's formats with the request id added); with
+# LOG_FORMAT=json pynomaly_web.celery gives Celery's handlers the JSON formatter instead.
+CELERY_WORKER_LOG_FORMAT = (
+    "[%(asctime)s: %(levelname)s/%(processName)s] [%(request_id)s] %(message)s"
+)
+CELERY_WORKER_TASK_LOG_FORMAT = (
+    "[%(asctime)s: %(levelname)s/%(processName)s] [%(request_id)s] "
+    "%(task_name)s[%(task_id)s]: %(message)s"
+)
 
 # /readyz sends a health.ping task and waits this long for a worker to run it; a success is
 # believed for READYZ_CACHE_SECONDS so frequent probes cost one round trip.
@@ -367,6 +429,7 @@ READYZ_CACHE_SECONDS = env.float("READYZ_CACHE_SECONDS", default=5.0)
 PWA_SHELL_ASSETS = [
     "css/dist/styles.css",
     "js/app.js",
+    "js/theme.js",
     "js/verdict_queue.js",
     "js/feedback.js",
     "css/feedback.css",
@@ -396,6 +459,10 @@ PYNOMALY_MAX_LINE_BYTES = env.int("PYNOMALY_MAX_LINE_BYTES", default=1 << 20)
 PYNOMALY_PARSE_MAX_MEMORY_MB = env.int("PYNOMALY_PARSE_MAX_MEMORY_MB", default=4096)
 PYNOMALY_PARSE_MAX_CPU_SECONDS = env.int("PYNOMALY_PARSE_MAX_CPU_SECONDS", default=600)
 PYNOMALY_PARSE_TIMEOUT_SECONDS = env.int("PYNOMALY_PARSE_TIMEOUT_SECONDS", default=900)
+# Graph datasets (nodes + edges): PyOD's graph autoencoders build dense n x n matrices, so
+# nodes are bounded far below table rows (5,000 nodes: 100 MB per float32 matrix).
+PYNOMALY_GRAPH_MAX_NODES = env.int("PYNOMALY_GRAPH_MAX_NODES", default=5_000)
+PYNOMALY_GRAPH_MAX_EDGES = env.int("PYNOMALY_GRAPH_MAX_EDGES", default=200_000)
 
 # Runs: the task beats while it works; the reaper fails (or requeues) a run whose beat stops.
 RUN_HEARTBEAT_SECONDS = env.float("RUN_HEARTBEAT_SECONDS", default=5.0)
@@ -416,6 +483,10 @@ RUN_EXPLAIN_MAX_SECONDS = env.float("RUN_EXPLAIN_MAX_SECONDS", default=120.0)
 RESEND_AFTER_SECONDS = env.int("RESEND_AFTER_SECONDS", default=30)
 RESEND_MAX_SECONDS = env.int("RESEND_MAX_SECONDS", default=600)
 SWEEP_SECONDS = env.float("SWEEP_SECONDS", default=15.0)
+# MLflow (optional): every succeeded run is logged to this tracking server/store in its own
+# task (apps.mlflow_sync), retried with backoff and by a sweeper up to MLFLOW_MAX_ATTEMPTS.
+MLFLOW_TRACKING_URI = env.str("MLFLOW_TRACKING_URI", default="")
+MLFLOW_MAX_ATTEMPTS = env.int("MLFLOW_MAX_ATTEMPTS", default=20)
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-runs": {"task": "runs.reap_stale", "schedule": 60.0},
     # A sweep that waited longer than its interval (no worker free) is dropped, not piled up.
@@ -434,10 +505,17 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": SWEEP_SECONDS,
         "options": {"expires": SWEEP_SECONDS},
     },
+    "sweep-mlflow": {"task": "mlflow_sync.sweep", "schedule": 300.0, "options": {"expires": 300}},
     "sweep-alert-deliveries": {
         "task": "alerts.sweep",
         "schedule": SWEEP_SECONDS,
         "options": {"expires": SWEEP_SECONDS},
+    },
+    # The demo stream's simulated sensors (apps.streams.demo); a no-op without that stream.
+    "simulate-demo-stream": {
+        "task": "streams.simulate_demo",
+        "schedule": 2.0,
+        "options": {"expires": 2.0},
     },
 }
 # Monitors: drift compares at most this many rows (a seeded sample) of the training rows and
@@ -445,6 +523,14 @@ CELERY_BEAT_SCHEDULE = {
 # a pending one re-sent) after MONITOR_STALE_SECONDS.
 MONITOR_DRIFT_MAX_ROWS = env.int("MONITOR_DRIFT_MAX_ROWS", default=50_000)
 MONITOR_STALE_SECONDS = env.int("MONITOR_STALE_SECONDS", default=300)
+
+# Streams (apps.streams): a Redis stream's entries pending on a consumer that has been silent
+# this long are taken over by a live one (a killed processor's messages); producers trim
+# Redis streams to about STREAMS_REDIS_MAXLEN entries; stream alert rules look at closed
+# windows of STREAMS_ALERT_WINDOW_SECONDS of event time.
+STREAMS_CLAIM_IDLE_SECONDS = env.float("STREAMS_CLAIM_IDLE_SECONDS", default=30.0)
+STREAMS_REDIS_MAXLEN = env.int("STREAMS_REDIS_MAXLEN", default=1_000_000)
+STREAMS_ALERT_WINDOW_SECONDS = env.int("STREAMS_ALERT_WINDOW_SECONDS", default=60)
 
 # Alerts (apps.alerts): links in notifications point at PUBLIC_URL; webhook secrets are
 # encrypted like source credentials (PYNOMALY_SECRETS_KEYS) and webhook hosts pass the same
@@ -462,9 +548,23 @@ ALERTS_RESEND_AFTER_SECONDS = env.int("ALERTS_RESEND_AFTER_SECONDS", default=60)
 API_RATE_PER_TOKEN = env.str("API_RATE_PER_TOKEN", default="600/min")
 API_RATE_PER_IP = env.str("API_RATE_PER_IP", default="1200/min")
 API_RATE_ANON = env.str("API_RATE_ANON", default="60/min")
+# HTTP push to a stream (POST /api/v1/streams/{id}/events) is counted per stream, apart from
+# the per-token and per-IP limits: at 600/min a sensor pushing single records would be capped
+# at 10 records/s (PITFALLS). Each request carries up to STREAM_PUSH_MAX_RECORDS records in at
+# most STREAM_PUSH_MAX_BYTES (refused with 413 before the body is read); a stream with more
+# than STREAM_PUSH_MAX_BACKLOG records waiting to be scored refuses pushes with 503.
+API_RATE_PUSH = env.str("API_RATE_PUSH", default="6000/min")
+STREAM_PUSH_MAX_BYTES = env.int("STREAM_PUSH_MAX_BYTES", default=8 << 20)
+STREAM_PUSH_MAX_RECORDS = env.int("STREAM_PUSH_MAX_RECORDS", default=50_000)
+STREAM_PUSH_MAX_BACKLOG = env.int("STREAM_PUSH_MAX_BACKLOG", default=5_000_000)
 
 # Online scoring: trained models kept loaded (and warm) per web process.
 SCORING_CACHE_SIZE = env.int("SCORING_CACHE_SIZE", default=8)
+
+# Chart data of the results pages (apps.runs.figures): an LRU of this many bytes per web
+# process, then Redis (the default cache) for this many seconds, shared by every process.
+FIGURE_CACHE_LOCAL_BYTES = env.int("FIGURE_CACHE_LOCAL_BYTES", default=64 * 1024 * 1024)
+FIGURE_CACHE_SECONDS = env.int("FIGURE_CACHE_SECONDS", default=24 * 3600)
 
 # Database sources (apps.sources). Credentials are encrypted with the first of these Fernet keys
 # (comma-separated; the others still decrypt, so a new key can be put first and the old one kept
@@ -477,6 +577,8 @@ if PRODUCTION and not PYNOMALY_SECRETS_KEYS:
         '`python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`).'
     )
 # The `sqlite` kind of source reads only database files below this directory (the demo's).
+# The built documentation site (`make docs`), served at /docs/ by pynomaly_web.docs.
+PYNOMALY_DOCS_DIR = env.path("PYNOMALY_DOCS_DIR", default=str(VAR_DIR / "docs_site"))
 PYNOMALY_SOURCE_SQLITE_DIR = env.path(
     "PYNOMALY_SOURCE_SQLITE_DIR", default=str(VAR_DIR / "sources")
 )

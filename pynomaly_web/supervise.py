@@ -69,6 +69,17 @@ def config(processes: dict[str, str], *, var: Path = VAR) -> str:
     return "\n".join(sections) + "\n"
 
 
+def prometheus_dir(var: Path) -> Path:
+    """The processes' shared metrics directory (prometheus-client's multiprocess mode), emptied
+    at start: ``PROMETHEUS_MULTIPROC_DIR`` when set, else ``var/prometheus``."""
+    path = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or var / "prometheus")
+    path.mkdir(parents=True, exist_ok=True)
+    for old in path.glob("*.db"):
+        old.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+    return path
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m pynomaly_web.supervise", description=__doc__)
     parser.add_argument("names", nargs="*", help="Procfile processes to run (default: all)")
@@ -81,6 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         parser.error(f"not in {args.procfile.name}: {', '.join(unknown)}")
     args.var.mkdir(parents=True, exist_ok=True)
+    prometheus_dir(args.var)
     conf = args.var / "supervisord.conf"
     conf.write_text(config({n: processes[n] for n in names}, var=args.var))
     supervisord = Path(sys.executable).with_name("supervisord")

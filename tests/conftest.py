@@ -7,7 +7,6 @@ vera views it, and charlie owns tenant B and must be refused everything of A's.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
 import subprocess
@@ -26,12 +25,45 @@ SHARED = ROOT.parent / "shared"
 PASSWORD = "correct-horse-battery-staple"
 
 
+# ---------------------------------------------------------------- the Celery broker
+# PYNOMALY_TEST_BROKER=amqp://guest:guest@127.0.0.1:5672/<vhost> runs the Celery tests on
+# RabbitMQ (results stay in Redis): the settings and every worker subprocess read it as
+# CELERY_BROKER_URL, and the session's default queue gets a name of its own, deleted at the end.
+# pytest-django has read the settings before this module: they are changed in place (the
+# Celery app reads them on first use, later), the environment for the subprocesses.
+TEST_BROKER = os.environ.get("PYNOMALY_TEST_BROKER", "")
+if TEST_BROKER:
+    from django.conf import settings as _settings
+
+    os.environ["CELERY_BROKER_URL"] = _settings.CELERY_BROKER_URL = TEST_BROKER
+    os.environ["CELERY_QUEUE"] = f"pynomaly-test-{os.getpid()}"
+    _settings.CELERY_TASK_DEFAULT_QUEUE = os.environ["CELERY_QUEUE"]
+
+
+def delete_broker_queue(name: str) -> None:
+    """On RabbitMQ, delete a test's queue and its exchange (an empty Redis queue is no key)."""
+    if not TEST_BROKER.startswith("amqp"):
+        return
+    from kombu import Connection
+
+    with Connection(TEST_BROKER, connect_timeout=5) as conn:
+        channel = conn.default_channel
+        channel.queue_delete(name)
+        channel.exchange_delete(name)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if TEST_BROKER.startswith("amqp"):
+        delete_broker_queue(os.environ["CELERY_QUEUE"])
+
+
 # ---------------------------------------------------------------- fast password hashing
 FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Fixtures that start a web server process (it checks passwords with the production hashers),
 # including those that ask for ``asgi_server`` late, with request.getfixturevalue, so that
 # their settings apply to it: such a fixture is not in a test's static fixture names.
 SERVER_FIXTURES = {"asgi_server", "stack", "server", "server_without_debug", "small_limit_server"}
+SERVER_FIXTURES |= {"lb_cluster"}  # tests/integration/test_load_balancer.py: two web processes
 
 
 @pytest.fixture(autouse=True)
@@ -142,12 +174,17 @@ def run_async(coro):
 # ---------------------------------------------------------------- real services
 @pytest.fixture
 def celery_worker(transactional_db):
-    """A real Celery worker (in a thread) consuming from the real Redis broker."""
+    """A real Celery worker (in a thread) on the real broker (Redis, or PYNOMALY_TEST_BROKER)."""
     from celery.contrib.testing.worker import start_worker
 
     from pynomaly_web.celery import app
 
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30) as worker:
+    # The queue is named: a worker started with queues=[...] (tests of /readyz and /metrics)
+    # narrows the app's consumed queues for every later worker of the process to its own.
+    queues = [app.conf.task_default_queue]
+    with start_worker(
+        app, pool="solo", perform_ping_check=False, shutdown_timeout=30, queues=queues
+    ) as worker:
         yield worker
 
 
@@ -155,6 +192,23 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_for_port(
+    port: int, proc: subprocess.Popen, log: Path, what: str, *, timeout: float
+) -> None:
+    """Return once ``proc`` accepts connections on ``port``; kill it and fail with its log's
+    tail if it exits or does not within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"{what} did not start: " + log.read_text()[-2000:]) from None
+            time.sleep(0.1)
 
 
 class AsgiServer:
@@ -197,18 +251,7 @@ def asgi_server(transactional_db, settings, tmp_path_factory):
             stdout=subprocess.DEVNULL,
             stderr=err,
         )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(
-                    "the web server did not start: " + log.read_text()[-2000:]
-                ) from None
-            time.sleep(0.1)
+    wait_for_port(port, proc, log, "the web server", timeout=30)
     yield AsgiServer(f"http://127.0.0.1:{port}", proc)
     proc.terminate()
     try:
@@ -273,27 +316,10 @@ def login(page, server, email: str, password: str = PASSWORD) -> None:
     page.wait_for_url(lambda url: "/accounts/login" not in url)
 
 
-# ---------------------------------------------------------------- timing
-@contextlib.contextmanager
-def untraced():
-    """Pause coverage's tracer (make test) for a block whose speed a test asserts: the
-    tracer makes per-call Python work several times slower, the code under test is not."""
-    import coverage
-
-    cov = coverage.Coverage.current()
-    if cov is None:
-        yield
-        return
-    cov.stop()
-    try:
-        yield
-    finally:
-        cov.start()
-
-
 # ---------------------------------------------------------------- tiers
 _E2E_FIXTURES = {"playwright_instance", "browser", "page"}
 _INTEGRATION_FIXTURES = {"asgi_server", "celery_worker", "live_server"}
+_CELERY_FIXTURES = {"celery_worker", "prefork_worker"}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -306,3 +332,5 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.e2e)
         if tier in ("e2e", "integration") or used & (_E2E_FIXTURES | _INTEGRATION_FIXTURES):
             item.add_marker(pytest.mark.integration)
+        if used & _CELERY_FIXTURES:
+            item.add_marker(pytest.mark.celery)

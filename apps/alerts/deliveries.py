@@ -85,7 +85,8 @@ def _claim(delivery_id: int) -> tuple[Delivery, DeliveryAttempt] | None:
     now = timezone.now()
     with transaction.atomic():
         delivery = (
-            Delivery.objects.select_for_update()
+            # lock the delivery row only: the alert's monitor (or stream) is a nullable join
+            Delivery.objects.select_for_update(of=("self",))
             .select_related("channel", "alert__tenant", "alert__monitor__tenant", "trigger")
             .filter(pk=delivery_id)
             .first()

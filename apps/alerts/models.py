@@ -66,10 +66,25 @@ class Channel(TenantOwned):
 
 
 class AlertRule(TenantOwned):
-    """Conditions on a monitor's execution; combined with all/any; notifies its channels."""
+    """Conditions on a monitor's execution or a stream's window; all/any; notifies its channels.
+
+    Exactly one of ``monitor`` / ``stream``. A stream's rule is checked on each closed window
+    of the stream (``AlertTrigger.stream_window``) as a monitor's is on each execution.
+    """
 
     monitor = models.ForeignKey(
-        "monitors.Monitor", on_delete=models.CASCADE, related_name="alert_rules"
+        "monitors.Monitor",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="alert_rules",
+    )
+    stream = models.ForeignKey(
+        "streams.Stream",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="alert_rules",
     )
     name = models.CharField(max_length=200)
     enabled = models.BooleanField(default=True)
@@ -91,9 +106,17 @@ class AlertRule(TenantOwned):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["monitor", "name"]
+        ordering = ["monitor", "stream", "name"]
         constraints = [
-            models.UniqueConstraint(fields=["monitor", "name"], name="rule_name_unique_per_monitor")
+            models.UniqueConstraint(
+                fields=["monitor", "name"], name="rule_name_unique_per_monitor"
+            ),
+            models.UniqueConstraint(fields=["stream", "name"], name="rule_name_unique_per_stream"),
+            models.CheckConstraint(
+                condition=models.Q(monitor__isnull=False, stream__isnull=True)
+                | models.Q(monitor__isnull=True, stream__isnull=False),
+                name="rule_watches_monitor_or_stream",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -129,7 +152,13 @@ class Alert(TenantOwned):
         RESOLVED = "resolved", "Resolved"
 
     rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="alerts")
-    monitor = models.ForeignKey("monitors.Monitor", on_delete=models.CASCADE, related_name="alerts")
+    # The rule's monitor or stream (one of them), kept here for lists and filters.
+    monitor = models.ForeignKey(
+        "monitors.Monitor", null=True, blank=True, on_delete=models.CASCADE, related_name="alerts"
+    )
+    stream = models.ForeignKey(
+        "streams.Stream", null=True, blank=True, on_delete=models.CASCADE, related_name="alerts"
+    )
     state = models.CharField(max_length=12, choices=State.choices, default=State.OPEN)
     title = models.CharField(max_length=300)
     reasons = models.JSONField(default=list, blank=True)
@@ -174,13 +203,19 @@ class Alert(TenantOwned):
 
 
 class AlertTrigger(TenantOwned):
-    """One execution matching one rule: at most one per (rule, execution), whatever re-sends."""
+    """One execution (or stream window) matching one rule: at most one each, whatever re-sends."""
 
     alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="triggers")
     rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="triggers")
     execution = models.ForeignKey(
-        "monitors.MonitorExecution", on_delete=models.CASCADE, related_name="alert_triggers"
+        "monitors.MonitorExecution",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="alert_triggers",
     )
+    # A stream rule's match: the start of the stream's window that matched.
+    stream_window = models.DateTimeField(null=True, blank=True)
     reasons = models.JSONField(default=list, blank=True)
     # Whether this match was sent to the channels (False: counted during the cool-down,
     # while acknowledged or snoozed).
@@ -192,7 +227,10 @@ class AlertTrigger(TenantOwned):
         constraints = [
             models.UniqueConstraint(
                 fields=["rule", "execution"], name="one_trigger_per_rule_and_execution"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["rule", "stream_window"], name="one_trigger_per_rule_and_stream_window"
+            ),
         ]
 
 

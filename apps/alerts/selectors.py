@@ -23,7 +23,7 @@ def alerts_ordered(qs: QuerySet) -> QuerySet:
 
 
 def alerts_for(tenant) -> AlertQuerySet:
-    qs = Alert.objects.filter(tenant=tenant).select_related("rule", "monitor", "tenant")
+    qs = Alert.objects.filter(tenant=tenant).select_related("rule", "monitor", "stream", "tenant")
     return cast(AlertQuerySet, qs)
 
 
@@ -34,7 +34,7 @@ def get_alert_for_member(request, alert_id: int) -> Alert:
 def get_rule_for_member(request, rule_id: int) -> AlertRule:
     return get_scoped_or_404(
         request,
-        AlertRule.objects.select_related("monitor").prefetch_related("channels"),
+        AlertRule.objects.select_related("monitor", "stream").prefetch_related("channels"),
         pk=rule_id,
     )
 

@@ -7,7 +7,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -17,11 +17,15 @@ from django.utils import timezone
 from apps.audit.services import audit_record
 from apps.common import secrets as secret_box
 from apps.monitors.models import Monitor, MonitorExecution
+from apps.streams.models import Stream
 from apps.tenants.models import Role, Tenant
 
 from . import deliveries
 from .models import Alert, AlertRule, AlertTrigger, Channel, Delivery, Match, Notification
 from .transports import check_url
+
+if TYPE_CHECKING:  # monitors sit below streams: no import of the streams app at run time
+    from apps.streams.models import Stream
 
 logger = logging.getLogger(__name__)
 
@@ -215,13 +219,25 @@ RULE_FIELDS = (
 )  # fmt: skip
 
 
-def _rule_clean(monitor: Monitor, data: RuleData, rule: AlertRule | None) -> list[Channel]:
+def rule_owner(rule: AlertRule) -> Monitor | Stream:
+    """What the rule watches: its monitor or its stream (exactly one is set)."""
+    owner = rule.monitor if rule.monitor_id is not None else rule.stream
+    assert owner is not None  # the rule_watches_monitor_or_stream constraint
+    return owner
+
+
+def _rule_clean(owner: Monitor | Stream, data: RuleData, rule: AlertRule | None) -> list[Channel]:
     errors: list[tuple[str, str]] = []
     data.name = (data.name or "").strip()
+    what = "stream" if isinstance(owner, Stream) else "monitor"
     if not data.name:
         errors.append(("name", "A rule needs a name."))
-    elif monitor.alert_rules.filter(name=data.name).exclude(pk=rule.pk if rule else 0).exists():
-        errors.append(("name", f"This monitor has a rule named “{data.name}” already."))
+    elif owner.alert_rules.filter(name=data.name).exclude(pk=rule.pk if rule else 0).exists():
+        errors.append(("name", f"This {what} has a rule named “{data.name}” already."))
+    if what == "stream" and data.on_failure:
+        errors.append(
+            ("on_failure", "A stream has no executions to fail: choose another condition.")
+        )
     if data.min_anomalies is not None and data.min_anomalies < 1:
         errors.append(("min_anomalies", "Give at least 1 (or leave it empty)."))
     if data.min_severity is not None and not 0 <= data.min_severity <= 1:
@@ -242,7 +258,7 @@ def _rule_clean(monitor: Monitor, data: RuleData, rule: AlertRule | None) -> lis
     if not any(conditions):
         errors.append(("min_anomalies", "Give at least one condition."))
     ids = list(dict.fromkeys(data.channel_ids or []))
-    channels = list(Channel.objects.for_tenant(monitor.tenant).filter(pk__in=ids))
+    channels = list(Channel.objects.for_tenant(owner.tenant).filter(pk__in=ids))
     if len(channels) != len(ids):
         missing = sorted(set(ids) - {c.pk for c in channels})
         errors.append(
@@ -257,6 +273,7 @@ def _rule_details(rule: AlertRule) -> dict[str, Any]:
     return {
         "name": rule.name,
         "monitor": rule.monitor_id,
+        "stream": rule.stream_id,
         "conditions": rule.conditions(),
         "match": rule.match,
         "cooldown_seconds": rule.cooldown_seconds,
@@ -266,11 +283,23 @@ def _rule_details(rule: AlertRule) -> dict[str, Any]:
 
 
 @transaction.atomic
-def rule_create(*, monitor: Monitor, user, data: RuleData, request=None) -> AlertRule:
-    channels = _rule_clean(monitor, data, None)
+def rule_create(
+    *,
+    monitor: Monitor | None = None,
+    stream: Stream | None = None,
+    user,
+    data: RuleData,
+    request=None,
+) -> AlertRule:
+    """A rule on a monitor's executions or on a stream's windows (give exactly one of them)."""
+    owner = monitor if monitor is not None else stream
+    if owner is None or (monitor is not None and stream is not None):
+        raise ValueError("rule_create takes a monitor or a stream")
+    channels = _rule_clean(owner, data, None)
     rule = AlertRule.objects.create(
-        tenant=monitor.tenant,
+        tenant=owner.tenant,
         monitor=monitor,
+        stream=stream,
         created_by=user,
         **{f: getattr(data, f) for f in RULE_FIELDS},
     )
@@ -278,7 +307,7 @@ def rule_create(*, monitor: Monitor, user, data: RuleData, request=None) -> Aler
     audit_record(
         action="alert_rule.created",
         actor=user,
-        tenant=monitor.tenant,
+        tenant=owner.tenant,
         target=rule,
         request=request,
         details=_rule_details(rule),
@@ -288,7 +317,7 @@ def rule_create(*, monitor: Monitor, user, data: RuleData, request=None) -> Aler
 
 @transaction.atomic
 def rule_update(*, rule: AlertRule, user, data: RuleData, request=None) -> AlertRule:
-    channels = _rule_clean(rule.monitor, data, rule)
+    channels = _rule_clean(rule_owner(rule), data, rule)
     before = _rule_details(rule)
     for f in RULE_FIELDS:
         setattr(rule, f, getattr(data, f))
@@ -384,7 +413,9 @@ def alerts_for_execution(*, execution: MonitorExecution) -> list[AlertTrigger]:
         for rule in rules:
             try:
                 reasons = rule_reasons(rule, execution)
-                trigger = _trigger(rule, execution, reasons) if reasons is not None else None
+                trigger = (
+                    _trigger(rule, reasons, execution=execution) if reasons is not None else None
+                )
             except (
                 Exception
             ):  # one broken rule must not silence the others (its savepoint rolled back)
@@ -392,25 +423,38 @@ def alerts_for_execution(*, execution: MonitorExecution) -> list[AlertTrigger]:
                 continue
             if trigger is not None:
                 triggers.append(trigger)
-        notify = [
-            (t, c) for t in triggers if t.notified for c in t.rule.channels.all() if c.enabled
-        ]
-        notify.sort(key=lambda tc: _CHANNEL_ORDER.get(tc[1].kind, 9))
-        for trigger, channel in notify:
-            deliveries.delivery_create_all(trigger=trigger, channels=[channel])
+        _deliver(triggers)
     return triggers
+
+
+def _deliver(triggers: list[AlertTrigger]) -> None:
+    notify = [(t, c) for t in triggers if t.notified for c in t.rule.channels.all() if c.enabled]
+    notify.sort(key=lambda tc: _CHANNEL_ORDER.get(tc[1].kind, 9))
+    for trigger, channel in notify:
+        deliveries.delivery_create_all(trigger=trigger, channels=[channel])
 
 
 _CHANNEL_ORDER: dict[str, int] = {"inapp": 0, "webhook": 1, "email": 2}
 
 
-def _trigger(rule: AlertRule, execution: MonitorExecution, reasons: list[str]):
+def _trigger(
+    rule: AlertRule,
+    reasons: list[str],
+    *,
+    execution: MonitorExecution | None = None,
+    stream_window: datetime | None = None,
+):
     now = timezone.now()
+    matched = (
+        {"execution": execution} if execution is not None else {"stream_window": stream_window}
+    )
     try:
         with transaction.atomic():
             # Lock the rule: two executions finishing together group into one alert.
-            AlertRule.objects.select_for_update().filter(pk=rule.pk).first()
-            if AlertTrigger.objects.filter(rule=rule, execution=execution).exists():
+            AlertRule.objects.select_for_update(of=("self",)).filter(pk=rule.pk).order_by(
+                "pk"
+            ).first()
+            if AlertTrigger.objects.filter(rule=rule, **matched).exists():
                 return None
             alert = rule.alerts.unresolved().order_by("-pk").first()
             if alert is None:
@@ -418,6 +462,7 @@ def _trigger(rule: AlertRule, execution: MonitorExecution, reasons: list[str]):
                     tenant=rule.tenant,
                     rule=rule,
                     monitor_id=rule.monitor_id,
+                    stream_id=rule.stream_id,
                     title=f"{rule.name}: {reasons[0]}"[:300],
                     reasons=reasons,
                     first_seen_at=now,
@@ -428,8 +473,20 @@ def _trigger(rule: AlertRule, execution: MonitorExecution, reasons: list[str]):
                     action="alert.raised",
                     tenant=rule.tenant,
                     target=alert,
-                    actor_repr="monitor",
-                    details={"rule": rule.pk, "execution": execution.pk, "reasons": reasons},
+                    actor_repr="monitor" if execution is not None else "stream",
+                    details={
+                        "rule": rule.pk,
+                        **(
+                            {"execution": execution.pk}
+                            if execution is not None
+                            else {
+                                "stream_window": stream_window.isoformat()
+                                if stream_window
+                                else None
+                            }
+                        ),
+                        "reasons": reasons,
+                    },
                 )
             else:
                 alert.occurrences += 1
@@ -447,13 +504,86 @@ def _trigger(rule: AlertRule, execution: MonitorExecution, reasons: list[str]):
                 tenant=rule.tenant,
                 alert=alert,
                 rule=rule,
-                execution=execution,
                 reasons=reasons,
                 notified=notify,
+                **matched,
             )
     except IntegrityError:  # a concurrent evaluation of the same (rule, execution) won
         return None
     return trigger
+
+
+# ---------------------------------------------------------------- alerts raised by streams
+def stream_rule_reasons(rule: AlertRule, figures: dict[str, Any]) -> list[str] | None:
+    """Why a stream's closed window (``figures``) matches ``rule``, or None.
+
+    ``figures``: records, anomalies, max_severity (as a run's severity), flagged_share,
+    drifted (columns whose ADWIN raised an alarm in the window), window_seconds.
+    """
+    anomalies = int(figures.get("anomalies") or 0)
+    checks: list[tuple[bool, str]] = []
+    if rule.min_anomalies is not None:
+        checks.append(
+            (
+                anomalies >= rule.min_anomalies,
+                f"{anomalies:,} anomalies in {figures.get('window_seconds', 60)} s "
+                f"(≥ {rule.min_anomalies:,})",
+            )
+        )
+    if rule.min_severity is not None:
+        sev = figures.get("max_severity")
+        checks.append(
+            (
+                sev is not None and sev >= rule.min_severity,
+                f"max severity {sev or 0:.3g} (≥ {rule.min_severity:g})",
+            )
+        )
+    if rule.min_flagged_share is not None:
+        share = figures.get("flagged_share")
+        checks.append(
+            (
+                share is not None and share >= rule.min_flagged_share,
+                f"{share or 0:.2%} of records flagged (≥ {rule.min_flagged_share:.2%})",
+            )
+        )
+    if rule.on_drift:
+        drifted = list(figures.get("drifted") or [])
+        checks.append((bool(drifted), "drift detected in " + ", ".join(drifted[:10])))
+    if not checks:
+        return None
+    met = [text for ok, text in checks if ok]
+    matched = len(met) == len(checks) if rule.match == Match.ALL else bool(met)
+    return met if matched else None
+
+
+def alerts_for_stream_window(
+    *, stream: Stream, window_start: datetime, figures: dict[str, Any]
+) -> list[AlertTrigger]:
+    """Evaluate every enabled rule of ``stream`` on its closed window starting ``window_start``.
+
+    The flow of :func:`alerts_for_execution`: idempotent per (rule, window) — several
+    processors of one stream, or a restarted one, evaluating the same window add nothing —
+    a match joins the rule's unresolved alert or opens one, and is sent to the channels
+    unless acknowledged, snoozed or cooling down.
+    """
+    rules = AlertRule.objects.filter(stream=stream, enabled=True).order_by("pk")
+    triggers: list[AlertTrigger] = []
+    with transaction.atomic():
+        for rule in rules:
+            try:
+                reasons = stream_rule_reasons(rule, figures)
+                trigger = (
+                    _trigger(rule, reasons, stream_window=window_start)
+                    if reasons is not None
+                    else None
+                )
+            except Exception:  # one broken rule must not silence the others
+                logger.exception("alert rule %s on stream %s failed", rule.pk, stream.pk)
+                continue
+            if trigger is not None:
+                triggers.append(trigger)
+        _deliver(triggers)
+    return triggers
 
 
 # ---------------------------------------------------------------- alerts handled by people
@@ -521,7 +651,8 @@ def notifications_mark_read(*, user, tenant: Tenant, ids: list[int] | None = Non
 
 __all__ = [
     "AlertStateError", "ChannelData", "Delivery", "Invalid", "RuleData", "alert_acknowledge",
-    "alert_resolve", "alert_snooze", "alerts_for_execution", "channel_create", "channel_delete",
+    "alert_resolve", "alert_snooze", "alerts_for_execution", "alerts_for_stream_window",
+    "channel_create", "channel_delete",
     "channel_rotate_secret", "channel_update", "notifications_mark_read", "rule_create",
-    "rule_delete", "rule_reasons", "rule_update",
+    "rule_delete", "rule_reasons", "rule_update", "stream_rule_reasons",
 ]  # fmt: skip

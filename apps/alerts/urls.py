@@ -16,6 +16,7 @@ urlpatterns = [
     path("channels/<int:channel_id>/rotate/", views_config.channel_rotate, name="channel_rotate"),
     path("channels/<int:channel_id>/delete/", views_config.channel_delete, name="channel_delete"),
     path("monitors/<int:monitor_id>/rules/", views_config.rules, name="rules"),
+    path("streams/<int:stream_id>/rules/", views_config.stream_rules, name="stream_rules"),
     path("rules/<int:rule_id>/", views_config.rule_edit, name="rule_edit"),
     path("rules/<int:rule_id>/delete/", views_config.rule_delete, name="rule_delete"),
 ]

@@ -1,4 +1,4 @@
-"""Configuring alerting: channels (admins) and the rules of a monitor (analysts)."""
+"""Configuring alerting: channels (admins) and the rules of a monitor or a stream (analysts)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.monitors.models import Monitor
+from apps.streams.models import Stream
 from apps.tenants.access import get_scoped_or_404, require, tenant_view
 from apps.tenants.permissions import CREATE, MANAGE
 
@@ -94,33 +95,52 @@ def channel_delete(request: TenantRequest, channel_id: int) -> HttpResponse:
     return redirect(_channels_url(request))
 
 
-def _rules_url(monitor: Monitor) -> str:
+def _rules_url(owner: Monitor | Stream) -> str:
+    if isinstance(owner, Stream):
+        kwargs = {"tenant_slug": owner.tenant.slug, "stream_id": owner.pk}
+        return reverse("alerts:stream_rules", kwargs=kwargs)
     return reverse(
-        "alerts:rules", kwargs={"tenant_slug": monitor.tenant.slug, "monitor_id": monitor.pk}
+        "alerts:rules", kwargs={"tenant_slug": owner.tenant.slug, "monitor_id": owner.pk}
     )
 
 
-@tenant_view
-def rules(request: TenantRequest, monitor_id: int) -> HttpResponse:
-    monitor = get_scoped_or_404(request, Monitor.objects.select_related("tenant"), pk=monitor_id)
+def _rules_page(request: TenantRequest, owner: Monitor | Stream) -> HttpResponse:
+    """The rules of a monitor or a stream, and the form for a new one (analysts and up)."""
     form = RuleForm(tenant=request.tenant)
     if request.method == "POST":
         require(request, CREATE)
         form = RuleForm(request.POST, tenant=request.tenant)
         if form.is_valid():
+            where = {"stream": owner} if isinstance(owner, Stream) else {"monitor": owner}
             try:
                 services.rule_create(
-                    monitor=monitor, user=request.user, data=form.data_for_service(),
-                    request=request,
-                )  # fmt: skip
+                    **where, user=request.user, data=form.data_for_service(), request=request
+                )
             except services.Invalid as exc:
                 add_service_errors(form, exc)
             else:
                 messages.success(request, "Alert rule created.")
-                return redirect(_rules_url(monitor))
-    listing = monitor.alert_rules.prefetch_related("channels").order_by("name")
-    context = {"monitor": monitor, "rules": listing, "form": form}
+                return redirect(_rules_url(owner))
+    listing = owner.alert_rules.prefetch_related("channels").order_by("name")
+    context = {
+        "owner": owner,
+        "owner_kind": "stream" if isinstance(owner, Stream) else "monitor",
+        "rules": listing,
+        "form": form,
+    }
     return render(request, "alerts/rules.html", context, status=422 if form.errors else 200)
+
+
+@tenant_view
+def rules(request: TenantRequest, monitor_id: int) -> HttpResponse:
+    monitor = get_scoped_or_404(request, Monitor.objects.select_related("tenant"), pk=monitor_id)
+    return _rules_page(request, monitor)
+
+
+@tenant_view
+def stream_rules(request: TenantRequest, stream_id: int) -> HttpResponse:
+    stream = get_scoped_or_404(request, Stream.objects.select_related("tenant"), pk=stream_id)
+    return _rules_page(request, stream)
 
 
 @tenant_view(perm=CREATE)
@@ -138,16 +158,18 @@ def rule_edit(request: TenantRequest, rule_id: int) -> HttpResponse:
                 add_service_errors(form, exc)
             else:
                 messages.success(request, "Alert rule saved.")
-                return redirect(_rules_url(rule.monitor))
+                return redirect(_rules_url(services.rule_owner(rule)))
     status = 422 if form.errors else 200
-    return render(request, "alerts/rule_edit.html", {"rule": rule, "form": form}, status=status)
+    owner = services.rule_owner(rule)
+    context = {"rule": rule, "form": form, "owner": owner, "rules_url": _rules_url(owner)}
+    return render(request, "alerts/rule_edit.html", context, status=status)
 
 
 @require_POST
 @tenant_view(perm=CREATE)
 def rule_delete(request: TenantRequest, rule_id: int) -> HttpResponse:
     rule = selectors.get_rule_for_member(request, rule_id)
-    monitor = rule.monitor
+    owner = services.rule_owner(rule)
     services.rule_delete(rule=rule, user=request.user, request=request)
     messages.success(request, f"Rule “{rule.name}” deleted.")
-    return redirect(_rules_url(monitor))
+    return redirect(_rules_url(owner))

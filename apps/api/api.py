@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from ninja import NinjaAPI
-
 from . import errors
 from .auth import read_auth
+from .openapi import DocumentedAPI
 from .routers import (
     alerts,
     compare,
@@ -13,14 +12,16 @@ from .routers import (
     datasets,
     detectors,
     me,
+    mlflow,
     models,
     monitors,
     runs,
     sources,
+    streams,
     verdicts,
 )
 
-api = NinjaAPI(
+api = DocumentedAPI(
     title="Pynomaly API",
     version="1.0.0",
     description=(
@@ -39,11 +40,13 @@ api.add_router("/detectors", detectors.router)
 api.add_router("/detector-configs", configs.router)
 api.add_router("/runs", runs.router)
 api.add_router("/models", models.router)
+api.add_router("/models", mlflow.router)
 api.add_router("/monitors", monitors.router)
 api.add_router("/alerts", alerts.alerts_router)
 api.add_router("/monitors", alerts.rules_router)
 api.add_router("/channels", alerts.channels_router)
 api.add_router("/sources", sources.router)
+api.add_router("/streams", streams.router)
 api.add_router("", verdicts.router)
 api.add_router(
     "", compare.router

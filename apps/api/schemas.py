@@ -69,6 +69,10 @@ class VersionOut(Schema):
     size: int
     original_name: str
     format: str
+    kind: str = Field("table", description="table, or graph (rows are nodes; see graph)")
+    graph: dict[str, Any] | None = Field(
+        None, description="A graph's nodes, edges, id column and degree statistics"
+    )
     created_at: datetime
 
 
@@ -174,6 +178,15 @@ class ConfigPage(Schema):
 
 
 # ---------------------------------------------------------------- runs
+class TimeSeriesOptionsIn(Schema):
+    time_column: str = Field(max_length=255)
+    value_columns: list[str] = Field(
+        default_factory=list, max_length=200, description="Empty: every numeric column."
+    )
+    id_column: str | None = Field(default=None, max_length=255, description="One series per id.")
+    window: int | None = Field(default=None, ge=2, le=2000)
+
+
 class RunIn(Schema):
     dataset_id: int | None = Field(default=None, ge=1, le=2**62)
     dataset_version_id: int | None = Field(default=None, ge=1, le=2**62)
@@ -191,9 +204,28 @@ class RunIn(Schema):
         "unknown), used by the Automatic detector.",
     )
     max_fit_rows: int | None = Field(default=None, ge=2, le=2**31 - 1)
+    base_model_id: int | None = Field(
+        default=None,
+        ge=1,
+        le=2**62,
+        description="Fine-tune from this trained model (AutoEncoder/VAE, same detector and "
+        "columns) instead of training from scratch.",
+    )
+    scoring_model_id: int | None = Field(
+        default=None,
+        ge=1,
+        le=2**62,
+        description="Score the dataset with this trained model instead of fitting (no "
+        "detector_config_id then). A time-series model reads the series it was trained on.",
+    )
     accept_cost: bool = Field(
         default=False, description="Start even when the pre-flight estimate says the run is heavy."
     )
+    analysis: Literal["table", "timeseries"] = Field(
+        default="table",
+        description="'timeseries': read the rows as one or many time series (analysis_options).",
+    )
+    analysis_options: TimeSeriesOptionsIn | None = None
 
 
 class RunOut(Schema):
@@ -216,6 +248,8 @@ class RunOut(Schema):
     label_column: str
     train_label_column: str = ""
     max_fit_rows: int | None
+    analysis: str = Field("table", description="table rows, graph nodes, or time series")
+    analysis_options: dict[str, Any] = Field(default_factory=dict)
     selection: dict[str, Any] = Field(
         default_factory=dict, description="What Automatic chose and why (empty otherwise)."
     )
@@ -223,6 +257,15 @@ class RunOut(Schema):
     started_at: datetime | None
     finished_at: datetime | None
     trained_model_id: int | None
+    progress_detail: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Deep detectors while fitting: epoch, epochs, loss, eta_seconds.",
+    )
+    device: str = Field(default="", description="Torch device a deep detector trained on.")
+    base_model_id: int | None = Field(default=None, description="Model it was fine-tuned from.")
+    scoring_model_id: int | None = Field(
+        default=None, description="Trained model it scored with (no fit)."
+    )
 
 
 class RunPage(Schema):

@@ -62,6 +62,7 @@ DEFAULTS = {
     "API_RATE_PER_TOKEN": "600/min",
     "API_RATE_PER_IP": "1200/min",
     "API_RATE_ANON": "60/min",
+    "API_RATE_PUSH": "6000/min",
 }
 
 

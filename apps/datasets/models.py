@@ -99,6 +99,16 @@ class DatasetVersion(TenantOwned):
     schema = models.JSONField(default=list, help_text="[{name, dtype}] in column order")
     profile = models.JSONField(default=dict)
     time_column = models.CharField(max_length=255, blank=True)
+
+    class Kind(models.TextChoices):
+        TABLE = "table", "Table"
+        GRAPH = "graph", "Graph"
+
+    # A graph: ``parquet`` holds the nodes table (id + features, one row per node) and
+    # ``edges`` the edges (source, target[, weight]); ``graph`` its counts and degree stats.
+    kind = models.CharField(max_length=5, choices=Kind.choices, default=Kind.TABLE)
+    edges = models.FileField(upload_to="datasets/parquet/%Y/%m/", max_length=300, blank=True)
+    graph = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -113,6 +123,10 @@ class DatasetVersion(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.dataset.name} v{self.number}"
+
+    @property
+    def is_graph(self) -> bool:
+        return self.kind == self.Kind.GRAPH
 
     @property
     def column_names(self) -> list[str]:

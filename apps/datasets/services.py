@@ -30,6 +30,7 @@ from apps.common.storage import local_path
 from pynomaly.errors import DataError
 from pynomaly.sandbox import ParseLimits, run_limited
 
+from . import graphs
 from .models import Dataset, DatasetVersion, Upload
 from .selectors import dataset_delete_blocker
 from .signals import version_created
@@ -61,10 +62,14 @@ def default_name(filename: str) -> str:
     return stem.strip()[:200] or "dataset"
 
 
-def dataset_upload(*, tenant, user, uploaded_file, name: str = "", request=None) -> Upload:
+def dataset_upload(
+    *, tenant, user, uploaded_file, name: str = "", request=None, edges_file=None
+) -> Upload:
     """Check a received file's content, store it and queue its ingestion.
 
     A file whose name matches an existing dataset becomes that dataset's next version.
+    ``edges_file`` (or a ``.zip`` of nodes and edges as ``uploaded_file``) makes the dataset
+    a graph (see ``apps.datasets.graphs``).
     Raises ``UploadRefused`` (after auditing the refusal) and then leaves nothing behind.
     """
     return _upload(
@@ -74,16 +79,28 @@ def dataset_upload(*, tenant, user, uploaded_file, name: str = "", request=None)
         name=name,
         request=request,
         enqueue=True,
+        edges_file=edges_file,
     )
 
 
 def dataset_create_from_path(
-    *, tenant, user, path: str | os.PathLike, name: str, ingest_now: bool
+    *,
+    tenant,
+    user,
+    path: str | os.PathLike,
+    name: str,
+    ingest_now: bool,
+    edges_path: str | os.PathLike | None = None,
 ) -> Upload:
     """The same workflow for a file on the server's disk (demo seeder, management commands)."""
     path = Path(path)
-    with open(path, "rb") as fh:
+    with open(path, "rb") as fh, open(edges_path or os.devnull, "rb") as efh:
         local = _LocalFile(fh, name=path.name, path=path)
+        edges = (
+            _LocalFile(efh, name=Path(edges_path).name, path=Path(edges_path))
+            if edges_path
+            else None
+        )
         upload = _upload(
             tenant=tenant,
             user=user,
@@ -91,6 +108,7 @@ def dataset_create_from_path(
             name=name,
             request=None,
             enqueue=not ingest_now,
+            edges_file=edges,
         )
     if ingest_now:
         dataset_ingest(upload_id=upload.pk)
@@ -111,13 +129,26 @@ def upload_refused(
     )
 
 
-def _upload(*, tenant, user, uploaded_file, name: str, request, enqueue: bool) -> Upload:
+def _upload(
+    *, tenant, user, uploaded_file, name: str, request, enqueue: bool, edges_file=None
+) -> Upload:
     original_name = clean_filename(uploaded_file.name)
     name = (name or "").strip() or default_name(original_name)
     try:
         if len(name) > 200:
             raise UploadRefused("The name is too long (200 characters at most).", reason="name")
         with _upload_on_disk(uploaded_file) as path:
+            if graphs.is_graph_upload(original_name, path, edges_file):
+                return _store_graph_upload(
+                    tenant=tenant,
+                    user=user,
+                    path=path,
+                    original_name=original_name,
+                    edges_file=edges_file,
+                    name=name,
+                    request=request,
+                    enqueue=enqueue,
+                )
             fmt = check_content(path, original_name)
             return _store_upload(
                 tenant=tenant,
@@ -140,6 +171,29 @@ def _upload(*, tenant, user, uploaded_file, name: str, request, enqueue: bool) -
             request=request,
         )
         raise
+
+
+def _store_graph_upload(
+    *, tenant, user, path: Path, original_name: str, edges_file, name: str, request, enqueue: bool
+) -> Upload:
+    """A graph: packed into one zip (two files), checked as a graph, then stored as one file."""
+    stored_name = graphs.graph_name(original_name, edges_file and clean_filename(edges_file.name))
+    store = partial(
+        _store_upload,
+        tenant=tenant,
+        user=user,
+        original_name=stored_name,
+        fmt=graphs.FORMAT,
+        name=name,
+        request=request,
+        enqueue=enqueue,
+    )
+    if edges_file is None:
+        graphs.check_graph(path, original_name)
+        return store(path=path)
+    with graphs.packed(path, original_name, edges_file) as zipped:
+        graphs.check_graph(zipped, f"{original_name} + {clean_filename(edges_file.name)}")
+        return store(path=zipped)
 
 
 def _store_upload(
@@ -291,40 +345,40 @@ def dataset_ingest(*, upload_id: int) -> Upload | None:
         _write_or_duplicate(upload_id, None)
         return _reload(upload_id)
 
-    parquet_name = None
+    stored: list[str] = []
     try:
         with tempfile.TemporaryDirectory(prefix="pynomaly-ingest-") as tmp:
             local_parquet = Path(tmp) / "data.parquet"
+            local_edges = Path(tmp) / "edges.parquet"
             with local_path(upload.file) as source:
                 # The parse runs in a child process under OS limits: a file that inflates
                 # past them fails this dataset, never the worker (see pynomaly.sandbox).
-                version_fields = run_limited(
-                    "pynomaly.ingest:convert_upload",
-                    {
-                        "source": str(source),
-                        "target": str(local_parquet),
-                        "format": upload.format,
-                        "filename": upload.original_name,
-                        "limits": dataclasses.asdict(check_limits()),
-                    },
-                    parse_limits(),
-                )
-            with open(local_parquet, "rb") as fh:
-                target = DatasetVersion._meta.get_field("parquet").generate_filename(
-                    None, stored_filename(default_name(upload.original_name) + ".parquet")
-                )
-                parquet_name = default_storage.save(target, File(fh))
-        version_fields["parquet"] = parquet_name
+                if upload.format == graphs.FORMAT:
+                    version_fields = graphs.convert(Path(source), local_parquet, local_edges)
+                else:
+                    version_fields = run_limited(
+                        "pynomaly.ingest:convert_upload",
+                        {
+                            "source": str(source),
+                            "target": str(local_parquet),
+                            "format": upload.format,
+                            "filename": upload.original_name,
+                            "limits": dataclasses.asdict(check_limits()),
+                        },
+                        parse_limits(),
+                    )
+            stem = default_name(upload.original_name)
+            version_fields["parquet"] = _save_parquet(local_parquet, stem, stored)
+            if upload.format == graphs.FORMAT:
+                version_fields["edges"] = _save_parquet(local_edges, stem + "-edges", stored)
         if not _write_or_duplicate(upload_id, version_fields):
-            default_storage.delete(parquet_name)
+            _delete_files(stored)
     except OperationalError:
         # A locked or lost database is not the file's fault: let the task retry.
-        if parquet_name:
-            default_storage.delete(parquet_name)
+        _delete_files(stored)
         raise
     except Exception as exc:  # noqa: BLE001 - every failure must end visibly on the dataset
-        if parquet_name:
-            default_storage.delete(parquet_name)
+        _delete_files(stored)
         if isinstance(exc, DataError):
             message = str(exc)
         else:
@@ -332,6 +386,17 @@ def dataset_ingest(*, upload_id: int) -> Upload | None:
             message = f"The file could not be ingested ({type(exc).__name__})."
         _fail(upload_id, message)
     return _reload(upload_id)
+
+
+def _save_parquet(local: Path, stem: str, stored: list[str]) -> str:
+    """Save a Parquet file to storage; its name is added to ``stored`` (for clean-up)."""
+    with open(local, "rb") as fh:
+        target = DatasetVersion._meta.get_field("parquet").generate_filename(
+            None, stored_filename(stem + ".parquet")
+        )
+        name = default_storage.save(target, File(fh))
+    stored.append(name)
+    return name
 
 
 def _reload(upload_id: int) -> Upload | None:
@@ -454,8 +519,10 @@ def dataset_delete(*, dataset: Dataset, user, request=None) -> None:
         if reason:
             raise DatasetInUse(reason, code="in_use")
         names = set()
-        for original, parquet in dataset.versions.values_list("original", "parquet"):
-            names.update((original, parquet))
+        for original, parquet, edges in dataset.versions.values_list(
+            "original", "parquet", "edges"
+        ):
+            names.update((original, parquet, edges))
         names.update(dataset.uploads.values_list("file", flat=True))
         audit_record(
             action="dataset.deleted",

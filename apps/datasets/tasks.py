@@ -39,6 +39,7 @@ def ingest(upload_id: int) -> None:
         settings.RUN_HEARTBEAT_SECONDS,
     )
     beat.start()
+    logger.info("ingesting upload %s", upload_id)
     try:
         with claims.holding(upload_claim_key(upload_id)):
             dataset_ingest(upload_id=upload_id)

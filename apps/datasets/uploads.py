@@ -25,6 +25,7 @@ from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 
+from apps.common import metrics
 from pynomaly import data as engine
 from pynomaly.errors import DataError, LimitExceeded
 
@@ -49,6 +50,7 @@ def too_large_message(size: int | None = None) -> str:
 
 
 def too_large_response(request: HttpRequest, size: int | None = None) -> HttpResponse:
+    metrics.upload_refused("too_large")
     message = too_large_message(size)
     if request.path.startswith("/api/") or "application/json" in request.headers.get("Accept", ""):
         body = {
@@ -153,6 +155,7 @@ class UploadRefused(ValidationError):
 
     def __init__(self, message: str, *, reason: str):
         super().__init__(message, code=reason)
+        metrics.upload_refused(reason)
 
 
 def check_limits() -> engine.Limits:

@@ -84,6 +84,7 @@ def upload(request: HttpRequest) -> HttpResponse:
                 uploaded_file=form.cleaned_data["file"],
                 name=form.cleaned_data["name"],
                 request=request,
+                edges_file=form.cleaned_data.get("edges"),
             )
         except UploadRefused as exc:
             form.add_error("file", exc.message)

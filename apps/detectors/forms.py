@@ -33,7 +33,9 @@ SEP = "__"
 
 
 def runnable_detectors() -> list:
-    return [s for s in catalogue.list_detectors(available=True) if not s.supervised]
+    """Every available detector; the supervised one that runs here (DevNet) is among them,
+    and a run of it needs a training label column (:mod:`apps.runs.rules`)."""
+    return list(catalogue.list_detectors(available=True))
 
 
 def param_field(spec) -> forms.Field:

@@ -103,10 +103,6 @@ def _pipeline_from_choices(pipeline: dict) -> dict:
             msg = f"{spec.short_name} cannot run here: {spec.unavailable_reason}"
             errors.append(((*at, "key"), msg))
             continue
-        if spec.supervised:
-            msg = f"{spec.short_name} needs labels to train; Pynomaly's pipelines are unsupervised"
-            errors.append(((*at, "key"), msg))
-            continue
         raw, bad = {}, False
         for param, value in (item.get("params") or {}).items():
             try:

@@ -12,4 +12,5 @@ urlpatterns = [
     path("configs/params/", views.config_params, name="config_params"),
     path("configs/<int:config_id>/", views.config_detail, name="config_detail"),
     path("configs/<int:config_id>/edit/", views.config_edit, name="config_edit"),
+    path("models/<int:model_id>.onnx", views.model_onnx, name="model_onnx"),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET
 
 from apps.tenants.access import get_scoped_or_404, tenant_view
 from apps.tenants.permissions import CREATE
@@ -12,7 +13,7 @@ from pynomaly import catalogue
 from pynomaly.errors import UnknownDetector
 
 from .forms import DetectorConfigForm, initial_from_pipeline, initial_from_query
-from .models import DetectorConfig
+from .models import DetectorConfig, TrainedModel
 from .services import detector_config_create, detector_config_update
 
 
@@ -139,3 +140,26 @@ def config_params(request: HttpRequest) -> HttpResponse:
     """The parameter fields for the chosen algorithm(s): the form's HTMX partial."""
     form = DetectorConfigForm(initial=initial_from_query(request.GET), tenant=request.tenant)
     return render(request, "detectors/config_form.html#detector-params", {"form": form})
+
+
+@tenant_view  # any member (viewers too), like the results downloads
+@require_GET
+def model_onnx(request: HttpRequest, model_id: int) -> HttpResponse:
+    """The trained model as an ``.onnx`` file for ``pynomaly-edge`` (409 when it cannot go)."""
+    from pynomaly.errors import ArtifactError
+    from pynomaly.onnx_export import NotExportable
+
+    from .export import export_onnx_bytes, onnx_filename
+
+    model = get_scoped_or_404(request, TrainedModel.objects.all(), pk=model_id)
+    try:
+        data = export_onnx_bytes(model)
+    except (NotExportable, ArtifactError) as exc:
+        return HttpResponse(
+            f"Model #{model.pk} cannot be exported as ONNX: {exc}",
+            status=409,
+            content_type="text/plain; charset=utf-8",
+        )
+    response = HttpResponse(data, content_type="application/octet-stream")
+    response["Content-Disposition"] = f'attachment; filename="{onnx_filename(model)}"'
+    return response

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from pynomaly.results import readable
+
 MAX_POINTS = 5000  # background points per scatter-like chart
 MAX_FLAGGED_POINTS = 10000  # flagged rows drawn as markers before we keep only the highest scores
 RED = "#dc2626"
@@ -151,7 +153,7 @@ def histogram(scores: np.ndarray, threshold: float | None, *, bins: int = 60) ->
                 "x": threshold,
                 "y": 1,
                 "yref": "paper",
-                "text": f"threshold {threshold:.4g}",
+                "text": f"threshold {readable(threshold)}",
                 "showarrow": False,
                 "xanchor": "left",
                 "yanchor": "bottom",

@@ -71,12 +71,37 @@ class Run(TenantOwned):
     )
     # What the automatic selection chose and why (detectors, reasons, alternatives).
     selection = models.JSONField(default=dict, blank=True)
+    # Transfer learning: a deep detector starts from this model's weights (same schema) and
+    # is fine-tuned on this run's data for a few epochs.
+    base_model = models.ForeignKey(
+        "detectors.TrainedModel",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="fine_tuned_runs",
+    )
+    # Where the model was trained ("cpu", "cuda:0"): PYNOMALY_DEVICE at the time of the run.
+    device = models.CharField(max_length=16, blank=True)
+
+    class Analysis(models.TextChoices):
+        TABLE = "table", "Rows of a table"
+        GRAPH = "graph", "Nodes of a graph"
+        TIMESERIES = "timeseries", "Time series"
+
+    # What the rows are: table rows, graph nodes, or points of one or more time series.
+    analysis = models.CharField(max_length=12, choices=Analysis.choices, default=Analysis.TABLE)
+    # Per analysis: time series {"time_column", "value_columns", "id_column", "window"};
+    # graph {"edges": ..., "id_column"}.
+    analysis_options = models.JSONField(default=dict, blank=True)
 
     status = models.CharField(
         max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True
     )
     stage = models.CharField(max_length=10, choices=Stage.choices, default=Stage.QUEUED)
     percent = models.FloatField(default=0)
+    # What is known inside a stage beyond rows: {"epoch", "epochs", "loss", "trees_done",
+    # "trees", "eta_seconds", "note"} — shown beside the progress bar.
+    progress_detail = models.JSONField(default=dict, blank=True)
     rows_done = models.BigIntegerField(default=0)
     rows_total = models.BigIntegerField(default=0)
     rows_per_second = models.FloatField(null=True, blank=True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pynomaly import results as R
-from pynomaly.evaluate import METRIC_NAMES
+from pynomaly.evaluate import METRIC_NAMES, label_metrics
 
 from . import charts, comparison, explanations, selectors
 from .models import Run
@@ -24,10 +24,14 @@ def histogram_figure(run: Run, threshold: float | None) -> dict:
     return charts.histogram(scores(run), threshold if threshold is not None else run.threshold)
 
 
-def timeseries_figure(run: Run, threshold: float | None) -> dict:
+def timeseries_figure(
+    run: Run, threshold: float | None, *, max_points: int = charts.MAX_POINTS
+) -> dict:
     x = selectors.time_values(run)
     title = (run.summary or {}).get("time_column") if x is not None else "row"
-    return charts.timeseries(scores(run), flags(run, threshold), x, x_title=title or "row")
+    return charts.timeseries(
+        scores(run), flags(run, threshold), x, x_title=title or "row", max_points=max_points
+    )
 
 
 def heatmap_figure(run: Run) -> dict | None:
@@ -129,6 +133,18 @@ def _shown(value) -> str:
     return f"{value:.3g}"
 
 
+def metrics_at(run: Run, threshold: float | None) -> dict:
+    """The run's metrics with the threshold-dependent ones (F1, precision, recall, the
+    confusion matrix) recomputed at a previewed ``threshold``, as saving it would."""
+    metrics = dict(run.metrics or {})
+    if threshold is None or threshold == run.threshold or not metrics:
+        return metrics
+    truth = selectors.truth(run)
+    if truth is None:
+        return metrics
+    return {**metrics, **label_metrics(truth, flags(run, threshold))}
+
+
 def metric_rows(*metrics: dict) -> list[dict]:
     """[{name, values:[…], shown:[…]}] for the metrics any of the given dicts holds."""
     return [
@@ -149,33 +165,48 @@ class Comparison:
     error: str = ""
     stats: dict = field(default_factory=dict)
     metrics: list[dict] = field(default_factory=list)
-    figure: dict | None = None
+    figure_url: str = ""  # the scatter, fetched from its own URL (apps.runs.figures)
     # pynomaly.stats.compare_runs: intervals, the paired tests and the sentence
     statistics: dict = field(default_factory=dict)
 
 
-def compare_runs(a: Run, b: Run) -> Comparison:
-    """Agreement of two succeeded runs on the same dataset version."""
+def comparison_error(a: Run, b: Run) -> str:
+    """Why two runs cannot be compared, or ''."""
     for name, run in (("A", a), ("B", b)):
         if run.status != Run.Status.SUCCEEDED or not run.results:
-            return Comparison(
-                error=f"Run {name} (#{run.pk}) has not finished successfully, so it has no results."
-            )
+            return f"Run {name} (#{run.pk}) has not finished successfully, so it has no results."
     if a.dataset_version_id != b.dataset_version_id:
-        return Comparison(
-            error=f"Runs #{a.pk} and #{b.pk} scored different data ({a.dataset_version} and "
+        return (
+            f"Runs #{a.pk} and #{b.pk} scored different data ({a.dataset_version} and "
             f"{b.dataset_version}); only runs on the same dataset version can be compared."
         )
+    return ""
+
+
+def compare_figure(a: Run, b: Run, *, max_points: int = charts.MAX_POINTS) -> dict:
+    """Score A against score B of two comparable runs, decimated to ``max_points``."""
+    agreement = R.agreement(row_ids(a), scores(a), flags(a), row_ids(b), scores(b), flags(b))
+    return charts.compare_scatter(
+        agreement.scores_a,
+        agreement.scores_b,
+        agreement.flags_a,
+        agreement.flags_b,
+        max_points=max_points,
+        seed=a.pk or 0,
+    )
+
+
+def compare_runs(a: Run, b: Run) -> Comparison:
+    """Agreement of two succeeded runs on the same dataset version."""
+    from . import figures
+
+    error = comparison_error(a, b)
+    if error:
+        return Comparison(error=error)
     agreement = R.agreement(row_ids(a), scores(a), flags(a), row_ids(b), scores(b), flags(b))
     return Comparison(
         stats=agreement.stats,
         metrics=metric_rows(a.metrics or {}, b.metrics or {}),
-        figure=charts.compare_scatter(
-            agreement.scores_a,
-            agreement.scores_b,
-            agreement.flags_a,
-            agreement.flags_b,
-            seed=a.pk or 0,
-        ),
+        figure_url=figures.compare_url(a, b),
         statistics=comparison.compare_statistics(a, b),
     )

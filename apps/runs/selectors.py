@@ -10,10 +10,8 @@ update and every page and download agrees at once.
 from __future__ import annotations
 
 import os
-import tempfile
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -282,6 +280,11 @@ def score_range(run: Run) -> dict:
     return R.score_range(scores(run))
 
 
+def slider_stops(run: Run) -> list[dict]:
+    """The threshold slider's stops (flagged rows on a log scale), cached with the results."""
+    return cached(("slider", *file_key(run.results)), lambda: R.slider_stops(scores(run)))
+
+
 def quantiles(run: Run) -> dict:
     """The quantiles the worker stored in the summary; computed for a run without them."""
     return (run.summary or {}).get("quantiles") or R.quantiles(scores(run))
@@ -376,16 +379,3 @@ def truth(run: Run) -> np.ndarray | None:
 # ---------------------------------------------------------------- downloads
 def download_columns(run: Run) -> list[str]:
     return R.download_columns(result_columns(run))
-
-
-def csv_chunks(run: Run, batch_size: int = 50_000) -> Iterator[bytes]:
-    """The results as CSV with labels at the saved threshold, one batch at a time."""
-    return R.csv_chunks(parquet_file(run.results), download_columns(run), run.threshold, batch_size)
-
-
-def parquet_download(run: Run):
-    """A temporary Parquet of the results with labels at the saved threshold (deleted on close)."""
-    tmp = tempfile.TemporaryFile(suffix=".parquet")
-    R.write_copy(parquet_file(run.results), download_columns(run), run.threshold, tmp)
-    tmp.seek(0)
-    return tmp

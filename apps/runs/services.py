@@ -56,7 +56,16 @@ def run_group(run_id: int) -> str:
 # ---------------------------------------------------------------- rendering and pushing
 def render_run_progress(run: Run, *, oob: bool = True) -> str:
     """The ``run-progress`` partial of the run page, as sockets and the page show it."""
-    context = {"run": run, "tenant": run.tenant, "results_url": run.url("results"), "oob": oob}
+    model = (
+        TrainedModel.objects.filter(run=run).first() if run.status == Run.Status.SUCCEEDED else None
+    )
+    context = {
+        "run": run,
+        "tenant": run.tenant,
+        "results_url": run.url("results"),
+        "oob": oob,
+        "trained_model": model,
+    }
     return render_to_string("runs/run_detail.html#run-progress", context)
 
 
@@ -97,8 +106,14 @@ def run_start(
     train_label_column: str = "",
     request: HttpRequest | None = None,
     scoring_model: TrainedModel | None = None,
+    base_model: TrainedModel | None = None,
+    analysis: str = Run.Analysis.TABLE,
+    analysis_options: dict | None = None,
 ) -> Run:
     """Write a queued run and enqueue its task once the transaction commits.
+
+    ``analysis``/``analysis_options``: time series reads the rows as series (options
+    checked by apps.runs.rules first: {"time_column", "value_columns", "id_column", "window"}).
 
     With ``scoring_model`` the run scores the rows with that trained model instead of fitting.
     ``parent``: the run this one was started from (a retrain with feedback); ``use_verdicts``:
@@ -106,13 +121,21 @@ def run_start(
     """
     if dataset_version.tenant_id != tenant.pk or detector_version.tenant_id != tenant.pk:
         raise RunStateError("The dataset and the detector must belong to this workspace.")
-    if scoring_model is not None and scoring_model.tenant_id != tenant.pk:
-        raise RunStateError("The model must belong to this workspace.")
+    if scoring_model is not None:
+        analysis, analysis_options = scoring_inputs(
+            scoring_model, tenant, dataset_version, analysis, analysis_options
+        )
     for column in (label_column, train_label_column):
         if column and column not in dataset_version.column_names:
             raise RunStateError(f"The dataset has no column {column!r}.")
     if parent is not None and parent.tenant_id != tenant.pk:
         raise RunStateError("The parent run must belong to this workspace.")
+    if base_model is not None:
+        _check_base_model(base_model, tenant, dataset_version, detector_version)
+    # a graph version's rows are its nodes, whatever the caller said (time series is chosen)
+    graph = _analysis(dataset_version)
+    if graph:
+        analysis, analysis_options = graph["analysis"], graph["analysis_options"]
     run = Run.objects.create(
         tenant=tenant,
         dataset_version=dataset_version,
@@ -123,6 +146,9 @@ def run_start(
         parent=parent,
         use_verdicts=use_verdicts,
         train_label_column=train_label_column,
+        base_model=base_model,
+        analysis=analysis,
+        analysis_options=dict(analysis_options or {}),
         created_by=user,
         task_id=str(uuid.uuid4()),
     )
@@ -139,12 +165,62 @@ def run_start(
             "max_fit_rows": max_fit_rows,
             **({"scoring_model": scoring_model.pk} if scoring_model is not None else {}),
             **({"parent": parent.pk} if parent is not None else {}),
+            **({"base_model": base_model.pk} if base_model is not None else {}),
             **({"use_verdicts": True} if use_verdicts else {}),
             "train_label_column": train_label_column,
+            **(
+                {"analysis": analysis, "analysis_options": dict(analysis_options or {})}
+                if analysis != Run.Analysis.TABLE
+                else {}
+            ),
         },
     )
     _enqueue_after_commit(run)
     return run
+
+
+def scoring_inputs(
+    model: TrainedModel,
+    tenant,
+    dataset_version: DatasetVersion,
+    analysis: str,
+    analysis_options: dict | None,
+) -> tuple[str, dict | None]:
+    """How a run scoring with ``model`` reads its rows: a time-series model as the series it
+    was trained on (its run's options, no window: the model's detectors have theirs).
+
+    Raises
+    ------
+    RunStateError
+        Another workspace's model, or a dataset version without a column the model reads.
+    """
+    if model.tenant_id != tenant.pk:
+        raise RunStateError("The model must belong to this workspace.")
+    missing = [c for c in model.input_columns if c not in dataset_version.column_names]
+    if missing:
+        raise RunStateError(
+            f"Model #{model.pk} reads column {missing[0]!r}, which {dataset_version} does not "
+            f"have (the model reads: {', '.join(model.input_columns[:10])}): score data of "
+            "the same schema."
+        )
+    trained_on = model.run
+    if trained_on.analysis == Run.Analysis.TIMESERIES:
+        options = {**(trained_on.analysis_options or {}), "window": None}
+        return Run.Analysis.TIMESERIES, options
+    if analysis == Run.Analysis.TIMESERIES:
+        raise RunStateError(
+            f"Model #{model.pk} scores rows of a table, not time series: "
+            "score without the time-series options."
+        )
+    return analysis, analysis_options
+
+
+def _analysis(dataset_version: DatasetVersion) -> dict:
+    """What the run's rows are: a graph version's are its nodes."""
+    if dataset_version.is_graph:
+        options = {"id_column": dataset_version.graph.get("id_column", "")}
+        return {"analysis": Run.Analysis.GRAPH, "analysis_options": options}
+    return {}
 
 
 def run_rerun(*, run: Run, user, request: HttpRequest | None = None) -> Run:
@@ -158,6 +234,9 @@ def run_rerun(*, run: Run, user, request: HttpRequest | None = None) -> Run:
         max_fit_rows=run.max_fit_rows,
         train_label_column=run.train_label_column,
         request=request,
+        scoring_model=run.scoring_model,
+        analysis=run.analysis,
+        analysis_options=run.analysis_options,
     )
 
 
@@ -278,6 +357,66 @@ class _Pace:
 _paces: dict[int, _Pace] = {}
 
 
+def _check_base_model(
+    model: TrainedModel,
+    tenant,
+    dataset_version: DatasetVersion,
+    detector_version: DetectorConfigVersion,
+) -> None:
+    """Fine-tuning starts from a model of the same deep detector over the same columns."""
+    from pynomaly import deep
+
+    if model.tenant_id != tenant.pk:
+        raise RunStateError("The model must belong to this workspace.")
+    keys = list(detector_version.detector_keys)
+    base_keys = list(model.detector_version.detector_keys)
+    if keys != base_keys:
+        raise RunStateError(
+            f"Model #{model.pk} holds {' + '.join(base_keys)}; this detector trains "
+            f"{' + '.join(keys)}: fine-tune from a model of the same detector."
+        )
+    if not all(k in deep.FINE_TUNABLE for k in keys):
+        raise RunStateError(
+            f"{' + '.join(keys)} cannot be fine-tuned; AutoEncoder and VAE can "
+            "(their PyOD training starts from given weights)."
+        )
+    missing = [c for c in model.input_columns if c not in dataset_version.column_names]
+    if missing:
+        raise RunStateError(
+            f"Model #{model.pk} was trained on other columns (missing here: "
+            f"{', '.join(missing[:5])}): fine-tune on data of the same schema."
+        )
+
+
+_epoch_writes: dict[int, float] = {}
+
+
+def record_training_progress(*, run: Run, detail: dict) -> None:
+    """A deep detector finished an epoch: {"epoch", "epochs", "loss", "eta_seconds"} beside
+    the bar, the bar moved through the fitting stage by epochs, pushed to open pages."""
+    epochs = int(detail.get("epochs") or 0)
+    epoch = min(int(detail.get("epoch") or 0), epochs)
+    now = time.monotonic()
+    if epoch < epochs and now - _epoch_writes.get(run.pk, 0.0) < PROGRESS_INTERVAL_SECONDS:
+        return  # fast epochs: at most one write per interval, and always the last one
+    _epoch_writes[run.pk] = now
+    start, end = STAGE_SPAN.get(Run.Stage.FITTING, (0, 100))
+    run.progress_detail = {
+        k: detail.get(k) for k in ("epoch", "epochs", "loss", "eta_seconds", "elapsed_seconds")
+    }
+    if epochs:
+        run.percent = round(start + (end - start) * epoch / epochs, 1)
+    run.eta_seconds = detail.get("eta_seconds") or None
+    run.heartbeat_at = timezone.now()
+    Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(
+        progress_detail=run.progress_detail,
+        percent=run.percent,
+        eta_seconds=run.eta_seconds,
+        heartbeat_at=run.heartbeat_at,
+    )
+    run_push(run)
+
+
 def record_progress(*, run: Run, stage: str, done: int, total: int, force: bool = False) -> bool:
     """Update percent, rows/s, ETA and heartbeat; write and push at most every ~0.5 s.
 
@@ -343,6 +482,7 @@ class ModelArtifact:
     feature_names: list[str]
     input_columns: list[str]
     threshold: float
+    suffix: str = ".skops"  # graph models: ".pt" (pynomaly.torch_state, never pickled)
 
 
 def _trained_model_save(run: Run, model: ModelArtifact) -> TrainedModel:
@@ -356,7 +496,7 @@ def _trained_model_save(run: Run, model: ModelArtifact) -> TrainedModel:
         threshold=model.threshold,
     )
     with open(model.path, "rb") as fh:
-        trained.artifact.save(f"run-{run.pk}.skops", File(fh), save=False)
+        trained.artifact.save(f"run-{run.pk}{model.suffix}", File(fh), save=False)
     TrainedModel.objects.filter(run=run).delete()
     trained.save()
     return trained

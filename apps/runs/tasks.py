@@ -20,7 +20,7 @@ from django.conf import settings
 from django.core.files import File
 from django.db import connection
 
-from apps.common import claims
+from apps.common import claims, metrics
 from apps.common.heartbeat import Heartbeat
 from apps.common.storage import local_path
 
@@ -188,6 +188,7 @@ class _Execution:
             watcher.stop()
             beat.stopped.set()
             beat.join(timeout=5)
+            metrics.run_stages_timed(self.timings)
 
     def _execute(self) -> None:
         from pynomaly import data, detect, results, threshold_check
@@ -195,6 +196,10 @@ class _Execution:
         from pynomaly.train_labels import label_counts
 
         run = self.run
+        if run.analysis == Run.Analysis.GRAPH:
+            from . import graphs
+
+            return graphs.execute(self)
         version = run.dataset_version
         pipeline = run.detector_version.pipeline
         label_column = run.label_column or None
@@ -221,6 +226,11 @@ class _Execution:
 
             raise Cancelled("stopped on request")
 
+        if run.analysis == Run.Analysis.TIMESERIES:
+            from .ts_execution import execute_timeseries
+
+            execute_timeseries(self, df, y_true)
+            return
         if run.scoring_model_id is not None:
             fitted, result = self._score_with_model(df)
         else:
@@ -231,6 +241,7 @@ class _Execution:
                 should_stop=self.should_stop,
                 chunk_size=settings.RUN_CHUNK_ROWS,
                 train_labels=train_labels,
+                training=self._training(config),
             )
         explanation, explain_summary = self._explain(fitted, df, result)
         segments = _segments(df, result.labels, skip=excluded)
@@ -285,6 +296,29 @@ class _Execution:
                     model=model,
                     selection=jsonable(fitted.selection or {}),
                 )
+
+    def _training(self, config):
+        """Deep detectors: the device (recorded on the run), per-epoch progress, the model
+        to fine-tune from (``run.base_model``)."""
+        from pynomaly import deep, persist
+
+        if not any(deep.is_deep(key) for key, _ in config.detectors):
+            return None
+        run = self.run
+        run.device = deep.resolve_device()
+        Run.objects.filter(pk=run.pk).update(device=run.device)
+        base = None
+        if run.base_model_id is not None:
+            model = run.base_model
+            assert model is not None
+            with local_path(model.artifact) as path:
+                base = persist.load(path, sha256=model.sha256)
+        return deep.Training(on_epoch=self.epoch, base=base, device=run.device)
+
+    def epoch(self, detail: dict) -> None:
+        if self._stage != Run.Stage.FITTING:
+            self._enter(Run.Stage.FITTING)
+        services.record_training_progress(run=self.run, detail=detail)
 
     def _score_with_model(self, df):
         """Score every row with the run's trained model (no fit): what ``pynomaly score`` gives."""

@@ -49,24 +49,38 @@ def start(request: HttpRequest) -> HttpResponse:
         form = StartRunForm(request.POST, tenant=request.tenant)
         if form.is_valid():
             data = form.cleaned_data
-            config = data["detector"]
-            if config == AUTO:
-                config = detector_config_automatic(
-                    tenant=request.tenant, user=request.user, request=request
-                )
+            scoring = data.get("scoring_model")
+            if scoring is not None:
+                detector_version = scoring.detector_version
+                analysis = form.scoring_analysis
+            else:
+                config = data["detector"]
+                if config == AUTO:
+                    config = detector_config_automatic(
+                        tenant=request.tenant, user=request.user, request=request
+                    )
+                detector_version = config.current
+                analysis = Run.Analysis.TIMESERIES if data["analysis"] else Run.Analysis.TABLE
             try:
                 run = run_start(
                     tenant=request.tenant,
                     user=request.user,
                     dataset_version=data["dataset_version"],
-                    detector_version=config.current,
+                    detector_version=detector_version,
                     label_column=data["label_column"],
                     max_fit_rows=data["max_fit_rows"],
                     train_label_column=data["train_label_column"],
                     request=request,
+                    analysis=analysis,
+                    analysis_options=form.resolved_options,
+                    base_model=data.get("base_model"),
+                    scoring_model=scoring,
                 )
             except RunStateError as exc:
-                form.add_error(None, str(exc))
+                field = (
+                    "scoring_model" if scoring else "base_model" if data.get("base_model") else None
+                )
+                form.add_error(field, str(exc))
             else:
                 messages.success(request, f"Run #{run.pk} queued.")
                 return _to_run(request, run)
@@ -87,11 +101,39 @@ def detail(request: HttpRequest, run_id: int) -> HttpResponse:
         "tenant": request.tenant,
         "results_url": run.url("results"),
         "oob": False,
+        "onnx_url": _onnx_url(request, run),
+        "trained_model": _trained_model(request, run),
     }
     template = "runs/run_detail.html"
     if request.htmx and request.htmx.target in ("run-actions", "run-progress"):
         template += "#" + request.htmx.target
     return render(request, template, context)
+
+
+def _trained_model(request: HttpRequest, run: Run):
+    """The model the run saved (tabular, deep, graph or time series); None without one."""
+    from apps.detectors.models import TrainedModel
+
+    if run.status != Run.Status.SUCCEEDED:
+        return None
+    return TrainedModel.objects.for_tenant(request.tenant).filter(run=run).first()
+
+
+def _onnx_url(request: HttpRequest, run: Run) -> str | None:
+    """The "Download ONNX" link of the run's trained model; None when it has none or cannot export."""
+    from django.urls import reverse
+
+    from apps.detectors.models import TrainedModel
+    from pynomaly.onnx_export import exportable_keys
+
+    if run.status != Run.Status.SUCCEEDED:
+        return None
+    model = TrainedModel.objects.for_tenant(request.tenant).filter(run=run).only("pk").first()
+    if model is None or exportable_keys(run.detector_version.detector_keys):
+        return None
+    return reverse(
+        "detectors:model_onnx", kwargs={"tenant_slug": request.tenant.slug, "model_id": model.pk}
+    )
 
 
 @require_POST

@@ -11,9 +11,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from apps.tenants.access import tenant_view
 from apps.tenants.permissions import CREATE
+from pynomaly.results import nearest_stop
 from pynomaly.segments import describe as describe_segment
 
-from . import explanations, report, selectors
+from . import explanations, exports, figures, report, selectors
 from .anomalies import TablePage, anomalies_table, row_detail, row_url
 from .models import Run
 from .selectors import ResultsUnavailable, get_run_for_member, get_succeeded_run
@@ -111,19 +112,27 @@ def _context(request: HttpRequest, run: Run, *, charts: bool = True) -> dict:
         saved=selectors.counts(run),
         at=selectors.counts(run, shown),
         range=selectors.score_range(run),
-        histogram=report.histogram_figure(run, shown),
         contributions=bool(selectors.contribution_columns(run)),
         explanation=explanations.info(run),
     )
     ctx.update(at_pct=100 * ctx["at"]["anomaly_rate"], saved_pct=100 * ctx["saved"]["anomaly_rate"])
+    stops = selectors.slider_stops(run)
+    ctx.update(
+        slider_stops=stops,
+        slider_position=nearest_stop(stops, ctx["at"]["anomalies"]),
+        # the preview answers with every number that depends on the threshold
+        metrics=report.metric_rows(report.metrics_at(run, preview)),
+    )
+    # The charts are fetched from their own URLs (apps.runs.figures), drawn at the shown threshold.
+    urls = {n: figures.url(run, n, threshold=preview) for n in ("histogram", "timeseries")}
     if charts:
+        for name in ("heatmap", "importance", "projection"):
+            # whether the run has the chart at all decides what the page says instead
+            urls[name] = (
+                figures.url(run, name, threshold=preview) if figures.available(run, name) else ""
+            )
         ctx.update(
             quantiles=selectors.quantiles(run),
-            metrics=report.metric_rows(run.metrics or {}),
-            timeseries=report.timeseries_figure(run, shown),
-            heatmap=report.heatmap_figure(run),
-            projection=report.projection_figure(run, shown),
-            importance=report.importance_figure(run),
             segments=[
                 {
                     **h,
@@ -134,7 +143,14 @@ def _context(request: HttpRequest, run: Run, *, charts: bool = True) -> dict:
                 for h in explanations.segments(run, shown)
             ],
         )
+    if charts and run.analysis == Run.Analysis.GRAPH:
+        urls["graph"] = figures.url(run, "graph", threshold=preview)
+        ctx["graph_info"] = (run.summary or {}).get("graph") or {}
+    ctx["figure_urls"] = urls
     ctx.update(results_context(request, run, table.rows, full=charts))
+    feedback = ctx.get("feedback")
+    if feedback and feedback.pop("figure", None) is not None:
+        feedback["figure_url"] = figures.url(run, "verdicts")
     return ctx
 
 
@@ -158,7 +174,12 @@ def _render(request: HttpRequest, run: Run, partial: str | None = None, **extra)
 @tenant_or_share_view  # members, or a user this run is shared with (read-only)
 @require_GET
 def results_page(request: HttpRequest, run_id: int) -> HttpResponse:
-    return _render(request, get_run_for_member(request, run_id))
+    run = get_run_for_member(request, run_id)
+    if run.analysis == Run.Analysis.TIMESERIES:
+        from .views_timeseries import results_page as timeseries_page
+
+        return timeseries_page(request, run)
+    return _render(request, run)
 
 
 @tenant_or_share_view  # members, or a user this run is shared with (read-only)
@@ -196,21 +217,35 @@ def threshold_save(request: HttpRequest, run_id: int) -> HttpResponse:
 @require_GET
 def download_csv(request: HttpRequest, run_id: int) -> StreamingHttpResponse:
     run = get_succeeded_run(request, run_id)
+    original = _with_data(request)
     response = StreamingHttpResponse(
-        selectors.csv_chunks(run), content_type="text/csv; charset=utf-8"
+        exports.csv_chunks(run, original=original, only_anomalies=_only_anomalies(request)),
+        content_type="text/csv; charset=utf-8",
     )
-    response["Content-Disposition"] = f'attachment; filename="run-{run.pk}-results.csv"'
+    name = exports.filename(run, "csv", original=original)
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
+
+
+def _with_data(request: HttpRequest) -> bool:
+    """``?data=1``: the download carries every original column of the row too."""
+    return request.GET.get("data", "") in ("1", "true", "yes", "on")
+
+
+def _only_anomalies(request: HttpRequest) -> bool:
+    """``?only_anomalies=1``: the flagged rows alone."""
+    return request.GET.get("only_anomalies", "") in ("1", "true", "yes", "on")
 
 
 @tenant_or_share_view  # members, or a user this run is shared with (read-only)
 @require_GET
 def download_parquet(request: HttpRequest, run_id: int) -> FileResponse:
     run = get_succeeded_run(request, run_id)
+    original = _with_data(request)
     return FileResponse(
-        selectors.parquet_download(run),
+        exports.parquet_download(run, original=original, only_anomalies=_only_anomalies(request)),
         as_attachment=True,
-        filename=f"run-{run.pk}-results.parquet",
+        filename=exports.filename(run, "parquet", original=original),
         content_type="application/vnd.apache.parquet",
     )
 

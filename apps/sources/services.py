@@ -154,7 +154,7 @@ def _clean(values: dict[str, Any], *, tenant, instance: Source | None) -> dict[s
         v["host"], v["port"], v["username"] = "", None, ""
         if not v.get("database"):
             errors["database"] = "Name the SQLite file (inside the server's source directory)."
-    elif kind:
+    elif kind in sql.DEFAULT_PORTS:
         if not v.get("host"):
             errors["host"] = "Give the database server's host name or address."
         elif len(v["host"]) > 255:

@@ -41,3 +41,29 @@ class RoleForm(forms.Form):
 
 class TransferForm(forms.Form):
     membership = forms.IntegerField()
+
+
+class SsoPolicyForm(forms.Form):
+    connection = forms.ChoiceField(label="Sign-in connection", required=False)
+    required = forms.BooleanField(
+        label="Require single sign-on (password sign-in refused for members)", required=False
+    )
+    groups_claim = forms.CharField(
+        label="Groups claim / attribute", max_length=100, initial="groups", required=False
+    )
+    default_role = forms.ChoiceField(
+        label="Role of a first sign-in matching no group",
+        required=False,
+        choices=[("", "Do not add them")] + [(r.value, r.label) for r in INVITABLE_ROLES],
+    )
+    mappings = forms.CharField(
+        label="Group → role, one 'group = role' per line",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "placeholder": "pynomaly-admins = admin"}),
+    )
+
+    def __init__(self, *args, connections: list[tuple[str, str]], **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["connection"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [("", "None")] + connections

@@ -132,3 +132,36 @@ class Invitation(models.Model):
         if self.expires_at <= timezone.now():
             return self.Status.EXPIRED
         return self.Status.PENDING
+
+
+class SsoPolicy(models.Model):
+    """A workspace's single sign-on: the operator's connection it trusts, whether it is required,
+    and whom a first sign-in through it makes a member (``default_role`` blank: only those whose
+    groups match a mapping)."""
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="sso_policy")
+    connection = models.CharField(max_length=40, blank=True)
+    required = models.BooleanField(default=False)
+    groups_claim = models.CharField(max_length=100, default="groups")
+    default_role = models.CharField(max_length=10, choices=Role.choices, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"SSO of {self.tenant}: {self.connection or 'none'}"
+
+
+class SsoRoleMapping(models.Model):
+    """An identity-provider group (a value of the groups claim) → a role in the workspace."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="sso_mappings")
+    value = models.CharField(max_length=200)
+    role = models.CharField(max_length=10, choices=Role.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "value"], name="one_role_per_sso_group")
+        ]
+        ordering = ["value"]
+
+    def __str__(self) -> str:
+        return f"{self.value} → {self.role} in {self.tenant}"

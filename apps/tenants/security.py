@@ -2,9 +2,8 @@
 
 from urllib.parse import urlencode
 
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
@@ -19,5 +18,6 @@ def admin_login(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         if request.user.is_active and request.user.is_staff:
             return redirect(target)
-        raise PermissionDenied("The admin console is for staff only.")
+        # not a bare 403: say whose account this is and how an operator gets a staff one
+        return render(request, "errors/admin_staff_only.html", status=403)
     return redirect(f"{reverse('account_login')}?{urlencode({'next': target})}")

@@ -1,16 +1,36 @@
 """Workspace pages: dashboard, settings (members, invitations, roles), rename, transfer, delete."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from . import services
+from . import services, sso
 from .access import tenant_view
-from .forms import DeleteTenantForm, InvitationForm, RoleForm, TenantNameForm, TransferForm
+from .forms import (
+    DeleteTenantForm,
+    InvitationForm,
+    RoleForm,
+    SsoPolicyForm,
+    TenantNameForm,
+    TransferForm,
+)
 from .models import Invitation, Membership, Role
 from .permissions import MANAGE, OWN, role_matrix
+
+# Mail that never leaves the server: the console (make run's default) or Django's test outbox.
+LOCAL_MAIL_BACKENDS = {
+    "django.core.mail.backends.console.EmailBackend": "the console it runs in",
+    "django.core.mail.backends.locmem.EmailBackend": "an in-memory outbox",
+}
+_SENT_LINK = "tenants:invitation_link"  # session key: the link, for the admin who sent it
+
+
+def mail_stays_local() -> bool:
+    return settings.EMAIL_BACKEND in LOCAL_MAIL_BACKENDS
 
 
 def _back(request: HttpRequest) -> HttpResponse:
@@ -30,7 +50,9 @@ def _run(request: HttpRequest, action, success: str) -> bool:
 
 @tenant_view
 def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "tenants/dashboard.html", {})
+    from apps.dashboard.views import home  # the overview reads every app above this one
+
+    return home(request)
 
 
 @tenant_view
@@ -51,8 +73,48 @@ def settings_page(request: HttpRequest) -> HttpResponse:
         "matrix": role_matrix(),
         "rename_form": TenantNameForm(initial={"name": request.tenant.name}),
         "invite_form": InvitationForm(),
+        "sso_form": _sso_form(request),
+        # shown once, in the session of the admin who sent it (see invite)
+        "sent_link": request.session.pop(f"{_SENT_LINK}:{request.tenant.pk}", None),
     }
     return render(request, "tenants/settings.html", context)
+
+
+def _sso_form(request: HttpRequest) -> SsoPolicyForm:
+    policy = sso.policy_for(request.tenant)
+    initial = {
+        "connection": policy.connection,
+        "required": policy.required,
+        "groups_claim": policy.groups_claim,
+        "default_role": policy.default_role,
+        "mappings": sso.mappings_text(request.tenant),
+    }
+    return SsoPolicyForm(initial=initial, connections=sso.configured_connections())
+
+
+@require_POST
+@tenant_view(perm=MANAGE)
+def sso_update(request: HttpRequest) -> HttpResponse:
+    form = SsoPolicyForm(request.POST, connections=sso.configured_connections())
+    if not form.is_valid():
+        messages.error(request, "Choose a configured connection and a known role.")
+        return _back(request)
+    data = form.cleaned_data
+    _run(
+        request,
+        lambda: sso.sso_policy_update(
+            tenant=request.tenant,
+            connection=data["connection"],
+            required=data["required"],
+            groups_claim=data["groups_claim"],
+            default_role=data["default_role"],
+            mappings=data["mappings"],
+            actor=request.user,
+            request=request,
+        ),
+        "Single sign-on settings saved.",
+    )
+    return _back(request)
 
 
 @require_POST
@@ -118,17 +180,27 @@ def invite(request: HttpRequest) -> HttpResponse:
         messages.error(request, "Enter a valid e-mail address and role.")
         return _back(request)
     email = form.cleaned_data["email"]
-    _run(
-        request,
-        lambda: services.invitation_create(
+    created: list[str] = []
+
+    def send() -> None:
+        _, token = services.invitation_create(
             tenant=request.tenant,
             email=email,
             role=form.cleaned_data["role"],
             actor=request.user,
             request=request,
-        ),
-        f"Invitation sent to {email}.",
-    )
+        )
+        created.append(token)
+
+    if _run(request, send, f"Invitation sent to {email}.") and mail_stays_local():
+        # the mail goes to the server's console only: show the link to its sender instead
+        path = reverse("invitation_accept", kwargs={"token": created[0]})
+        request.session[f"{_SENT_LINK}:{request.tenant.pk}"] = {
+            "email": email,
+            "link": request.build_absolute_uri(path),
+            "where": LOCAL_MAIL_BACKENDS[settings.EMAIL_BACKEND],
+            "days": settings.INVITATION_MAX_AGE_DAYS,
+        }
     return _back(request)
 
 

@@ -38,6 +38,7 @@ from .objects import (
     Detector,
     DetectorConfig,
     Me,
+    MlflowState,
     Model,
     Run,
     ScoreResult,
@@ -45,6 +46,7 @@ from .objects import (
 )
 from .session import Client
 from .sources import Source, SourcePreview, SourceTest
+from .streams import Stream, StreamAnomaly
 from .verdicts import Verdict
 
 __all__ = [
@@ -53,4 +55,4 @@ __all__ = [
     "Tenant", "Dataset", "DatasetVersion", "Detector", "DetectorConfig", "Run", "Model",
     "ScoreResult", "Monitor", "MonitorExecution", "Verdict", "Comparison", "Leaderboard",
 ]  # fmt: skip
-__all__ += ["Source", "SourcePreview", "SourceTest"]
+__all__ += ["Source", "SourcePreview", "SourceTest", "Stream", "StreamAnomaly", "MlflowState"]

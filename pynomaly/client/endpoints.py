@@ -13,7 +13,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from .objects import Dataset, DatasetVersion, Detector, DetectorConfig, Model, Run, ScoreResult
+from .objects import (
+    Dataset,
+    DatasetVersion,
+    Detector,
+    DetectorConfig,
+    MlflowState,
+    Model,
+    Run,
+    ScoreResult,
+)
 
 if TYPE_CHECKING:
     from .session import Client
@@ -146,19 +155,35 @@ class Runs(_Section):
     def start(self, *, detector_config_id: int | None = None, dataset_id: int | None = None,
               dataset_version_id: int | None = None, label_column: str | None = None,
               max_fit_rows: int | None = None, accept_cost: bool = False,
-              detector: str | None = None, train_labels: str | None = None) -> Run:  # fmt: skip
+              detector: str | None = None, train_labels: str | None = None,
+              time_series: dict[str, Any] | None = None,
+              base_model_id: int | None = None,
+              scoring_model_id: int | None = None) -> Run:  # fmt: skip
         """Start a run; ``detector="auto"`` instead of a configuration lets the server choose,
-        ``train_labels`` names a column of partial labels (1 / 0 / empty) it learns from."""
+        ``train_labels`` names a column of partial labels (1 / 0 / empty) it learns from.
+        ``time_series={"time_column": ..., "value_columns": [...], "id_column": ...,
+        "window": ...}`` analyses the rows as time series (a time-series detector's config).
+        ``base_model_id`` fine-tunes a deep detector (AutoEncoder, VAE) from that trained model
+        of the same detector and columns; the run records it as its parent.
+        ``scoring_model_id`` scores the dataset with that trained model instead of fitting
+        (no detector then; a time-series model reads the series it was trained on)."""
         if (dataset_id is None) == (dataset_version_id is None):
             raise ValueError("give exactly one of dataset_id and dataset_version_id")
-        if (detector_config_id is None) == (detector is None):
-            raise ValueError("give exactly one of detector_config_id and detector='auto'")
-        body = {"detector_config_id": detector_config_id, "dataset_id": dataset_id,
+        chosen = [detector_config_id, detector, scoring_model_id]
+        if sum(c is not None for c in chosen) != 1:
+            raise ValueError(
+                "give exactly one of detector_config_id, detector='auto' and scoring_model_id"
+            )
+        body: dict[str, Any] = {"detector_config_id": detector_config_id, "dataset_id": dataset_id,
                 "dataset_version_id": dataset_version_id, "label_column": label_column or "",
                 "max_fit_rows": max_fit_rows, "detector": detector,
-                "train_labels": train_labels or None}  # fmt: skip
+                "train_labels": train_labels or None,
+                "base_model_id": base_model_id,
+                "scoring_model_id": scoring_model_id}  # fmt: skip
         if accept_cost:
             body["accept_cost"] = True
+        if time_series is not None:
+            body.update(analysis="timeseries", analysis_options=dict(time_series))
         body = {k: v for k, v in body.items() if v is not None}
         return Run.from_json(
             self.client.request("POST", "/runs", json_body=body).json(), self.client
@@ -212,33 +237,50 @@ class Runs(_Section):
         path: str | os.PathLike[str],
         format: str | None = None,  # noqa: A002
         *,
+        data: bool = False,
+        only_anomalies: bool = False,
         progress: bool = True,
     ) -> Path:
-        """Save all results as CSV or Parquet (from ``path``'s suffix unless ``format``)."""
-        from tqdm import tqdm
+        """Save all results as CSV or Parquet (from ``path``'s suffix unless ``format``).
 
+        Columns: ``row_id``, the row's timestamp/id columns, ``score``, ``severity``,
+        ``predicted_anomaly`` (the flag at the saved threshold), ``reasons`` (flagged rows),
+        contributions; ``data=True`` adds every original column, ``only_anomalies=True``
+        keeps the flagged rows alone.
+        """
         path = Path(path)
         fmt = format or ("parquet" if path.suffix.lower() in (".parquet", ".pq") else "csv")
         if fmt not in ("csv", "parquet"):
             raise ValueError(f"format must be csv or parquet, not {fmt!r}")
+        params = {"format": fmt}
+        params.update(
+            {k: "true" for k, on in (("data", data), ("only_anomalies", only_anomalies)) if on}
+        )
         response = self.client.request("GET", f"/runs/{int(run_id)}/results/download",
-                                       params={"format": fmt}, stream=True)  # fmt: skip
-        total = int(response.headers.get("Content-Length") or 0) or None
-        tmp = path.with_name(f".{path.name}.part")
-        bar = tqdm(total=total, desc=f"download {path.name}", unit="B", unit_scale=True,
-                   unit_divisor=1024, file=sys.stderr, disable=not progress)  # fmt: skip
-        try:
-            with response, open(tmp, "wb") as out:
-                for chunk in response.iter_content(UPLOAD_CHUNK):
-                    out.write(chunk)
-                    bar.update(len(chunk))
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        finally:
-            bar.close()
-        return path
+                                       params=params, stream=True)  # fmt: skip
+        return _save_stream(response, path, progress=progress)
+
+
+def _save_stream(response: Any, path: Path, *, progress: bool) -> Path:
+    """Write a streamed response to ``.NAME.part`` beside ``path``, then rename it into place."""
+    from tqdm import tqdm
+
+    total = int(response.headers.get("Content-Length") or 0) or None
+    tmp = path.with_name(f".{path.name}.part")
+    bar = tqdm(total=total, desc=f"download {path.name}", unit="B", unit_scale=True,
+               unit_divisor=1024, file=sys.stderr, disable=not progress)  # fmt: skip
+    try:
+        with response, open(tmp, "wb") as out:
+            for chunk in response.iter_content(UPLOAD_CHUNK):
+                out.write(chunk)
+                bar.update(len(chunk))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        bar.close()
+    return path
 
 
 class Models(_Section):
@@ -247,6 +289,34 @@ class Models(_Section):
 
     def get(self, model_id: int) -> Model:
         return Model.from_json(self.client.get_json(f"/models/{int(model_id)}"))
+
+    def mlflow(self, model_id: int) -> MlflowState:
+        """The model's MLflow state (``off`` when the server logs nothing to MLflow)."""
+        return MlflowState.from_json(self.client.get_json(f"/models/{int(model_id)}/mlflow"))
+
+    def register(self, model_id: int, name: str) -> MlflowState:
+        """Register the model in MLflow's model registry as a new version of ``name``.
+
+        :class:`~pynomaly.client.ApiError` (409) while the run is not logged to MLflow; 503 when
+        the server cannot reach MLflow."""
+        response = self.client.request(
+            "POST", f"/models/{int(model_id)}/mlflow/register", json_body={"name": name}
+        )
+        return MlflowState.from_json(response.json())
+
+    def export(self, model_id: int, path: str | os.PathLike[str], format: str = "onnx",  # noqa: A002
+               *, progress: bool = False) -> Path:  # fmt: skip
+        """Save the trained model as an ONNX file for ``pynomaly-edge``.
+
+        The server refuses (409, :class:`~pynomaly.client.ApiError`) a pipeline it cannot
+        export: an ensemble, a detector without a converter (the ONNX column of
+        ``pynomaly detectors``), or ONNX scores that differ from the platform's.
+        """
+        if format != "onnx":
+            raise ValueError(f"format must be onnx, not {format!r}")
+        response = self.client.request("GET", f"/models/{int(model_id)}/export",
+                                       params={"format": format}, stream=True)  # fmt: skip
+        return _save_stream(response, Path(path), progress=progress)
 
     def score(self, model_id: int, records: Any, *, batch_size: int | None = None,
               progress: bool = False) -> ScoreResult:  # fmt: skip

@@ -146,6 +146,11 @@ class Run(_Resource):
     trained_model_id: int | None = None
     train_label_column: str | None = None
     selection: dict[str, Any] | None = None
+    # deep detectors: {"epoch", "epochs", "loss", "eta_seconds"} while fitting
+    progress_detail: dict[str, Any] | None = None
+    device: str | None = None
+    base_model_id: int | None = None
+    scoring_model_id: int | None = None  # the trained model it scored with (no fit)
     _client: Client | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -176,6 +181,14 @@ class Run(_Resource):
             while True:
                 _polite(lambda: self.refresh())
                 bar.set_description(f"run {self.id} {self.stage or self.status}", refresh=False)
+                detail = self.progress_detail or {}
+                if self.stage == "fitting" and detail.get("epochs"):
+                    loss = detail.get("loss")
+                    bar.set_postfix_str(
+                        f"epoch {detail.get('epoch')}/{detail['epochs']}"
+                        + (f" loss {loss:.4f}" if loss is not None else ""),
+                        refresh=False,
+                    )
                 bar.update(max(0.0, min(100.0, float(self.percent or 0))) - bar.n)
                 if self.is_terminal:
                     break
@@ -203,6 +216,18 @@ class Model(_Resource):
     input_columns: list[Any] | None = None
     threshold: float | None = None
     created_at: str | None = None
+
+
+@dataclass
+class MlflowState(_Resource):
+    """A trained model's MLflow state: ``status`` off / pending / logged / failed."""
+
+    status: str | None = None
+    attempts: int | None = None
+    error: str | None = None
+    mlflow_run_id: str | None = None
+    registered_name: str | None = None
+    registered_version: str | None = None
 
 
 @dataclass

@@ -18,6 +18,7 @@ from .errors import AuthError, ConnectionFailed, error_from_response
 from .monitors import Monitors
 from .objects import Me, Tenant
 from .sources import Sources
+from .streams import Streams
 from .verdicts import Verdicts
 
 API_PREFIX = "/api/v1"
@@ -57,6 +58,7 @@ class Client:
         self.alert_rules = AlertRules(self)
         self.channels = Channels(self)
         self.sources = Sources(self)
+        self.streams = Streams(self)
         self.verdicts = Verdicts(self)
         self.comparisons = Comparisons(self)
 

@@ -34,6 +34,7 @@ SKIP = (
     "/api/",
     "/static/",
     "/admin/",
+    "/docs/",  # the documentation site (Material's own layout): tests/e2e/test_docs_browser.py
 )
 
 # Elements whose right edge passes the viewport, skipping those inside a scrolling container.

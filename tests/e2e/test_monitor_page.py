@@ -68,6 +68,6 @@ def test_alice_creates_runs_and_reads_a_monitor(
         page.locator('#drift-table tr[data-feature="a"]').get_attribute("data-drifted") == "false"
     )
     assert page.locator("#anomaly-table tbody tr").count() > 0
-    page.locator("#anomaly-table a").first.click()
+    page.locator("#anomaly-table tbody a").first.click()
     page.wait_for_url("**/runs/*/results/**")
     assert errors == []

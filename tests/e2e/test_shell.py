@@ -16,6 +16,7 @@ SECTIONS = {
     "Monitors": "monitors/",
     "Alerts": "alerts/",
     "Sources": "sources/",
+    "Streams": "streams/",
     "Settings": "settings/",
 }
 

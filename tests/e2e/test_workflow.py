@@ -172,16 +172,21 @@ def test_alice_uploads_detects_watches_live_and_downloads_results(
     before_text = count.inner_text()
     before = int(before_text.replace(",", ""))
     assert before == run.summary["anomalies"]
+    # The slider moves in flagged rows (log scale): further left flags more.
     slider = page.locator("#threshold-range")
-    low, high = float(slider.get_attribute("min")), float(slider.get_attribute("max"))
-    new = low + (run.threshold - low) * 0.5
-    slider.fill(repr(new))
+    position = int(slider.input_value())
+    stops = page.evaluate("JSON.parse(document.getElementById('threshold-stops').textContent)")
+    new = max(0, position - 25)
+    slider.fill(str(new))
     page.wait_for_function(
         "t => document.getElementById('preview-count').textContent.trim() !== t", arg=before_text
     )
     after = int(count.inner_text().replace(",", ""))
-    assert after > before, (before, after, low, high, run.threshold)
-    assert float(page.locator("#threshold-number").input_value()) == pytest.approx(new)
+    assert after > before, (before, after, position, run.threshold)
+    assert after == stops[new]["flagged"]
+    assert float(page.locator("#threshold-number").input_value()) == pytest.approx(
+        stops[new]["threshold"]
+    )
     assert page.locator("#threshold-save-form").is_visible()
 
     # 7. The CSV download: one row per dataset row.
@@ -190,10 +195,11 @@ def test_alice_uploads_detects_watches_live_and_downloads_results(
     download = info.value
     assert download.suggested_filename == f"run-{run_id}-results.csv"
     text = open(download.path(), encoding="utf-8").read()
-    rows = list(csv.reader(io.StringIO(text)))
-    assert rows[0][:4] == ["row_id", "score", "label", "severity"]
-    assert len(rows) - 1 == ROWS
-    flagged = {int(r[0]) for r in rows[1:] if r[2] == "1"}
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert {"row_id", "score", "severity", "predicted_anomaly", "reasons"} <= set(rows[0])
+    assert len(rows) == ROWS
+    flagged = {int(r["row_id"]) for r in rows if r["predicted_anomaly"] == "1"}
+    assert all(r["reasons"] for r in rows if r["predicted_anomaly"] == "1")
     assert len(flagged) == run.summary["anomalies"]  # labels at the saved threshold
     assert len(flagged & injected) >= 0.8 * OUTLIERS, sorted(flagged ^ injected)
     assert errors == []

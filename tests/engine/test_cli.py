@@ -61,6 +61,21 @@ def test_it_lists_detectors_as_a_table():
     assert any(line.startswith("iforest ") for line in result.stdout.splitlines())
 
 
+def test_the_detector_table_says_which_detectors_export_to_onnx():
+    result = pynomaly("detectors")
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "ONNX" in lines[0].split()
+    onnx_at = lines[0].index("ONNX")
+    exported = {
+        line.split()[0]
+        for line in lines[1:]
+        if line.strip() and line[onnx_at : onnx_at + 4].strip() == "yes"
+    }
+    assert exported == {"iforest", "pca"}
+
+
 def test_it_lists_available_detectors_as_json():
     result = pynomaly("detectors", "--available", "--json")
 
@@ -77,6 +92,7 @@ def test_it_shows_a_detector_with_its_parameters():
     assert "Parameters:" in result.stdout
     assert "n_estimators" in result.stdout
     assert "Available: yes" in result.stdout
+    assert "Exports to ONNX (`pynomaly export`): yes" in result.stdout
 
 
 def test_it_exits_2_for_an_unknown_detector(labelled_csv):

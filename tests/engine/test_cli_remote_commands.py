@@ -84,16 +84,24 @@ def test_uploading_a_missing_file_is_refused_before_any_request(api, capsys, tmp
 
 
 def test_results_go_to_stdout_as_csv_or_to_a_parquet_file(api, capsys, tmp_path):
-    api.route("GET", "/runs/7/results", (200, {"items": ROWS, "next_cursor": None}))
+    body = b"row_id,score,severity,predicted_anomaly,reasons\n1,2.5,99.0,1,x (+3.1)\n"
+    api.route("GET", "/runs/7/results/download", (200, body, {"Content-Type": "text/csv"}))
 
-    code, out, _ = run(capsys, "runs", "results", "7")
-    assert code == 0 and out.splitlines()[0] == "row_id,score,label,severity"
+    code, out, _ = run(capsys, "runs", "results", "7", "--with-data")
+    assert code == 0 and out == body.decode()
+    assert api.requests[-1]["query"]["data"] == "true"
+    assert api.requests[-1]["query"]["format"] == "csv"
 
+    frame = pd.DataFrame(ROWS)
+    buffer = tmp_path / "x.parquet"
+    frame.to_parquet(buffer)
+    api.route("GET", "/runs/7/results/download", (200, buffer.read_bytes(), {"Content-Type": "x"}))
     target = tmp_path / "anomalies.parquet"
     code, _, err = run(capsys, "runs", "results", "7", "--only-anomalies", "-o", str(target))
     assert code == 0 and "written to" in err
     assert pd.read_parquet(target)["row_id"].tolist() == [0, 1]
     assert api.requests[-1]["query"]["only_anomalies"] == "true"
+    assert api.requests[-1]["query"]["format"] == "parquet"
 
 
 def test_remote_scoring_refuses_what_only_applies_to_local_models(api, capsys, tmp_path):
@@ -131,3 +139,28 @@ def test_remote_scoring_names_a_missing_records_file(api, capsys, tmp_path):
     code, _, err = run(capsys, "score", "12", str(tmp_path / "nope.jsonl"))
 
     assert code == 2 and "no such file" in err
+
+
+def test_export_with_a_model_id_downloads_the_onnx_file_from_the_server(api, tmp_path, capsys):
+    api.route("GET", "/models/12/export", (200, b"onnx!", {"Content-Type": "application/octet-stream"}))  # fmt: skip
+    out = tmp_path / "edge.onnx"
+
+    code, _, err = run(capsys, "export", "12", "-o", str(out))
+
+    assert code == 0, err
+    assert out.read_bytes() == b"onnx!"
+    assert f"wrote {out} (5 bytes, ONNX) from model 12" in err
+
+
+def test_export_of_a_model_the_server_refuses_exits_2_with_the_reason(api, tmp_path, capsys):
+    from tests.engine.test_client_unit import problem
+
+    api.route("GET", "/models/12/export", problem(409, "only single-detector pipelines export"))
+
+    code, _, err = run(capsys, "export", "12", "-o", str(tmp_path / "m.onnx"))
+
+    assert code == 2
+    assert "error: only single-detector pipelines export" in err and "Traceback" not in err
+    assert not (tmp_path / "m.onnx").exists()
+    code, _, err = run(capsys, "export", "12", "--sha256", "ab", "-o", str(tmp_path / "m.onnx"))
+    assert code == 2 and "server model id" in err

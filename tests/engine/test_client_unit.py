@@ -490,3 +490,32 @@ def test_an_unreadable_login_file_is_named_and_an_incomplete_one_is_no_login(con
 
 def test_a_missing_login_file_counts_as_private(config_file):
     assert config.is_private() is True
+
+
+# ------------------------------------------------------------------ ONNX export
+def test_exporting_a_model_writes_the_onnx_file_whole(api, client, tmp_path):
+    api.route("GET", "/models/12/export", (200, b"\x08\x07onnx-bytes", {"Content-Type": "application/octet-stream"}))  # fmt: skip
+    target = tmp_path / "model.onnx"
+
+    assert client.models.export(12, target) == target
+
+    assert target.read_bytes() == b"\x08\x07onnx-bytes"
+    assert api.requests[0]["query"] == {"format": "onnx"}
+    assert not list(tmp_path.glob(".*part"))
+
+
+def test_a_model_the_server_cannot_export_raises_its_reason_and_writes_nothing(
+    api, client, tmp_path
+):
+    from pynomaly.client import ApiError
+
+    api.route("GET", "/models/12/export", problem(409, "no ONNX converter for detector 'knn'"))
+    target = tmp_path / "model.onnx"
+
+    with pytest.raises(ApiError, match="no ONNX converter for detector 'knn'") as err:
+        client.models.export(12, target)
+
+    assert err.value.status == 409
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match="onnx"):
+        client.models.export(12, target, format="pmml")

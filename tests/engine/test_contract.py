@@ -20,8 +20,11 @@ from pynomaly.errors import ArtifactError, DetectorUnavailable
 
 from .conftest import frame_of, make_easy
 
-AVAILABLE = [spec.key for spec in catalogue.list_detectors(available=True)]
-UNAVAILABLE = [spec.key for spec in catalogue.list_detectors(available=False)]
+# Tabular detectors: the graph and time-series families have their own contracts
+# (tests/engine/test_graph.py, tests/engine/test_timeseries.py).
+TABULAR = [s for s in catalogue.list_detectors() if s.family not in ("graph", "time series")]
+AVAILABLE = [spec.key for spec in TABULAR if spec.available]
+UNAVAILABLE = [spec.key for spec in TABULAR if not spec.available]
 
 # Smaller data or cheaper settings where the defaults would make the contract slow.
 DATA = {
@@ -34,7 +37,19 @@ DATA = {
 PARAMS = {
     "inne": {"n_estimators": 50},
     "lmdd": {"n_iter": 10},
+    # deep detectors: their defaults train for 10-500 epochs; tests/engine/test_deep.py
+    # covers their reloads and progress, here only a short training for the ranking
+    "anogan": {"epochs": 20, "epochs_query": 5},
+    "alad": {"epochs": 50},
+    "lunar": {"n_epochs": 50},
+    "ae1svm": {"epochs": 10},
+    "deepsvdd": {"epochs": 20},
+    "vae": {"epoch_num": 10},
+    "so_gaal": {"stop_epochs": 5},
+    # MO_GAAL keeps its defaults: measured 0.79 at stop_epochs=5, k=3; 0.91 at defaults (17 s)
 }
+# DevNet trains on labels: the contract's unsupervised run does not apply (test_deep.py)
+AVAILABLE = [k for k in AVAILABLE if not catalogue.get_detector(k).supervised]
 # ROC-AUC floors below the 0.8 default, each for a documented reason.
 FLOORS = {
     # Kernel PCA with an RBF kernel of default width on standardised data maps far
@@ -44,6 +59,10 @@ FLOORS = {
     # SOS (affinity-based) at the default perplexity of 4.5 sees 15 outliers spread
     # over 16 corners as small clusters of their own (measured 0.62 after scaling).
     "sos": 0.6,
+    # ALAD (PyOD 3.6.7) stays near chance on this set: measured ROC-AUC 0.54 at its
+    # defaults (200 epochs), 0.49 at 500, 0.59 at 50. Reported as weak, not hidden; here it
+    # must still fit, give finite scores and reload identically.
+    "alad": 0.4,
 }
 
 
@@ -52,7 +71,7 @@ def _easy_for(key):
 
 
 def test_the_catalogue_lists_every_shipped_tabular_pyod_detector_plus_dbscan():
-    keys = {spec.key for spec in catalogue.list_detectors()}
+    keys = {spec.key for spec in TABULAR}
 
     assert len(keys) == 44  # 43 shipped tabular entries in PyOD 3.6.7's knowledge base + dbscan
     assert {"iforest", "ecod", "copod", "hbos", "knn", "lof", "ocsvm", "pca", "dbscan"} <= keys

@@ -83,5 +83,5 @@ def test_a_model_whose_detectors_are_swapped_is_refused(tmp_path, payload):
 def test_a_saved_model_records_the_library_versions(payload):
     versions = payload["versions"]
 
-    assert set(versions) == {"pynomaly", "pyod", "scikit-learn", "numpy", "skops"}
+    assert set(versions) == {"pynomaly", "pyod", "scikit-learn", "numpy", "skops", "torch"}
     assert versions["numpy"]

@@ -293,3 +293,29 @@ def test_a_threshold_value_is_read_as_the_flag_rule(tmp_path, frame):
         results.flags(result.scores, result.threshold).tolist()
         == result.labels.astype(bool).tolist()
     )
+
+
+# ---------------------------------------------------------------- slider and numbers
+def test_slider_stops_flag_from_every_row_to_none_geometrically():
+    from pynomaly.results import nearest_stop, slider_stops
+
+    scores = np.random.default_rng(3).normal(size=5000)
+    stops = slider_stops(scores, stops=101)
+    flagged = [s["flagged"] for s in stops]
+    assert flagged[0] == 5000 and flagged[-2] == 1 and flagged[-1] == 0
+    for stop in stops:
+        assert int((scores > stop["threshold"]).sum()) == stop["flagged"]
+    assert 60 <= flagged[50] <= 80  # sqrt(5000) ≈ 71: the middle is the geometric middle
+    assert nearest_stop(stops, 71) == 50
+    assert slider_stops(np.array([np.nan, np.inf])) == []
+
+
+def test_readable_numbers():
+    from pynomaly.results import readable
+
+    assert readable(5.072e-17) == "5.072 × 10⁻¹⁷"
+    assert readable(0.012345678) == "0.01235"
+    assert readable(0.95) == "0.95"
+    assert readable(12345.678) == "12,346"
+    assert readable(-3.2e-9) == "-3.2 × 10⁻⁹"
+    assert readable(0.0) == "0" and readable(None) == "—" and readable(float("inf")) == "∞"

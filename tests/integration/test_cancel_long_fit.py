@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import ROOT, _test_database_url
+from tests.conftest import ROOT, _test_database_url, delete_broker_queue
 from tests.web.runs.factories import blobs, make_config, make_version
 
 pytestmark = pytest.mark.integration
@@ -78,6 +78,7 @@ def prefork_worker(transactional_db, settings, tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        delete_broker_queue(queue)
 
 
 def _wait_for(run, condition, timeout: float, what: str):

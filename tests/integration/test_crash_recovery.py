@@ -139,6 +139,7 @@ def stack(transactional_db, settings, tmp_path, crash_redis, monkeypatch):
         "PYTHONPATH": str(ROOT),
         "DATABASE_URL": _test_database_url(),
         "REDIS_URL": crash_redis.url,
+        "CELERY_BROKER_URL": crash_redis.url,  # these tests kill the Redis broker (not RabbitMQ)
         "MEDIA_ROOT": settings.MEDIA_ROOT,
         "CELERY_QUEUE": f"crash-{uuid.uuid4().hex[:8]}",
         "DJANGO_SETTINGS_MODULE": "pynomaly_web.settings",

@@ -135,7 +135,8 @@ def test_the_cli_logs_in_uploads_runs_fetches_and_scores(
     only = pynomaly("runs", "results", run_id, "--only-anomalies", "-o", anomalies, env=env)
     assert only.returncode == 0, only.stderr
     flagged = pd.read_csv(anomalies)
-    assert 0 < len(flagged) < 600 and set(flagged["label"]) == {1}
+    assert 0 < len(flagged) < 600 and set(flagged["predicted_anomaly"]) == {1}
+    assert flagged["reasons"].notna().all()
 
     records = tmp_path / "records.jsonl"
     records.write_text(
@@ -159,3 +160,42 @@ def test_the_cli_logs_in_uploads_runs_fetches_and_scores(
     assert not config_file.exists()
     after = pynomaly("datasets", "list", env=env)
     assert after.returncode == 2 and "pynomaly login" in after.stderr
+
+
+def test_the_cli_fine_tunes_a_deep_run_from_a_trained_model_on_the_server(
+    live_media, asgi_server, celery_worker, write_token, data_csv, tmp_path, alice, tenant_a
+):
+    from apps.runs.models import Run
+
+    config_file = tmp_path / "home" / "pynomaly" / "config.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYNOMALY_CONFIG": str(config_file)}
+    for name in ("PYNOMALY_URL", "PYNOMALY_TOKEN"):
+        env.pop(name, None)
+    assert pynomaly("login", asgi_server.url, "--token", write_token, env=env).returncode == 0
+    upload = pynomaly("datasets", "upload", data_csv, "--name", "sensors", "--wait", env=env)
+    assert upload.returncode == 0, upload.stderr
+    dataset_id = int(upload.stdout.split()[1])
+    ae = (("autoencoder", {"epoch_num": 2}),)
+    config = make_config(tenant_a, alice, name="cli ae", detectors=ae)
+
+    def start(*extra):
+        return pynomaly(
+            "runs", "start", "--dataset", dataset_id, "--detector-config", config.pk,
+            "--label-column", "is_anomaly", *extra, env=env,
+        )  # fmt: skip
+
+    base = start("--watch")
+    assert base.returncode == 0, base.stderr
+    model_id = int(base.stdout.rsplit("model ", 1)[1].split()[0])
+
+    tuned = start("--from-model", model_id, "--watch")
+    assert tuned.returncode == 0, tuned.stderr
+    assert "succeeded" in tuned.stdout
+    run = Run.objects.get(pk=int(tuned.stdout.split()[1]))
+    assert run.base_model_id == model_id
+    assert run.trained_model.pk != model_id
+
+    # a model id the tenant does not have: a clear message, exit != 0, no traceback
+    missing = start("--from-model", 999_999)
+    assert missing.returncode != 0
+    assert "model" in missing.stderr.lower() and "Traceback" not in missing.stderr

@@ -1,6 +1,9 @@
+import os
+
 import pytest
 
 from pynomaly_web import views
+from tests.conftest import delete_broker_queue
 
 
 @pytest.fixture(autouse=True)
@@ -37,6 +40,7 @@ def test_readyz_believes_a_recent_round_trip_for_a_few_seconds(client, celery_wo
 
 
 @pytest.mark.integration
+@pytest.mark.celery
 def test_readyz_names_the_celery_worker_when_none_answers(client, db, settings):
     settings.READYZ_CELERY_TIMEOUT = 0.5
     response = client.get("/readyz")
@@ -47,6 +51,7 @@ def test_readyz_names_the_celery_worker_when_none_answers(client, db, settings):
 
 
 @pytest.mark.integration
+@pytest.mark.celery
 def test_readyz_fails_when_a_worker_answers_pings_but_runs_no_task(
     client, transactional_db, settings
 ):
@@ -57,10 +62,14 @@ def test_readyz_fails_when_a_worker_answers_pings_but_runs_no_task(
     from pynomaly_web.celery import app
 
     settings.READYZ_CELERY_TIMEOUT = 1.0
-    with start_worker(
-        app, pool="solo", perform_ping_check=False, shutdown_timeout=30, queues=["nothing-here"]
-    ):
-        response = client.get("/readyz")
+    queue = f"nothing-here-{os.getpid()}"
+    try:
+        with start_worker(
+            app, pool="solo", perform_ping_check=False, shutdown_timeout=30, queues=[queue]
+        ):
+            response = client.get("/readyz")
+    finally:
+        delete_broker_queue(queue)
     assert response.status_code == 503
     error = response.json()["checks"]["celery"]["error"]
     assert "answered a ping but none ran a task within 1 s" in error

@@ -63,6 +63,13 @@ RULES: dict[str, dict[str, object]] = {
     ),  # changes one of A's objects (or starts from them)
     "api-manage": _r(401, 403, 403, OK, OK, 404, 404),  # admins only, on one of A's objects
     "api-manage-own": _r(401, 403, 403, OK, OK, OK, OK),  # admins only, in the token's workspace
+    # Registering in MLflow: the world's model is not logged to MLflow, so the roles that may
+    # register get the state's 409 (after the permission checks); the success is tested in
+    # tests/web/mlflow_sync/test_register.py against a real MLflow store.
+    "create-not-logged": _r(LOGIN, 403, 409, 409, 409, 404, 404),
+    "api-write-not-logged": _r(401, 403, 409, 409, 409, 404, 404),
+    # HTTP push takes a stream's push token, never a user's API token (tested in tests/web/streams)
+    "api-push": _r(401, 401, 401, 401, 401, 401, 401),
 }
 
 # pattern name → rule, or {method: rule} where methods differ.
@@ -70,11 +77,14 @@ MATRIX: dict[str, str | dict[str, str]] = {
     # project
     "home": "auth",
     "healthz": "public",
+    "metrics": "api-nothing",  # 404 unless METRICS_TOKEN or an allowed address (tests/web/test_metrics.py)
     "readyz": "public",  # 200 or 503 (no Celery worker here): either way no secrets and no sign-in
     "manifest": "public",
     "service_worker": "public",
     "favicon": "public",
     "offline": "public",
+    "docs": "public",  # the documentation site (a tiny stand-in build, see world)
+    "docs_file": "public",
     "shared_with_me": "auth",
     "tenant_create": "auth",
     "invitation_accept": {"GET": "invite-link", "POST": "invite-accept"},
@@ -82,6 +92,13 @@ MATRIX: dict[str, str | dict[str, str]] = {
     "audit:staff": "staff",
     # tenants
     "tenants:dashboard": "read",
+    # the overview's layout is each member's own (viewers arrange theirs too); demo data creates
+    "dashboard:widget_add": "read",
+    "dashboard:widget_remove": "read",
+    "dashboard:widget_move": "read",
+    "dashboard:layout": "read",
+    "dashboard:layout_reset": "read",
+    "dashboard:demo_data": "create",
     "tenants:settings": "read",
     "tenants:rename": "manage",
     "tenants:transfer": "own",
@@ -90,6 +107,7 @@ MATRIX: dict[str, str | dict[str, str]] = {
     "tenants:member_remove": "manage",
     "tenants:invite": "manage",
     "tenants:invitation_revoke": "manage",
+    "tenants:sso": "manage",
     # datasets
     "datasets:list": "read",
     "datasets:upload": "create",
@@ -106,6 +124,11 @@ MATRIX: dict[str, str | dict[str, str]] = {
     "detectors:config_create": "create",
     "detectors:config_params": "create",
     "detectors:config_detail": "read",
+    "detectors:model_onnx": "read",
+    "mlflow_sync:register": {
+        "GET": "create",
+        "POST": "create-not-logged",
+    },  # any member downloads the .onnx, like the results
     "detectors:config_edit": "create",
     # runs
     "runs:list": "read",
@@ -115,12 +138,14 @@ MATRIX: dict[str, str | dict[str, str]] = {
     "runs:rerun": "create",
     "runs:results": "shared-read",
     "runs:results_table": "shared-read",
+    "runs:figure": "shared-read",  # a results chart's JSON (apps.runs.figures)
     "runs:row": "shared-read",
     "runs:threshold_preview": "shared-read",
     "runs:threshold_save": "create",
     "runs:download_csv": "shared-read",
     "runs:download_parquet": "shared-read",
     "runs:compare": "read",
+    "runs:compare_figure": "read",  # the comparison's scatter (JSON)
     "runs:bakeoff": "create",
     "runs:leaderboard": "read",
     "runs:share": "create",
@@ -148,6 +173,16 @@ MATRIX: dict[str, str | dict[str, str]] = {
     "alerts:rules": {"GET": "read", "POST": "create"},
     "alerts:rule_edit": "create",
     "alerts:rule_delete": "create",
+    "alerts:stream_rules": {"GET": "read", "POST": "create"},
+    # streams (admins manage, pause and resume them; every member may look)
+    "streams:list": "read",
+    "streams:create": "manage",
+    "streams:detail": "read",
+    "streams:edit": "manage",
+    "streams:delete": "manage",
+    "streams:pause": "manage",
+    "streams:resume": "manage",
+    "streams:rotate_token": "manage",
     # database sources (admins manage them; every member may look)
     "sources:list": "read",
     "sources:create": "manage",
@@ -197,6 +232,9 @@ MATRIX: dict[str, str | dict[str, str]] = {
     "api-v1:download": "api-read",
     "api-v1:list_models": "api-any-token",
     "api-v1:get_model": "api-read",
+    "api-v1:export_model": "api-read",  # a download: a read-scope token may export
+    "api-v1:mlflow_state": "api-read",
+    "api-v1:mlflow_register": "api-write-not-logged",
     "api-v1:score": "api-read",  # scoring changes nothing: a read-scope token may score
     "api-v1:list_monitors": "api-any-token",
     "api-v1:create_monitor": "api-write",  # names A's dataset and configuration
@@ -233,6 +271,18 @@ MATRIX: dict[str, str | dict[str, str]] = {
     "api-v1:test_source": "api-manage",
     "api-v1:preview_source": "api-manage",
     "api-v1:pull_source": "api-manage",
+    "api-v1:list_streams": "api-any-token",
+    "api-v1:create_stream": "api-manage-own",
+    "api-v1:get_stream": "api-read",
+    "api-v1:update_stream": "api-manage",
+    "api-v1:delete_stream": "api-manage",
+    "api-v1:pause_stream": "api-manage",
+    "api-v1:resume_stream": "api-manage",
+    "api-v1:rotate_push_token": "api-manage",
+    "api-v1:stream_anomalies": "api-read",
+    "api-v1:stream_dead_letters": "api-read",
+    "api-v1:stream_stats": "api-read",
+    "api-v1:push_events": "api-push",
     "api-v1:list_run_verdicts": "api-read",
     "api-v1:create_run_verdict": "api-write",
     "api-v1:delete_run_verdict": "api-write",
@@ -253,12 +303,16 @@ ALLOWLIST_PREFIXES = {
     "admin:": "Django admin: staff-only, guarded by the admin site itself (not tenant data access)",
     "account_": "django-allauth account pages (sign-in, sign-up, password, e-mail): public by design",
     "mfa_": "allauth MFA pages: each about the signed-in user's own authenticators",
+    "socialaccount_": "allauth's SSO pages (connections, signup, errors): the signed-in user's own",
+    "openid_connect_": "OIDC sign-in and callback: public by design (tests/integration/test_sso_oidc.py)",
+    "saml_": "SAML sign-in, ACS, metadata: public by design (tests/web/tenants/test_sso_saml.py)",
 }
 ALLOWLIST_NAMES = {
     "admin_login_redirect": "replaces the admin's own sign-in form with the throttled allauth one",
 }
 ALLOWLIST_UNNAMED_ROUTES = {
     "admin/": "the admin's unnamed redirects and catch-all",
+    "accounts/social/": "allauth's SSO status pages (sign-in cancelled / failed): no data, public",
     "api/^.*$": "the API's catch-all: a problem+json 404 for unknown paths",
 }
 
@@ -272,7 +326,9 @@ AUDITED: dict[tuple[str, str], str] = {
     ("tenants:member_remove", "POST"): "membership.removed",
     ("tenants:invite", "POST"): "invitation.sent",
     ("tenants:invitation_revoke", "POST"): "invitation.revoked",
+    ("tenants:sso", "POST"): "tenant.sso_updated",
     ("datasets:upload", "POST"): "dataset.uploaded",
+    ("dashboard:demo_data", "POST"): "dataset.uploaded",
     ("datasets:delete", "POST"): "dataset.deleted",
     ("detectors:config_create", "POST"): "detector.created",
     ("detectors:config_edit", "POST"): "detector.updated",
@@ -331,6 +387,19 @@ AUDITED: dict[tuple[str, str], str] = {
     ("sources:test", "POST"): "source.tested",
     ("sources:preview", "POST"): "source.previewed",
     ("sources:pull", "POST"): "source.pull_queued",
+    ("streams:create", "POST"): "stream.created",
+    ("streams:edit", "POST"): "stream.updated",
+    ("streams:delete", "POST"): "stream.deleted",
+    ("streams:pause", "POST"): "stream.paused",
+    ("streams:resume", "POST"): "stream.resumed",
+    ("streams:rotate_token", "POST"): "stream.push_token_rotated",
+    ("alerts:stream_rules", "POST"): "alert_rule.created",
+    ("api-v1:create_stream", "POST"): "stream.created",
+    ("api-v1:update_stream", "PATCH"): "stream.updated",
+    ("api-v1:delete_stream", "DELETE"): "stream.deleted",
+    ("api-v1:pause_stream", "POST"): "stream.paused",
+    ("api-v1:resume_stream", "POST"): "stream.resumed",
+    ("api-v1:rotate_push_token", "POST"): "stream.push_token_rotated",
     ("api-v1:create_source", "POST"): "source.created",
     ("api-v1:update_source", "PATCH"): "source.updated",
     ("api-v1:delete_source", "DELETE"): "source.deleted",
@@ -353,7 +422,7 @@ AUDITED: dict[tuple[str, str], str] = {
 # Object parameters: a pattern taking one of these is about one object of the tenant.
 OBJECT_PARAMS = {
     "pk", "number", "config_id", "run_id", "share_id", "dataset_id", "model_id", "source_id",
-    "monitor_id", "alert_id", "rule_id", "channel_id", "version_id",
+    "monitor_id", "alert_id", "rule_id", "channel_id", "version_id", "stream_id",
 }  # fmt: skip
 
 
@@ -419,6 +488,10 @@ def rule_for(name: str, method: str) -> str:
 def world(settings, tmp_path, alice, tenant_a, bob, vera, charlie, tenant_b):
     """Tenant A with one of everything, its members at every role, a stranger and a shared user."""
     settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.PYNOMALY_DOCS_DIR = tmp_path / "docs_site"
+    (settings.PYNOMALY_DOCS_DIR / "concepts").mkdir(parents=True)
+    for page in ("index.html", "concepts/index.html"):
+        (settings.PYNOMALY_DOCS_DIR / page).write_text("<title>Pynomaly</title>")
     settings.RUN_HEARTBEAT_SECONDS = 3600
     settings.READYZ_CELERY_TIMEOUT = 0.05
     settings.API_RATE_PER_TOKEN = settings.API_RATE_PER_IP = settings.API_RATE_ANON = "100000/min"
@@ -460,6 +533,7 @@ def world(settings, tmp_path, alice, tenant_a, bob, vera, charlie, tenant_b):
     monitor, paused_monitor = _monitors(tenant_a, alice, version, run.detector_version)
     alerting = _alerting(tenant_a, alice, monitor)
     source = _matrix_source(settings, tmp_path, tenant_a, alice)
+    streams = _matrix_streams(tenant_a, alice)
     from apps.feedback.services import verdict_record
 
     for row in range(20):  # verdicts of both kinds, most of them in the training part
@@ -512,6 +586,7 @@ def world(settings, tmp_path, alice, tenant_a, bob, vera, charlie, tenant_b):
         monitor=monitor,
         paused_monitor=paused_monitor,
         source=source,
+        **streams,
         **alerting,
     )
 
@@ -562,6 +637,32 @@ def _alerting(tenant, user, monitor) -> dict:
     alerts_for_execution(execution=execution)
     return {"channel": channel, "hook": hook, "rule": rule,
             "alert": Alert.objects.get(rule=rule)}  # fmt: skip
+
+
+def _matrix_streams(tenant, user) -> dict:
+    """An active stream, a paused one (to resume) and an HTTP push one (to rotate its token)."""
+    from apps.streams.services import stream_create, stream_pause
+
+    def make(name, **data):
+        return stream_create(tenant=tenant, user=user, data={**STREAM_BODY, "name": name, **data})[
+            0
+        ]
+
+    return {
+        "stream": make("matrix stream"),
+        "paused_stream": stream_pause(stream=make("paused stream"), user=user),
+        "push_stream": make("push stream", kind="http", config={}),
+    }
+
+
+STREAM_BODY = {
+    "name": "matrix stream", "kind": "redis", "learner": "hst", "columns": ["x", "y"],
+    "config": {"url": "redis://127.0.0.1:6379/0", "key": "pyn-matrix"},
+}  # fmt: skip
+STREAM_FORM = {
+    "name": "matrix stream", "kind": "redis", "redis_url": "redis://127.0.0.1:6379/0",
+    "redis_key": "pyn-matrix", "learner": "hst", "columns": "x, y", "batch_size": "100",
+}  # fmt: skip
 
 
 def _matrix_source(settings, tmp_path, tenant, user):
@@ -618,6 +719,8 @@ def kwargs_for(p: Pattern, w, actor: str, slug: str | None = None) -> dict:
             else w.monitor.pk
         ),
         "row_id": 0,
+        "name": "histogram",  # runs:figure
+        "index": 0,  # the first widget of the member's overview
         "key": "iforest",
         "token": w.invitation_token,
         "alert_id": w.alert.pk,
@@ -628,8 +731,16 @@ def kwargs_for(p: Pattern, w, actor: str, slug: str | None = None) -> dict:
             else w.channel.pk
         ),
         "source_id": w.source.pk,
+        "stream_id": (
+            w.paused_stream.pk
+            if name in ("streams:resume", "api-v1:resume_stream")
+            else w.push_stream.pk
+            if name in ("streams:rotate_token", "api-v1:rotate_push_token", "api-v1:push_events")
+            else w.stream.pk
+        ),
         "row": 1,  # holds a verdict (the world's rows 0-19 do)
         "version_id": w.version.pk,
+        "path": "concepts/",
     }
     return {k: values[k] for k in p.params}
 
@@ -666,7 +777,10 @@ def body_for(name: str, method: str, w) -> dict:
         "tenants:transfer": {"membership": w.target.pk},
         "tenants:delete": {"confirm_name": w.a.name},
         "tenants:member_role": {"role": "analyst"},
+        "dashboard:widget_add": {"type": "run_chart", "run_chart_id": w.run.pk},
+        "dashboard:widget_move": {"direction": "down"},
         "tenants:invite": {"email": "fresh@example.com", "role": "viewer"},
+        "tenants:sso": {"groups_claim": "roles", "default_role": "viewer", "mappings": "x = admin"},
         "datasets:upload": {"name": "fresh", "file": SimpleUploadedFile("fresh.csv", CSV)},
         "detectors:config_create": CONFIG_FORM,
         "detectors:config_edit": {
@@ -685,6 +799,7 @@ def body_for(name: str, method: str, w) -> dict:
         "feedback:row": {"verdict": "unsure", "note": "from the matrix"},
         "runs:bakeoff": {"configs": [w.config.pk, w.spare_config.pk], "accept_cost": "on"},
         "runs:share": {"email": "olga@example.com"},
+        "mlflow_sync:register": {"name": "matrix model"},
         "api_tokens:list": {"name": "matrix token", "scope": "read", "expires_in_days": "30"},
         "alerts:snooze": {"hours": "4"},
         "alerts:channels": {"name": "matrix mail", "kind": "inapp", "format": "json"},
@@ -703,8 +818,17 @@ def body_for(name: str, method: str, w) -> dict:
         },
         "sources:create": {**SOURCE_FORM, "name": "another source"},
         "sources:edit": {**SOURCE_FORM, "row_cap": "500"},
+        "streams:create": {**STREAM_FORM, "name": "another stream"},
+        "streams:edit": {**STREAM_FORM, "batch_size": "200"},
+        "alerts:stream_rules": {
+            "name": "matrix stream rule",
+            "match": "any",
+            "cooldown_seconds": "60",
+            "min_anomalies": "3",
+        },
     }
     json_bodies = {
+        "dashboard:layout": {"widgets": [{"type": "counts"}, {"type": "recent_runs"}]},
         "api-v1:create_config": {
             "name": "API forest",
             "pipeline": {"detectors": [{"key": "iforest", "params": {}}]},
@@ -730,6 +854,10 @@ def body_for(name: str, method: str, w) -> dict:
         "api-v1:update_channel": {"enabled": False},
         "api-v1:create_source": {**SOURCE_BODY, "name": "api source"},
         "api-v1:update_source": {"row_cap": 500},
+        "api-v1:create_stream": {**STREAM_BODY, "name": "api stream"},
+        "api-v1:update_stream": {"batch_size": 300},
+        "api-v1:push_events": [{"x": 1.0, "y": 2.0}],
+        "api-v1:mlflow_register": {"name": "matrix model"},
         "feedback:sync": {"items": [{"row": 50, "verdict": "anomaly"}]},
         "api-v1:create_run_verdict": {"row": 50, "verdict": "anomaly"},
         "api-v1:create_version_verdict": {"row": 51, "verdict": "normal", "note": "api"},
@@ -738,7 +866,7 @@ def body_for(name: str, method: str, w) -> dict:
             "accept_cost": True,
         },
     }
-    if name == "api-v1:compare_runs":
+    if name in ("api-v1:compare_runs", "runs:compare_figure"):
         return {"QUERY_STRING": f"a={w.run.pk}&b={w.run.pk}"}
     if name == "api-v1:upload":
         return {"data": {"name": "api-upload", "file": SimpleUploadedFile("api.csv", CSV)}}

@@ -63,3 +63,17 @@ def test_a_killed_process_is_started_again_and_sigint_stops_every_one(tmp_path):
     finally:
         if manager.poll() is None:
             manager.kill()
+
+
+def test_the_metrics_directory_is_set_up_empty_for_every_process(tmp_path, monkeypatch):
+    from pynomaly_web.supervise import prometheus_dir
+
+    # setenv first, so monkeypatch puts back whatever was there (nothing) after the test
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "")
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
+    stale = tmp_path / "prometheus" / "counter_123.db"
+    stale.parent.mkdir()
+    stale.write_bytes(b"old samples")
+    path = prometheus_dir(tmp_path)
+    assert path == tmp_path / "prometheus" and not stale.exists()
+    assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(path)  # inherited by supervisord

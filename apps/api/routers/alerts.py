@@ -335,7 +335,8 @@ def get_rule(request: TenantRequest, monitor_id: int, rule_id: int):
 @rules_router.patch("/{int:monitor_id}/rules/{int:rule_id}", auth=write_auth, response=RuleOut,
                     summary="Change a rule (fields left out keep their value)")  # fmt: skip
 def update_rule(request: TenantRequest, monitor_id: int, rule_id: int, body: RulePatch):
-    rule = _rule(request, _monitor(request, monitor_id), rule_id)
+    monitor = _monitor(request, monitor_id)
+    rule = _rule(request, monitor, rule_id)
     current = rule_out(rule)
     changes = body.dict(exclude_unset=True)
     data = {k: current[k] for k in services.RULE_FIELDS} | {"channel_ids": current["channel_ids"]}
@@ -346,7 +347,7 @@ def update_rule(request: TenantRequest, monitor_id: int, rule_id: int, body: Rul
         )  # fmt: skip
     except services.Invalid as exc:
         raise _invalid(exc) from None
-    return rule_out(_rule(request, rule.monitor, rule_id))
+    return rule_out(_rule(request, monitor, rule_id))
 
 
 @rules_router.delete("/{int:monitor_id}/rules/{int:rule_id}", auth=write_auth,

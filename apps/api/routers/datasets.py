@@ -41,6 +41,8 @@ def version_out(v: DatasetVersion) -> dict:
         "size": v.size,
         "original_name": v.original_name,
         "format": v.format,
+        "kind": v.kind,
+        "graph": v.graph or None,
         "created_at": v.created_at,
     }
 
@@ -81,7 +83,7 @@ def too_large(request: HttpRequest) -> HttpResponse:
     return response
 
 
-def _upload(request: HttpRequest, uploaded_file, name: str) -> Dataset:
+def _upload(request: HttpRequest, uploaded_file, name: str, edges=None) -> Dataset:
     try:
         up = dataset_upload(
             tenant=request.tenant,
@@ -89,6 +91,7 @@ def _upload(request: HttpRequest, uploaded_file, name: str) -> Dataset:
             uploaded_file=uploaded_file,
             name=name,
             request=request,
+            edges_file=edges,
         )
     except UploadRefused as exc:
         loc = ["body", "name"] if exc.code == "name" else ["body", "file"]
@@ -105,13 +108,22 @@ def _upload(request: HttpRequest, uploaded_file, name: str) -> Dataset:
     response={202: DatasetOut},
     by_alias=True,
     summary="Upload a file (multipart); ingestion runs in the background",
+    description="A graph: `file` holds the nodes (id + features) and `edges` the edges "
+    "(source, target, optional weight), or `file` is one .zip holding nodes.csv and "
+    "edges.csv. A graph is checked before it is accepted (422 with counts for edges to "
+    "unknown nodes, self-loops, repeated edges, or over the node/edge limits).",
 )
-def upload(request: HttpRequest, file: File[UploadedFile], name: Form[str] = ""):
+def upload(
+    request: HttpRequest,
+    file: File[UploadedFile],
+    name: Form[str] = "",
+    edges: UploadedFile | None = File(None),  # noqa: B008 - ninja's marker for an optional file
+):
     if getattr(request, "upload_too_large", False):
         return too_large(request)
     if "\x00" in name:
         raise field_error(["form", "name"], "must not contain NUL characters")
-    return Status(202, dataset_out(_upload(request, file, name)))
+    return Status(202, dataset_out(_upload(request, file, name, edges)))
 
 
 @router.put(
@@ -132,6 +144,12 @@ def upload(request: HttpRequest, file: File[UploadedFile], name: Form[str] = "")
 def upload_stream(
     request: HttpRequest, name: str = "", filename: str = Query("upload", max_length=255)
 ):
+    """Send the file itself as the body (`Content-Type: application/octet-stream`); `filename`
+    gives its format by extension (`.csv`, `.parquet`, …) and `name` the dataset's name. The
+    body is written to disk as it arrives, so files larger than memory work; over the upload
+    limit it answers 413 without reading on. Ingestion continues on a worker, as for the
+    multipart upload.
+    """
     for label, value in (("name", name), ("filename", filename)):
         if "\x00" in value:
             raise field_error(["query", label], "must not contain NUL characters")
@@ -164,6 +182,9 @@ def list_datasets(
     cursor: str | None = Query(None, max_length=2000),
     status: str | None = None,
 ):
+    """Each dataset with its status (`ingesting`, `ready`, `failed`) and its latest version (rows,
+    columns).
+    """
     qs = Dataset.objects.for_tenant(request.tenant)
     if status:
         qs = qs.filter(status=status)
@@ -177,6 +198,9 @@ def list_datasets(
     summary="One dataset with its latest version and uploads",
 )
 def get_dataset(request: HttpRequest, dataset_id: int):
+    """Poll this after an upload until `status` is `ready` (or `failed`, with `error`); the latest
+    version's rows and columns and the uploads are included.
+    """
     return dataset_out(scoped_or_404(Dataset.objects, request, dataset_id, "dataset"))
 
 
@@ -187,6 +211,9 @@ def get_dataset(request: HttpRequest, dataset_id: int):
     summary="Every version, newest first",
 )
 def versions(request: HttpRequest, dataset_id: int):
+    """A new upload under the same name, or a source pull, makes a new version; runs name the
+    version they used.
+    """
     dataset = scoped_or_404(Dataset.objects, request, dataset_id, "dataset")
     return {"items": [version_out(v) for v in dataset.versions.order_by("-number")]}
 
@@ -199,6 +226,10 @@ def versions(request: HttpRequest, dataset_id: int):
 def profile(
     request: HttpRequest, dataset_id: int, version: int | None = Query(None, ge=1, le=MAX_ID)
 ):
+    """Per column: its type, missing values, distinct values and summary statistics, as ingestion
+    computed them. `version` is the version number; without it, the latest. 404 for a dataset
+    with no ingested version yet.
+    """
     dataset = scoped_or_404(Dataset.objects, request, dataset_id, "dataset")
     qs = dataset.versions.order_by("-number")
     chosen = qs.filter(number=version).first() if version else qs.first()
@@ -219,6 +250,9 @@ def profile(
     summary="Delete a dataset (refused while a run uses it)",
 )
 def delete_dataset(request: HttpRequest, dataset_id: int):
+    """Deletes every version and its files. Refused (409) once any run has used it (finished runs
+    stay reproducible) or while a monitor watches it.
+    """
     dataset = scoped_or_404(Dataset.objects, request, dataset_id, "dataset")
     try:
         dataset_delete(dataset=dataset, user=request.user, request=request)

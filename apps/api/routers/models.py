@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Literal
 
 import pydantic
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router
 
+from apps.detectors.export import export_onnx_bytes, onnx_filename
 from apps.detectors.models import TrainedModel
 from apps.detectors.scoring import score_records
 from pynomaly.errors import ArtifactError, DataError, EngineError
@@ -50,6 +52,43 @@ def list_models(
 @router.get("/{int:model_id}", response=ModelOut, summary="One trained model")
 def get_model(request: HttpRequest, model_id: int):
     return model_out(scoped_or_404(_models(request), request, model_id, "model"))
+
+
+@router.get(
+    "/{int:model_id}/export",
+    summary="The trained model as an ONNX file for pynomaly-edge",
+    description="The .onnx file scores raw records like the platform (preparation, threshold "
+    "and severity grid ship in its metadata). 409 when the pipeline cannot be exported "
+    "(a detector without a converter, an ensemble, or ONNX scores that differ).",
+    response={200: None},
+    openapi_extra={
+        "responses": {
+            200: {
+                "description": "The .onnx file (attachment model-{id}.onnx)",
+                "content": {
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                },
+            }
+        }
+    },
+)
+def export_model(
+    request: HttpRequest,
+    model_id: int,
+    format: Literal["onnx"] = Query("onnx", description="export format (only onnx)"),
+):
+    from pynomaly.onnx_export import NotExportable
+
+    model = scoped_or_404(TrainedModel.objects.all(), request, model_id, "model")
+    try:
+        data = export_onnx_bytes(model)
+    except NotExportable as exc:
+        raise ApiProblem(409, str(exc), title="Not exportable") from None
+    except ArtifactError as exc:
+        raise ApiProblem(409, f"The model's stored artifact cannot be used: {exc}") from None
+    response = HttpResponse(data, content_type="application/octet-stream")
+    response["Content-Disposition"] = f'attachment; filename="{onnx_filename(model)}"'
+    return response
 
 
 # The body is read straight from bytes by pydantic's JSON parser (``model_validate_json``):

@@ -11,11 +11,11 @@ from ninja import Query, Router, Status
 from apps.datasets.models import Dataset, DatasetVersion
 from apps.detectors.models import DetectorConfig, TrainedModel
 from apps.detectors.services import detector_config_automatic
-from apps.runs import explanations, selectors
+from apps.runs import explanations, exports, selectors
 from apps.runs.anomalies import row_detail
 from apps.runs.models import Run
 from apps.runs.rules import RunInvalid, run_start_check
-from apps.runs.services import RunStateError, run_cancel, run_start
+from apps.runs.services import RunStateError, run_cancel, run_start, scoring_inputs
 from pynomaly import results as R
 
 from ..auth import write_auth
@@ -50,11 +50,17 @@ def run_out(r: Run) -> dict:
         "label_column": r.label_column,
         "train_label_column": r.train_label_column,
         "max_fit_rows": r.max_fit_rows,
+        "analysis": r.analysis,
+        "analysis_options": r.analysis_options or {},
         "selection": r.selection or {},
         "created_at": r.created_at,
         "started_at": r.started_at,
         "finished_at": r.finished_at,
         "trained_model_id": model_id,
+        "progress_detail": r.progress_detail or {},
+        "device": r.device,
+        "base_model_id": r.base_model_id,
+        "scoring_model_id": r.scoring_model_id,
     }
 
 
@@ -105,6 +111,15 @@ def _chosen_config(request: HttpRequest, body: RunIn) -> DetectorConfig:
 
 # The start rules name the form's fields; the API's body calls some of them differently.
 _BODY_FIELD = {"train_label_column": "train_labels"}
+_OPTION_FIELDS = ("time_column", "value_columns", "id_column", "window")
+
+
+def _body_field(field: str) -> list[str]:
+    if field in _OPTION_FIELDS:
+        return ["analysis_options", field]
+    if field == "detector":
+        return ["detector_config_id"]
+    return [_BODY_FIELD.get(field, field)]
 
 
 @router.post(
@@ -114,29 +129,57 @@ _BODY_FIELD = {"train_label_column": "train_labels"}
     summary="Start a run; a worker executes it (watch GET /runs/{id})",
 )
 def start_run(request: HttpRequest, body: RunIn):
+    """Name the data (`dataset_id` for its latest version, or `dataset_version_id`) and the
+    detector (`detector_config_id`, or `detector: "auto"`); a `label_column` makes the run
+    report ROC-AUC and the other metrics against it. The start rules are checked first (the
+    dataset ingested, the columns there, the cost estimate within limits unless `accept_cost`);
+    the answer is the queued run.
+    """
     version = _chosen_version(request, body)
-    config = _chosen_config(request, body)
-    if config.current is None:
-        raise _unprocessable(["body", "detector_config_id"], f"{config.name} has no version yet.")
+    scoring_model = _scoring_model(request, body)
+    if scoring_model is not None:
+        detector_version = scoring_model.detector_version
+    else:
+        config = _chosen_config(request, body)
+        if config.current is None:
+            raise _unprocessable(
+                ["body", "detector_config_id"], f"{config.name} has no version yet."
+            )
+        detector_version = config.current
     if version.dataset.status != Dataset.Status.READY:
         raise _unprocessable(
             ["body", "dataset_id"],
             f"{version.dataset.name} is not ready (status: {version.dataset.status}).",
         )
     # The same rules as the browser's form (label column, sample size, cost guard): one service.
+    options = body.analysis_options.model_dump() if body.analysis_options is not None else {}
+    analysis: str = body.analysis
+    if scoring_model is not None:
+        try:  # a time-series model reads the series it was trained on
+            analysis, scored = scoring_inputs(
+                scoring_model, request.tenant, version, analysis, options
+            )
+        except RunStateError as exc:
+            raise _unprocessable(["body", "scoring_model_id"], str(exc)) from None
+        options = dict(scored or {})
+    elif body.analysis == "timeseries" and body.analysis_options is None:
+        raise _unprocessable(
+            ["body", "analysis_options"], "A time-series run needs analysis_options.time_column."
+        )
     try:
         run_start_check(
             dataset_version=version,
-            detector_version=config.current,
+            detector_version=detector_version,
             label_column=body.label_column,
             max_fit_rows=body.max_fit_rows,
             accept_cost=body.accept_cost,
             train_label_column=body.train_labels,
+            analysis=analysis,
+            analysis_options=options,
         )
     except RunInvalid as exc:
         errors = [
-            {"loc": ["body", _BODY_FIELD.get(field, field)], "msg": message}
-            for field, message in exc.errors
+            {"loc": ["body", *_body_field(field)], "msg": message} for field, message in exc.errors
         ]
         detail, extra = errors[0]["msg"], {}
         if exc.estimate is not None and any(f == "accept_cost" for f, _ in exc.errors):
@@ -147,20 +190,50 @@ def start_run(request: HttpRequest, body: RunIn):
         raise ApiProblem(
             422, detail, errors=errors, title="Validation failed", extra=extra
         ) from None
+    base_model = None
+    if body.base_model_id is not None:
+        base_model = scoped_or_404(TrainedModel.objects, request, body.base_model_id, "model")
     try:
         run = run_start(
             tenant=request.tenant,
             user=request.user,
             dataset_version=version,
-            detector_version=config.current,
+            detector_version=detector_version,
             label_column=body.label_column,
             max_fit_rows=body.max_fit_rows,
             train_label_column=body.train_labels,
             request=request,
+            base_model=base_model,
+            scoring_model=scoring_model,
+            analysis=analysis,
+            analysis_options=options,
         )
     except RunStateError as exc:
         raise _unprocessable(["body"], str(exc)) from None
     return Status(202, run_out(_runs(request).get(pk=run.pk)))
+
+
+def _scoring_model(request: HttpRequest, body: RunIn) -> TrainedModel | None:
+    """The trained model the run scores with (``scoring_model_id``), instead of fitting."""
+    if body.scoring_model_id is None:
+        return None
+    if body.detector_config_id is not None or body.detector is not None:
+        raise _unprocessable(
+            ["body", "scoring_model_id"],
+            "Give either scoring_model_id (score with a trained model) or a detector "
+            "configuration to fit, not both.",
+        )
+    if body.base_model_id is not None:
+        raise _unprocessable(
+            ["body", "scoring_model_id"],
+            "A run scores with a model or fine-tunes one, not both.",
+        )
+    return scoped_or_404(
+        TrainedModel.objects.select_related("run", "detector_version"),
+        request,
+        body.scoring_model_id,
+        "model",
+    )
 
 
 @router.get("", response=RunPage, summary="Runs, newest first, optionally filtered")
@@ -172,6 +245,9 @@ def list_runs(
     dataset_id: int | None = Query(None, ge=1, le=MAX_ID),
     detector_config_id: int | None = Query(None, ge=1, le=MAX_ID),
 ):
+    """Filter by `status`, `dataset_id` or `detector_config_id`; each item is the run as `GET
+    /runs/{run_id}` gives it.
+    """
     qs = _runs(request)
     if status:
         qs = qs.filter(status=status)
@@ -184,6 +260,10 @@ def list_runs(
 
 @router.get("/{int:run_id}", response=RunOut, summary="One run: state, progress, summary, metrics")
 def get_run(request: HttpRequest, run_id: int):
+    """Poll this while a run works: `status` (queued, running, succeeded, failed, cancelled),
+    `stage`, `percent` and rows per second; once succeeded, `summary` (counts, threshold) and
+    `metrics` (against the label column, when one was named). `error` says why a run failed.
+    """
     return run_out(scoped_or_404(_runs(request), request, run_id, "run"))
 
 
@@ -194,6 +274,9 @@ def get_run(request: HttpRequest, run_id: int):
     summary="Cancel a queued run, or ask a running one to stop at its next chunk",
 )
 def cancel_run(request: HttpRequest, run_id: int):
+    """A queued run is cancelled at once; a running one stops at its next chunk (its status turns
+    `cancelled`). A finished run answers 409.
+    """
     run = scoped_or_404(_runs(request), request, run_id, "run")
     try:
         run_cancel(run=run, user=request.user, request=request)
@@ -257,6 +340,11 @@ def run_results(
     only_anomalies: bool = False,
     order: Literal["score", "row_id"] = "score",
 ):
+    """Every scored row of a succeeded run: `score` (higher is more anomalous), `severity`,
+    `predicted_anomaly` at the saved threshold and the top attributed features. `order=score`
+    pages highest first; `only_anomalies=true` keeps the flagged rows. A run without results yet
+    answers 409.
+    """
     run = _finished(request, run_id)
     salt = f":results:{run.pk}:{order}:{int(only_anomalies)}"
     start = int(decode(cursor, salt_extra=salt)) if cursor else 0
@@ -310,6 +398,9 @@ def run_explanations(
     ),
     top: int | None = Query(None, ge=1, le=10_000, description="Features per row (default: all)"),
 ):
+    """The attributions of the highest-scoring rows (per feature, signed), the features that matter
+    most across the run, and segments where anomalies gather. 409 until the run has succeeded.
+    """
     run = _finished(request, run_id)
     info = explanations.info(run)
     ex = explanations.explanation(run)
@@ -345,6 +436,9 @@ def run_explanations(
     summary="One scored row: its values, score, flag and the attributions that explain it",
 )
 def run_row(request: HttpRequest, run_id: int, row_id: int):
+    """`row_id` is the row's position in the dataset version (as in the results). 404 for a row the
+    run did not score; 409 until the run has succeeded.
+    """
     run = _finished(request, run_id)
     detail = row_detail(run, row_id, figure=False)
     if detail is None:
@@ -389,17 +483,30 @@ def _finite(v):
     summary="All results as CSV (streamed, spreadsheet-safe) or Parquet, labels at the saved threshold",
     response={200: None},
 )
-def download(request: HttpRequest, run_id: int, format: Literal["csv", "parquet"] = "csv"):  # noqa: A002
+def download(
+    request: HttpRequest,
+    run_id: int,
+    format: Literal["csv", "parquet"] = "csv",  # noqa: A002
+    data: bool = False,
+    only_anomalies: bool = False,
+):
+    """Columns: row_id, the row's timestamp/id columns, score, severity, predicted_anomaly (the
+    flag at the saved threshold), reasons (flagged rows), contributions, and with ``data=true``
+    every original column (a clashing name gets a ``data:`` prefix); ``only_anomalies=true``
+    keeps the flagged rows alone."""
     run = _finished(request, run_id)
     if format == "parquet":
         return FileResponse(
-            selectors.parquet_download(run),
+            exports.parquet_download(run, original=data, only_anomalies=only_anomalies),
             as_attachment=True,
-            filename=f"run-{run.pk}-results.parquet",
+            filename=exports.filename(run, "parquet", original=data),
             content_type="application/vnd.apache.parquet",
         )
     response = StreamingHttpResponse(
-        selectors.csv_chunks(run), content_type="text/csv; charset=utf-8"
+        exports.csv_chunks(run, original=data, only_anomalies=only_anomalies),
+        content_type="text/csv; charset=utf-8",
     )
-    response["Content-Disposition"] = f'attachment; filename="run-{run.pk}-results.csv"'
+    response["Content-Disposition"] = (
+        f'attachment; filename="{exports.filename(run, "csv", original=data)}"'
+    )
     return response

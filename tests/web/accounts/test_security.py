@@ -190,6 +190,14 @@ def test_a_signed_in_non_staff_user_is_refused_the_admin(alice_client):
     assert alice_client.get(reverse("admin_login_redirect")).status_code == 403
 
 
+def test_the_admin_refusal_says_how_to_get_a_staff_account(alice_client):
+    response = alice_client.get("/admin/", follow=True)  # the admin sends them to its sign-in
+    assert response.status_code == 403
+    page = response.content.decode()
+    assert "alice@example.com" in page and "not a staff account" in page
+    assert "make admin" in page and "createsuperuser" in page
+
+
 def test_the_admin_login_ignores_an_offsite_next(db):
     staff = _user("ops2@example.com")
     staff.is_staff = True

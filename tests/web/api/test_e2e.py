@@ -74,7 +74,7 @@ def test_a_client_uploads_configures_runs_and_reads_results_with_a_real_worker(
 
     download = api.get(f"/runs/{final['id']}/results/download")
     table = list(csv.DictReader(io.StringIO(b"".join(download.streaming_content).decode())))
-    assert len(table) == 300 and sum(int(r["label"]) for r in table) == 10
+    assert len(table) == 300 and sum(int(r["predicted_anomaly"]) for r in table) == 10
 
     scored = api.post(
         f"/models/{final['trained_model_id']}/score",

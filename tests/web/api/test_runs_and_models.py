@@ -195,7 +195,7 @@ def test_results_download_as_csv_and_parquet(alice_api, finished):
     r = alice_api.get(f"/runs/{finished.pk}/results/download", {"format": "csv"})
     assert r.status_code == 200 and r["Content-Type"].startswith("text/csv")
     table = list(csv.DictReader(io.StringIO(b"".join(r.streaming_content).decode())))
-    assert len(table) == 200 and {"row_id", "score", "label"} <= set(table[0])
+    assert len(table) == 200 and {"row_id", "score", "predicted_anomaly"} <= set(table[0])
     r = alice_api.get(f"/runs/{finished.pk}/results/download", {"format": "parquet"})
     import pyarrow.parquet as pq
 

@@ -58,3 +58,12 @@ def test_the_detail_page_shows_parameters_with_types_defaults_and_ranges(alice_c
 
 def test_an_unknown_detector_is_404(alice_client, tenant_a):
     assert alice_client.get(_url(tenant_a, "detectors:detail", key="nope")).status_code == 404
+
+
+def test_the_catalogue_marks_the_detectors_that_export_to_onnx(alice_client, tenant_a):
+    from pynomaly.onnx_export import EXPORTABLE
+
+    html = alice_client.get(_url(tenant_a)).content.decode()
+    cards = html.split('data-detector="')[1:]
+    marked = {card.split('"', 1)[0] for card in cards if 'class="onnx-exportable"' in card}
+    assert marked == set(EXPORTABLE) == {"iforest", "pca"}

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,6 @@ from pynomaly import persist
 from pynomaly.catalogue import get_detector
 from pynomaly.detect import PipelineConfig, Threshold, fit
 from pynomaly.errors import ArtifactError, DataError, LimitExceeded
-from tests.conftest import untraced
 from tests.web.runs.factories import make_config, make_run, make_version
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -238,19 +236,20 @@ def test_ecod_scores_records_with_its_training_set(tenant_a, alice, media):
     assert out["scores"] == fitted.score(pd.DataFrame(batch)).scores.tolist()
 
 
-def test_one_record_takes_milliseconds(forest):
-    _fitted, model = forest
-    one = records(1)
-    scoring.score_records(model=model, records=one)
-    times = []
-    with untraced():
-        for _ in range(30):
-            t0 = time.perf_counter()
-            scoring.score_records(model=model, records=one)
-            times.append(time.perf_counter() - t0)
+def test_one_record_is_scored_by_the_direct_forest_walk(forest):
+    # PyOD's IForest path costs ~15-30 ms for one row here (joblib dispatch per tree); the
+    # loaded model must take the direct walk, which gives the same scores. The speed itself
+    # is measured by `make bench` (bench/scoring.py), not by a timed test.
+    from pynomaly import fastscore
 
-    # PyOD's own IForest path costs ~15-30 ms for one row here; the direct walk ~2 ms
-    assert float(np.median(times)) < 0.010
+    fitted, model = forest
+    one = records(1)
+    out = scoring.score_records(model=model, records=one)
+
+    scorer = scoring.cache.get(model)
+    (decision,) = scorer.fitted.decision_functions()
+    assert isinstance(decision.__self__, fastscore.DirectForest)
+    assert out["scores"] == fitted.score(pd.DataFrame(one)).scores.tolist()
 
 
 def test_hbos_compilation_is_paid_at_load_not_on_the_first_request(tmp_path):

@@ -118,7 +118,10 @@ def test_the_results_page_shows_metrics_against_the_verdicts(alice, alice_client
     html = alice_client.get(url("results", run)).content.decode()
     assert "This run against the verdicts (6 rows)" in html
     assert 'id="verdict-metrics"' in html and "ROC-AUC" in html.split('id="verdict-metrics"')[1]
-    assert 'data-plotly="chart-verdicts-figure"' in html
+    from tests.web.runs.test_results_fixtures import figure_in
+
+    figure = figure_in(alice_client, html, "chart-verdicts")
+    assert [t["name"] for t in figure["data"]] == ["Anomaly (3)", "Normal (3)"]
 
 
 def test_the_row_page_shows_values_score_verdict_and_history(alice, alice_client, tenant_a):

@@ -102,7 +102,7 @@ def test_the_api_names_bad_training_label_fields(alice, alice_api, tenant_a, ver
         ),
         422,
     )
-    assert "Automatic detector only" in body["errors"][0]["msg"]
+    assert "Automatic detector and DevNet only" in body["errors"][0]["msg"]
     body = assert_problem(
         alice_api.post(
             "/runs",
@@ -164,7 +164,7 @@ def test_the_run_form_refuses_training_labels_with_a_field_error(
         url, {"dataset_version": version.pk, "detector": forest.pk, "train_label_column": "known"}
     )
     assert r.status_code == 400
-    assert "Automatic detector only" in r.content.decode()
+    assert "Automatic detector and DevNet only" in r.content.decode()
     r = alice_client.post(
         url,
         {

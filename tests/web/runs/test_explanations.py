@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import re
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,6 +13,7 @@ from apps.runs.tasks import execute_run
 from pynomaly import explain as E
 
 from .factories import make_config, make_run, make_version
+from .test_results_fixtures import figure_in
 
 pytestmark = pytest.mark.usefixtures("media")
 
@@ -58,12 +56,8 @@ def row_url(run: Run, row_id: int, slug: str | None = None) -> str:
     return reverse("runs:row", kwargs=kwargs)
 
 
-def _figure(html: str, chart_id: str) -> dict:
-    m = re.search(
-        rf'<script id="{chart_id}-figure" type="application/json">(.*?)</script>', html, re.S
-    )
-    assert m, f"no figure for {chart_id}"
-    return json.loads(m.group(1))
+def _figure(client, html: str, chart_id: str) -> dict:
+    return figure_in(client, html, chart_id)
 
 
 # ---------------------------------------------------------------- the worker
@@ -132,7 +126,7 @@ def test_the_results_page_shows_importance_method_segments_and_attributed_reason
 ):
     run = finished_run(tenant_a, alice)
     html = alice_client.get(run.url("results")).content.decode()
-    figure = _figure(html, "chart-importance")
+    figure = _figure(alice_client, html, "chart-importance")
     assert figure["data"][0]["y"][0] == "b"
     assert "Shapley sampling values" in html  # the method is named
     assert 'id="card-explanations"' in html
@@ -153,7 +147,7 @@ def test_a_rows_page_draws_its_waterfall(alice, tenant_a, alice_client, vera_cli
         response = client.get(row_url(run, row_id))
         assert response.status_code == 200
     html = response.content.decode()
-    figure = _figure(html, "chart-waterfall")
+    figure = _figure(alice_client, html, "chart-waterfall")
     trace = figure["data"][0]
     assert trace["type"] == "waterfall"
     assert trace["y"][0] == "base value" and trace["y"][-1] == "this row"

@@ -36,7 +36,10 @@ def test_identical_scores_correlate_perfectly_and_overlap_fully(vera_client, ten
         and 'id="compare-only-b">0<' in html
     )
     assert 'id="compare-jaccard">1.000<' in html
-    assert 'data-plotly="chart-compare-figure"' in html
+    from .test_results_fixtures import figure_in
+
+    scatter = figure_in(vera_client, html, "chart-compare")
+    assert [t["name"] for t in scatter["data"]][0] == "flagged by both (9)"
 
 
 def test_the_overlap_counts_rows_flagged_by_both_and_by_one(alice_client, tenant_a):

@@ -156,3 +156,22 @@ def url(name: str, run, **query) -> str:
 
     u = reverse(f"runs:{name}", kwargs={"tenant_slug": run.tenant.slug, "run_id": run.pk})
     return f"{u}?{urlencode(query)}" if query else u
+
+
+def figure_in(client, html: str, chart_id: str) -> dict:
+    """The figure a page draws in ``#chart_id``: fetched from its figure URL as app.js does
+    (a small figure may still be inlined with json_script)."""
+    import html as html_lib
+    import json
+    import re
+
+    m = re.search(
+        rf'<script id="{chart_id}-figure" type="application/json">(.*?)</script>', html, re.S
+    )
+    if m:
+        return json.loads(m.group(1))
+    m = re.search(rf'<div id="{chart_id}" data-plotly data-figure-url="([^"]+)"', html)
+    assert m, f"no figure for {chart_id}"
+    response = client.get(html_lib.unescape(m.group(1)) + "&w=1280")
+    assert response.status_code == 200, response.content[:200]
+    return json.loads(response.content)

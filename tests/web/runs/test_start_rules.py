@@ -66,3 +66,16 @@ def test_the_form_shows_the_services_errors_on_its_fields(inputs, tenant_a):
     )
     assert not form.is_valid()
     assert "expensive" in form.errors["accept_cost"][0]
+
+
+def test_it_refuses_anogan_on_many_rows_for_its_per_row_query_even_with_one_epoch(tenant_a, alice):
+    df = pd.DataFrame(np.random.default_rng(0).normal(size=(50, 3)), columns=["a", "b", "c"])
+    version = make_version(tenant_a, df, rows=50_000, user=alice)
+    one_epoch = {"epochs": 1, "epochs_query": 20}
+    config = make_config(tenant_a, alice, name="anogan", detectors=(("anogan", one_epoch),))
+    with pytest.raises(RunInvalid) as caught:
+        run_start_check(dataset_version=version, detector_version=config.current)
+    assert [field for field, _ in caught.value.errors] == ["accept_cost"]
+    assert "AnoGAN optimises a latent point for every row" in caught.value.estimate.warnings[0]
+    # a fit sample of 1,000 rows is affordable
+    run_start_check(dataset_version=version, detector_version=config.current, max_fit_rows=1000)

@@ -1,5 +1,6 @@
 """Invitations: e-mailed, expiring, single-use, revocable, for the invited address only."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -185,3 +186,48 @@ def test_nobody_is_invited_as_owner(alice, tenant_a):
 
     with pytest.raises(TenantRuleError):
         _invite(tenant_a, alice, role=Role.OWNER)
+
+
+def _send_invitation(client, tenant, email="dora@example.com", follow=True):
+    return client.post(
+        reverse("tenants:invite", kwargs={"tenant_slug": tenant.slug}),
+        {"email": email, "role": "analyst"},
+        follow=follow,
+    )
+
+
+def test_with_mail_on_the_console_the_sender_sees_the_link_once_and_it_works(
+    alice_client, tenant_a, dora, settings
+):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    page = _send_invitation(alice_client, tenant_a).content.decode()
+    assert "will not receive the invitation" in page
+    link = re.search(
+        r'id="invitation-link-url" value="(http://testserver/invitations/[\w-]+/)"', page
+    )
+    assert link, page
+    accept = _client(dora).get(link.group(1).removeprefix("http://testserver"))
+    assert "Join Acme" in accept.content.decode()
+    # shown once: the next visit of the settings page no longer has it
+    again = alice_client.get(reverse("tenants:settings", kwargs={"tenant_slug": tenant_a.slug}))
+    assert 'id="invitation-link"' not in again.content.decode()
+
+
+def test_the_link_is_shown_to_no_other_admin(alice, alice_client, tenant_a, bob, settings):
+    from apps.tenants.services import membership_set_role
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    membership = Membership.objects.get(tenant=tenant_a, user=bob)
+    membership_set_role(membership=membership, role=Role.ADMIN, actor=alice)
+    _send_invitation(alice_client, tenant_a, follow=False)  # alice has not seen it yet
+    page = _client(bob).get(reverse("tenants:settings", kwargs={"tenant_slug": tenant_a.slug}))
+    assert "dora@example.com" in page.content.decode()  # the pending invitation, not its link
+    assert 'id="invitation-link"' not in page.content.decode()
+
+
+def test_with_real_mail_the_link_is_not_shown(alice_client, tenant_a, settings, tmp_path):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    settings.EMAIL_FILE_PATH = str(tmp_path)
+    page = _send_invitation(alice_client, tenant_a).content.decode()
+    assert "Invitation sent to dora@example.com" in page
+    assert 'id="invitation-link"' not in page and "testserver/invitations/" not in page

@@ -1,4 +1,8 @@
-"""Create the demo account and workspace (idempotent) and print how to sign in."""
+"""Create the demo account and workspace (idempotent) and print how to sign in.
+
+The demo's detection runs are queued for the worker (``make run`` starts it right after this
+command), so the server does not wait for them; ``--now`` runs them in this process instead.
+"""
 
 import os
 
@@ -17,6 +21,13 @@ DEMO_TENANT_SLUG = "demo"
 
 class Command(BaseCommand):
     help = "Seed the demo account, the demo workspace and its demo data (safe to run again)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--now",
+            action="store_true",
+            help="Run the demo's detections in this process instead of queuing them for a worker.",
+        )
 
     def handle(self, *args, **options):
         password = os.environ.get("DEMO_PASSWORD", "pynomaly-demo")
@@ -38,16 +49,19 @@ class Command(BaseCommand):
                 tenant.refresh_from_db()
             else:
                 membership_add(tenant=tenant, user=user, role=Role.OWNER)
-        self.seed_data(tenant, user)
+        self.seed_data(tenant, user, run_now=options["now"])
         state = "created" if created else "already there (password unchanged)"
         self.stdout.write(
             self.style.SUCCESS(f"Demo account {state}: sign in as {DEMO_EMAIL} / {password}")
         )
         self.stdout.write(f"Demo workspace: /t/{tenant.slug}/")
 
-    def seed_data(self, tenant, user) -> None:
-        """Demo datasets, a finished run and a database source."""
-        seed_demo_data(tenant=tenant, user=user, stdout=self.stdout)
+    def seed_data(self, tenant, user, *, run_now: bool) -> None:
+        """Demo datasets and runs, a database source and a simulated sensor stream."""
+        seed_demo_data(tenant=tenant, user=user, stdout=self.stdout, run_now=run_now)
         from apps.sources.demo import seed_demo_source
 
         seed_demo_source(tenant=tenant, user=user, stdout=self.stdout)
+        from apps.streams.demo import seed_demo_stream
+
+        seed_demo_stream(tenant=tenant, user=user, stdout=self.stdout)
