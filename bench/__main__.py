@@ -21,6 +21,8 @@ below by name (``--only load``). Each part also has ``--NAME-only`` (run just it
   ``--figures-rows N``, ``--figures-repeat R``);
 * ``loadbalancer`` — requests/s through HAProxy with 1 vs 2 web processes and the failed
   requests when one of two is SIGKILLed under load (``bench.loadbalancer``; needs haproxy);
+* ``fanout`` — a large run (1M and 5M rows) scored in parts over 1 vs 2 Celery worker
+  processes, beside raw PyOD (``bench.fanout``; ``--fanout-rows N[,N…]``, ``--fanout-repeat R``);
 * ``edge`` — the ONNX edge scorer (``pynomaly-edge``) beside ``pynomaly score`` on the same CSV:
   records/s, peak RSS and install size (``bench.edge``).
 """
@@ -29,7 +31,19 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from bench import alerts, automl, deep, edge, figures, load, loadbalancer, monitor, scoring, streams
+from bench import (
+    alerts,
+    automl,
+    deep,
+    edge,
+    fanout,
+    figures,
+    load,
+    loadbalancer,
+    monitor,
+    scoring,
+    streams,
+)
 from bench import platform as platform_bench
 from bench.engine import main
 
@@ -60,6 +74,7 @@ PARTS: list[tuple[str, tuple[str, ...], Callable[[list[str]], int]]] = [
     ("loadbalancer", ("loadbalancer", "lb"), lambda a: loadbalancer.main(quick=_quick)),
     ("edge", ("edge",), lambda a: edge.main(quick=_quick)),
     ("figures", ("figures", "cache"), lambda a: figures.main(sys.argv[1:], quick=_quick)),
+    ("fanout", ("fanout", "fan-out"), lambda a: fanout.main(sys.argv[1:], quick=_quick)),
 ]
 _FLAGS = {f for name, _, _ in PARTS for f in (f"--{name}-only", f"--no-{name}")}
 # The load and streams options are for those parts; the engine and platform parsers never see them.
@@ -68,6 +83,8 @@ _strip.add_argument("--load-seconds")
 _strip.add_argument("--load-clients")
 _strip.add_argument("--figures-rows")
 _strip.add_argument("--figures-repeat")
+_strip.add_argument("--fanout-rows")
+_strip.add_argument("--fanout-repeat")
 streams.add_options(_strip)
 argv = [a for a in _strip.parse_known_args(sys.argv[1:])[1] if a not in _FLAGS]
 flags = set(sys.argv[1:]) & _FLAGS

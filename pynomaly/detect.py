@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -50,10 +51,14 @@ from .pipeline import (
 from .prepare import Preparer
 from .scores import AUTO_THRESHOLDER, Threshold, threshold_from_scores
 
+# detect(raw_scorer=...): (fitted, frame) -> FittedPipeline.raw_scores(frame) of every row
+RawScorer = Callable[[FittedPipeline, pd.DataFrame], tuple[np.ndarray, np.ndarray | None]]
+
 __all__ = [
     "AUTO_THRESHOLDER",
     "FittedPipeline",
     "PipelineConfig",
+    "RawScorer",
     "ScoreResult",
     "Threshold",
     "detect",
@@ -309,9 +314,15 @@ def detect(
     chunk_size: int | None = None,
     train_labels: np.ndarray | None = None,
     training: deep.Training | None = None,
+    raw_scorer: RawScorer | None = None,
 ) -> tuple[FittedPipeline, ScoreResult]:
-    """Fit on ``df`` (or a sample of it) and score every row (``train_labels``: see fit)."""
-    rowwise = all(
+    """Fit on ``df`` (or a sample of it) and score every row (``train_labels``: see fit).
+
+    ``raw_scorer(fitted, df)``: scores the rows the fit did not already score, in place of
+    :meth:`FittedPipeline.raw_scores` in this process (the platform spreads a large run's
+    rows over its Celery workers); it must return what that method returns for ``df``.
+    """
+    rowwise = raw_scorer is None and all(
         catalogue.get_detector(key).key in _ROW_WISE_SCORING for key, _ in config.detectors
     )
     if rowwise and train_labels is None and _fit_rows(len(df), config) is not None:
@@ -345,6 +356,8 @@ def detect(
             # The training rows are all the rows, scored with the same chunks: reuse.
             assert train_result is not None  # _fit scored the training rows
             result = train_result
+        elif raw_scorer is not None:
+            result = fitted.result_of(*raw_scorer(fitted, df))
         else:
             result = fitted.score(
                 df, chunk_size=chunk_size, progress=progress, should_stop=should_stop

@@ -43,15 +43,56 @@ def partitions(n_rows: int, chunk: int, partition_rows: int | None = None) -> li
     return [Partition(s, min(s + per, n_rows)) for s in range(0, n_rows, per)]
 
 
+@dataclass(frozen=True)
+class Piece:
+    """One partition's :meth:`FittedPipeline.raw_scores` output and who computed it."""
+
+    raw: np.ndarray
+    contributions: np.ndarray | None
+    worker: str
+
+
+def write_piece(fh: Any, piece: Piece) -> None:
+    """A piece as an ``.npz`` (plain arrays, no pickle) to the binary file ``fh``."""
+    arrays = {"raw": piece.raw, "worker": np.array(piece.worker)}
+    if piece.contributions is not None:
+        arrays["contributions"] = piece.contributions
+    np.savez(fh, **arrays)
+
+
+def read_piece(fh: Any, *, rows: int, detectors: int) -> Piece:
+    """A piece written by :func:`write_piece`, checked against the partition it stands for."""
+    try:
+        with np.load(fh, allow_pickle=False) as npz:
+            raw = np.asarray(npz["raw"], dtype=np.float64)
+            contributions = npz["contributions"] if "contributions" in npz.files else None
+            worker = str(npz["worker"])
+    except (OSError, KeyError, ValueError) as exc:
+        raise EngineError(f"a scored partition could not be read: {exc}") from None
+    if raw.shape != (rows, detectors) or (contributions is not None and len(contributions) != rows):
+        raise EngineError(
+            f"a scored partition has shape {raw.shape}, expected ({rows}, {detectors})"
+        )
+    return Piece(raw, contributions, worker)
+
+
+def join_pieces(fitted: FittedPipeline, pieces: list[Piece]) -> tuple[np.ndarray, np.ndarray | None]:
+    """The partitions' pieces in row order as one :meth:`FittedPipeline.raw_scores` output."""
+    raw = np.concatenate([p.raw for p in pieces])
+    with_contrib = [p.contributions for p in pieces if p.contributions is not None]
+    contributions = np.concatenate(with_contrib) if len(with_contrib) == len(pieces) else None
+    return raw, contributions
+
+
 @functools.lru_cache(maxsize=4)
-def _model(path: str, sha256: str | None) -> FittedPipeline:
+def load_model(path: str, sha256: str | None) -> FittedPipeline:
     """A worker loads each model once (verified), then reuses it for its later partitions."""
     from .persist import load
 
     return load(path, sha256=sha256)
 
 
-def _read_rows(path: str, start: int, stop: int, columns: list[str]) -> Any:
+def read_rows(path: str, start: int, stop: int, columns: list[str]) -> Any:
     """Rows ``[start, stop)`` of a Parquet file, reading only the row groups they lie in."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -73,8 +114,8 @@ def score_partition(
     model_path: str, sha256: str | None, data_path: str, start: int, stop: int, chunk: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The task a worker runs: scores, labels and severity of rows ``[start, stop)``."""
-    fitted = _model(model_path, sha256)
-    df = _read_rows(data_path, start, stop, list(fitted.preparer.input_columns))
+    fitted = load_model(model_path, sha256)
+    df = read_rows(data_path, start, stop, list(fitted.preparer.input_columns))
     result = fitted.score(df, chunk_size=chunk)
     return result.scores, result.labels, result.severity
 

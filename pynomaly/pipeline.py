@@ -330,7 +330,28 @@ class FittedPipeline:
         missing = [c for c in self.preparer.input_columns if c not in set(map(str, df.columns))]
         if missing:  # fail before any work, not at the chunk that first needs it
             raise DataError(f"column '{missing[0]}' used in training is missing", column=missing[0])
-        raw, contributions = self._raw_scores(None, chunk_size, progress, should_stop, frame=df)
+        return self.result_of(
+            *self.raw_scores(df, chunk_size=chunk_size, progress=progress, should_stop=should_stop)
+        )
+
+    def raw_scores(
+        self,
+        df: pd.DataFrame,
+        *,
+        chunk_size: int | None = None,
+        progress: Progress | None = None,
+        should_stop: ShouldStop | None = None,
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Per-detector scores of ``df`` (n x detectors) and their per-feature contributions
+        (or None), before combining: one part of a score spread over processes.
+
+        Parts cut on :meth:`chunk_rows` boundaries and concatenated in row order give
+        :meth:`result_of` exactly the result :meth:`score` gives for the whole frame.
+        """
+        return self._raw_scores(None, chunk_size, progress, should_stop, frame=df)
+
+    def result_of(self, raw: np.ndarray, contributions: np.ndarray | None) -> ScoreResult:
+        """The result of every row from :meth:`raw_scores` output (combined, cut, ranked)."""
         return self._result(self._combine(raw), contributions)
 
     def score_array(

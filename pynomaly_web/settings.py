@@ -471,6 +471,11 @@ RUN_MAX_ATTEMPTS = env.int("RUN_MAX_ATTEMPTS", default=2)
 # Unset: the engine's own chunking, so a run scores exactly as `pynomaly detect` does
 # (ECOD/COPOD scores depend a little on the chunk they are scored in).
 RUN_CHUNK_ROWS = env.int("RUN_CHUNK_ROWS", default=None)
+# A run of more rows is fitted once and scored in parts of this many rows (whole chunks)
+# spread over every Celery worker (apps.runs.fanout); 0 scores every run in one task.
+RUN_FANOUT_PART_ROWS = env.int("RUN_FANOUT_PART_ROWS", default=500_000)
+# The queue of the part tasks (empty: the default queue), e.g. for workers that only score.
+RUN_FANOUT_QUEUE = env.str("RUN_FANOUT_QUEUE", default="")
 # Explanations (pynomaly.explain): the worker attributes at most this many flagged rows
 # (highest scores first); 0 turns the step off.
 RUN_EXPLAIN_MAX_ROWS = env.int("RUN_EXPLAIN_MAX_ROWS", default=100)

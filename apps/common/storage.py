@@ -32,17 +32,46 @@ def delete_files(names: Iterable[str], storage=None) -> None:
 @contextmanager
 def local_path(field_file) -> Iterator[Path]:
     """The file itself on disk storage; on remote storage a temporary copy, removed afterwards."""
+    with stored_path(field_file.name, field_file.storage) as path:
+        yield path
+
+
+@contextmanager
+def stored_path(name: str, storage=None) -> Iterator[Path]:
+    """:func:`local_path` for a stored file's name (default storage unless given)."""
+    if storage is None:
+        from django.core.files.storage import default_storage
+
+        storage = default_storage
     try:
-        path = field_file.path
+        path = storage.path(name)
     except NotImplementedError:  # storages without a filesystem (S3 and the like)
         path = None
     if path is not None:
         yield Path(path)
         return
     with tempfile.TemporaryDirectory(prefix="pynomaly-") as tmp:
-        target = (
-            Path(tmp) / Path(field_file.name).name
-        )  # keep the name: some readers check the suffix
-        with field_file.open("rb") as src, open(target, "wb") as dst:
+        target = Path(tmp) / Path(name).name  # keep the name: some readers check the suffix
+        with storage.open(name, "rb") as src, open(target, "wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
         yield target
+
+
+def delete_folder(prefix: str, storage=None) -> None:
+    """Delete every stored file directly under ``prefix`` (and the folder, on disk storage)."""
+    if storage is None:
+        from django.core.files.storage import default_storage
+
+        storage = default_storage
+    try:
+        _, files = storage.listdir(prefix)
+    except FileNotFoundError:
+        return
+    except Exception:
+        log.warning("could not list stored folder %s", prefix, exc_info=True)
+        return
+    delete_files([f"{prefix}/{name}" for name in files], storage)
+    try:
+        Path(storage.path(prefix)).rmdir()
+    except (NotImplementedError, OSError):
+        pass

@@ -24,7 +24,7 @@ from apps.common import claims, metrics
 from apps.common.heartbeat import Heartbeat
 from apps.common.storage import local_path
 
-from . import recovery, services
+from . import fanout, recovery, services
 from .labels import run_train_labels
 from .models import Run
 
@@ -55,6 +55,24 @@ def execute_run(self, run_id: int) -> None:
     # While this block runs the claim is live even to this process's own sweeper.
     with claims.holding(services.run_claim_key(run.pk)):
         _Execution(run).attempt()
+
+
+@shared_task(name="runs.score_part", acks_late=True, ignore_result=True, max_retries=0)
+def score_part(
+    run_id: int,
+    token: str,
+    index: int,
+    start: int,
+    stop: int,
+    chunk: int,
+    model_name: str,
+    sha256: str,
+) -> str:
+    """One part of a spread run's scoring (apps.runs.fanout)."""
+    return fanout.score_part(
+        run_id=run_id, token=token, index=index, start=start, stop=stop, chunk=chunk,
+        model_name=model_name, sha256=sha256,
+    )  # fmt: skip
 
 
 @shared_task(name="runs.reap_stale", ignore_result=True, time_limit=120, soft_time_limit=100)
@@ -231,6 +249,7 @@ class _Execution:
 
             execute_timeseries(self, df, y_true)
             return
+        spread = fanout.Spread(self) if fanout.spread_rows(len(df)) else None
         if run.scoring_model_id is not None:
             fitted, result = self._score_with_model(df)
         else:
@@ -242,6 +261,7 @@ class _Execution:
                 chunk_size=settings.RUN_CHUNK_ROWS,
                 train_labels=train_labels,
                 training=self._training(config),
+                raw_scorer=spread,
             )
         explanation, explain_summary = self._explain(fitted, df, result)
         segments = _segments(df, result.labels, skip=excluded)
@@ -265,6 +285,8 @@ class _Execution:
                 labels=train_labels,
             ),
         )
+        if spread is not None and spread.summary:
+            summary["fanout"] = spread.summary
         if fitted.selection:
             summary["selection"] = fitted.selection
         if train_labels is not None:

@@ -1,10 +1,8 @@
-import io
-
 from django.core.files.base import ContentFile
-from django.core.files.storage import FileSystemStorage
+from django.core.files.storage import FileSystemStorage, Storage
 from django.db.models.fields.files import FieldFile
 
-from apps.common.storage import local_path
+from apps.common.storage import delete_folder, local_path
 
 
 class _Field:
@@ -14,18 +12,30 @@ class _Field:
         self.storage = storage
 
 
-class RemoteFile:
-    """A stored file on a backend without filesystem paths (S3 and the like)."""
+class RemoteStorage(Storage):
+    """A backend without filesystem paths (S3 and the like): files only through open()."""
 
-    def __init__(self, name, data):
-        self.name, self.data = name, data
+    def __init__(self):
+        self.files: dict[str, bytes] = {}
 
-    @property
-    def path(self):
-        raise NotImplementedError("This backend doesn't support absolute paths.")
+    def _open(self, name, mode="rb"):
+        return ContentFile(self.files[name], name=name)
 
-    def open(self, mode="rb"):
-        return io.BytesIO(self.data)
+    def _save(self, name, content):
+        self.files[name] = content.read()
+        return name
+
+    def exists(self, name):
+        return name in self.files
+
+    def delete(self, name):
+        self.files.pop(name, None)
+
+    def listdir(self, path):
+        inside = [n.removeprefix(f"{path}/") for n in self.files if n.startswith(f"{path}/")]
+        return sorted({n.split("/")[0] for n in inside if "/" in n}), [
+            n for n in inside if "/" not in n
+        ]
 
 
 def test_a_file_on_disk_is_used_where_it_lies(tmp_path):
@@ -36,8 +46,28 @@ def test_a_file_on_disk_is_used_where_it_lies(tmp_path):
     assert path.exists()  # never removed: it is the stored file
 
 
-def test_a_remote_file_is_copied_under_its_own_name_and_the_copy_removed():
-    with local_path(RemoteFile("data/book.xlsx", b"PK\x03\x04 and more")) as path:
+def test_a_remote_file_is_copied_under_its_own_name_and_the_copy_removed(tmp_path):
+    storage = RemoteStorage()
+    name = storage.save("data/book.xlsx", ContentFile(b"PK\x03\x04 and more"))
+    with local_path(FieldFile(None, _Field(storage), name)) as path:
         assert path.name == "book.xlsx"
         assert path.read_bytes() == b"PK\x03\x04 and more"
+        assert path != tmp_path / "data" / "book.xlsx"
     assert not path.exists()
+
+
+def test_a_folder_is_deleted_with_its_files_and_a_missing_one_is_no_error(tmp_path):
+    storage = FileSystemStorage(location=tmp_path)
+    for name in ("fanout/t1/model.skops", "fanout/t1/part-0.npz", "fanout/t2/part-0.npz"):
+        storage.save(name, ContentFile(b"x"))
+    delete_folder("fanout/t1", storage)
+    assert not (tmp_path / "fanout" / "t1").exists()
+    assert (tmp_path / "fanout" / "t2" / "part-0.npz").exists()
+    delete_folder("fanout/nothing-here", storage)
+
+
+def test_a_folder_on_a_remote_storage_is_deleted_too():
+    storage = RemoteStorage()
+    storage.save("fanout/t1/part-0.npz", ContentFile(b"x"))
+    delete_folder("fanout/t1", storage)
+    assert not storage.exists("fanout/t1/part-0.npz")
