@@ -54,10 +54,10 @@ class Piece:
 
 def write_piece(fh: Any, piece: Piece) -> None:
     """A piece as an ``.npz`` (plain arrays, no pickle) to the binary file ``fh``."""
-    arrays = {"raw": piece.raw, "worker": np.array(piece.worker)}
+    arrays: dict[str, Any] = {"raw": piece.raw, "worker": np.array(piece.worker)}
     if piece.contributions is not None:
         arrays["contributions"] = piece.contributions
-    np.savez(fh, **arrays)
+    np.savez(fh, allow_pickle=False, **arrays)
 
 
 def read_piece(fh: Any, *, rows: int, detectors: int) -> Piece:
@@ -76,7 +76,9 @@ def read_piece(fh: Any, *, rows: int, detectors: int) -> Piece:
     return Piece(raw, contributions, worker)
 
 
-def join_pieces(fitted: FittedPipeline, pieces: list[Piece]) -> tuple[np.ndarray, np.ndarray | None]:
+def join_pieces(
+    fitted: FittedPipeline, pieces: list[Piece]
+) -> tuple[np.ndarray, np.ndarray | None]:
     """The partitions' pieces in row order as one :meth:`FittedPipeline.raw_scores` output."""
     raw = np.concatenate([p.raw for p in pieces])
     with_contrib = [p.contributions for p in pieces if p.contributions is not None]

@@ -210,11 +210,11 @@ def score_part(
     claim = _key(token, f"c{index}")
     if not cache.add(claim, _me(), timeout=PART_CLAIM_SECONDS):
         return "taken"
-    beat = Heartbeat(
-        f"part-{token}-{index}",
-        lambda: cache.touch(claim, PART_CLAIM_SECONDS),
-        PART_CLAIM_SECONDS / 3,
-    )
+
+    def keep_claim() -> None:
+        cache.touch(claim, PART_CLAIM_SECONDS)
+
+    beat = Heartbeat(f"part-{token}-{index}", keep_claim, PART_CLAIM_SECONDS / 3)
     beat.start()
     try:
         fitted = _model(model_name, sha256)
