@@ -193,29 +193,30 @@ def _deep_module(est: Any, key: str, d: int) -> Any:
 
 
 def _deep_graph(estimator: Any, key: str, n_features: int) -> Any:
-    import io
+    import tempfile
     import warnings
+    from pathlib import Path
 
     import onnx
     import torch
 
     module = _deep_module(estimator, key, n_features)
-    buffer = io.BytesIO()
-    with warnings.catch_warnings(), torch.no_grad():
+    # torch.onnx.export is typed to write to a path: a private temporary directory
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings(), torch.no_grad():
         # torch 2.13 warns that the TorchScript exporter is legacy; the dynamo one needs
         # onnxscript, which is not a dependency
         warnings.simplefilter("ignore")
         torch.onnx.export(
             module,
             (torch.zeros(2, n_features, dtype=torch.float32),),
-            buffer,
+            Path(tmp) / "model.onnx",
             input_names=["X"],
             output_names=["score"],
             dynamic_axes={"X": {0: "n"}, "score": {0: "n"}},
             opset_version=_TORCH_EXPORT_OPSET,
             dynamo=False,
         )
-    return onnx.load_from_string(buffer.getvalue())
+        return onnx.load(Path(tmp) / "model.onnx")
 
 
 def exportable(fitted: FittedPipeline) -> str | None:
