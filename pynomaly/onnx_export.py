@@ -22,8 +22,8 @@ Not exported: ``vae`` (it samples its latent code while scoring, see
 :data:`NOT_EXPORTABLE`) and the other deep detectors (no converter written yet).
 
 At export the ONNX scores of a sample are compared with the platform's and the export
-is refused beyond the detector's tolerance (:func:`rtol_for`: :data:`RTOL` for the exact
-converters, :data:`DEEP_RTOL` for float32 networks; relative to the spread of the
+is refused beyond the detector's tolerance (:func:`rtol_for`: :data:`RTOL` for the two
+converters above, :data:`DEEP_RTOL` for the float32 networks; relative to the spread of the
 sample's scores).
 """
 
