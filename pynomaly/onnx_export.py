@@ -8,10 +8,23 @@ numpy-only spec that ``pynomaly_edge.prep`` applies to raw records, with the thr
 and the severity grid. One ``.onnx`` file therefore scores raw records like the platform.
 
 Supported: single-detector pipelines of ``iforest`` (its scikit-learn ``detector_``
-through skl2onnx, negated) and ``pca`` (PyOD's weighted distance to the
-eigenvectors, built from ONNX ops). At export the ONNX scores of a sample are compared
-with the platform's and the export is refused beyond :data:`RTOL` (relative to the
-spread of the sample's scores).
+through skl2onnx, negated), ``pca`` (PyOD's weighted distance to the eigenvectors, built
+from ONNX ops) and the torch detectors whose score is a pure function of the trained
+network, traced with ``torch.onnx.export`` (TorchScript exporter, opset 17, dynamic batch):
+
+* ``autoencoder``: PyOD's own standardisation (training mean and ``std + 1e-8``, in
+  float64 as PyOD does it), the network in eval mode (batch norm on its running
+  statistics, no dropout), then the Euclidean distance of the row to its reconstruction;
+* ``deepsvdd``: PyOD's ``StandardScaler`` (float64), the network in eval mode, then the
+  squared distance of its output to the centre ``c_``.
+
+Not exported: ``vae`` (it samples its latent code while scoring, see
+:data:`NOT_EXPORTABLE`) and the other deep detectors (no converter written yet).
+
+At export the ONNX scores of a sample are compared with the platform's and the export
+is refused beyond the detector's tolerance (:func:`rtol_for`: :data:`RTOL` for the two
+converters above, :data:`DEEP_RTOL` for the float32 networks; relative to the spread of the
+sample's scores).
 """
 
 from __future__ import annotations
@@ -26,10 +39,28 @@ if TYPE_CHECKING:  # the catalogue reads EXPORTABLE: importing this module stays
 
     from .pipeline import FittedPipeline
 
-EXPORTABLE = frozenset({"iforest", "pca"})
+#: Deep (torch) detectors exported through ``torch.onnx``.
+DEEP_EXPORTABLE = frozenset({"autoencoder", "deepsvdd"})
+EXPORTABLE = frozenset({"iforest", "pca"}) | DEEP_EXPORTABLE
+#: Why a detector someone may expect to export does not.
+NOT_EXPORTABLE = {
+    "vae": "VAE samples its latent code (torch.randn) while scoring, so a row's score "
+    "depends on the rows scored with it and on torch's generator; an ONNX graph cannot "
+    "reproduce that",
+}
 FORMAT_VERSION = 1
 # float32 graphs: scores agree with float64 PyOD to ~1e-7 relative; refuse beyond 1e-5.
 RTOL = 1e-5
+# float32 networks (torch and onnxruntime sum in different orders): ~1e-7 measured on
+# PyOD's default widths; refused beyond 1e-4.
+DEEP_RTOL = 1e-4
+# the ONNX opset of the traced deep graphs (as the converters above)
+_TORCH_EXPORT_OPSET = 17
+
+
+def rtol_for(key: str) -> float:
+    """The largest relative difference (to the sample's score spread) accepted for ``key``."""
+    return DEEP_RTOL if key in DEEP_EXPORTABLE else RTOL
 
 
 class NotExportable(EngineError):
@@ -111,6 +142,83 @@ def _pca_graph(estimator: Any, n_features: int) -> Any:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
+def _standardiser(est: Any, key: str, d: int) -> tuple[Any, Any]:
+    """(mean, divisor), float64, of the standardisation the PyOD detector applies itself."""
+    import numpy as np
+
+    if not getattr(est, "preprocessing", False):
+        return np.zeros(d), np.ones(d)
+    if key == "deepsvdd":  # sklearn StandardScaler
+        scaler = est.scaler_
+        mean = scaler.mean_ if scaler.with_mean else np.zeros(d)
+        scale = scaler.scale_ if scaler.with_std else np.ones(d)
+        return np.asarray(mean, dtype=np.float64), np.asarray(scale, dtype=np.float64)
+    # BaseDeepLearningDetector's TorchDataset: (x - mean) / (std + eps), eps = 1e-8
+    return np.asarray(est.X_mean, dtype=np.float64), np.asarray(est.X_std, dtype=np.float64) + 1e-8
+
+
+def _deep_module(est: Any, key: str, d: int) -> Any:
+    """A ``torch.nn.Module`` computing PyOD's ``decision_function`` of ``est`` from float32 rows."""
+    import copy
+
+    import torch
+
+    mean, divisor = _standardiser(est, key, d)
+    if key == "autoencoder":
+        net = copy.deepcopy(est.model)
+        centre = None
+    else:
+        net = copy.deepcopy(est.model_)
+        centre = torch.as_tensor(est.c_).detach().to("cpu", torch.float32).clone()
+    net = net.to("cpu").float().eval()  # batch norm on running statistics, no dropout
+
+    class Score(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+            self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float64))
+            self.register_buffer("divisor", torch.as_tensor(divisor, dtype=torch.float64))
+            if centre is not None:
+                self.register_buffer("centre", centre)
+
+        def forward(self, x: Any) -> Any:
+            # PyOD standardises in float64, then hands float32 to the network
+            z = ((x.double() - self.mean) / self.divisor).float()
+            out = self.net(z)
+            if centre is None:  # AutoEncoder: distance to the reconstruction
+                return torch.sqrt(torch.sum((z - out) ** 2, dim=1))
+            return torch.sum((out - self.centre) ** 2, dim=1)  # DeepSVDD
+
+    return Score().eval()
+
+
+def _deep_graph(estimator: Any, key: str, n_features: int) -> Any:
+    import tempfile
+    import warnings
+    from pathlib import Path
+
+    import onnx
+    import torch
+
+    module = _deep_module(estimator, key, n_features)
+    # torch.onnx.export is typed to write to a path: a private temporary directory
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings(), torch.no_grad():
+        # torch 2.13 warns that the TorchScript exporter is legacy; the dynamo one needs
+        # onnxscript, which is not a dependency
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module,
+            (torch.zeros(2, n_features, dtype=torch.float32),),
+            Path(tmp) / "model.onnx",
+            input_names=["X"],
+            output_names=["score"],
+            dynamic_axes={"X": {0: "n"}, "score": {0: "n"}},
+            opset_version=_TORCH_EXPORT_OPSET,
+            dynamo=False,
+        )
+        return onnx.load(Path(tmp) / "model.onnx")
+
+
 def exportable(fitted: FittedPipeline) -> str | None:
     """``None`` when ``fitted`` can be exported, else the reason why not."""
     return exportable_keys(fitted.keys)
@@ -121,6 +229,8 @@ def exportable_keys(keys: list[str] | tuple[str, ...]) -> str | None:
     keys = list(keys)
     if len(keys) != 1:
         return "only single-detector pipelines export to ONNX (ensembles do not)"
+    if keys[0] in NOT_EXPORTABLE:
+        return f"'{keys[0]}' cannot be exported to ONNX: {NOT_EXPORTABLE[keys[0]]}"
     if keys[0] not in EXPORTABLE:
         return f"no ONNX converter for detector '{keys[0]}' (exportable: {', '.join(sorted(EXPORTABLE))})"
     return None
@@ -141,7 +251,7 @@ def preprocess_spec(fitted: FittedPipeline) -> dict[str, Any]:
         "scale": [float(v) for v in prep.scale],
         "threshold": float(fitted.threshold_),
         "severity_grid": [float(v) for v in fitted.severity_grid_],
-        "rtol": RTOL,
+        "rtol": rtol_for(fitted.keys[0]),
     }
 
 
@@ -161,7 +271,12 @@ def export_onnx(fitted: FittedPipeline, sample: np.ndarray | None = None) -> byt
     key = fitted.keys[0]
     estimator = fitted.detectors_[0]
     d = len(fitted.feature_names)
-    model = _iforest_graph(estimator, d) if key == "iforest" else _pca_graph(estimator, d)
+    if key == "iforest":
+        model = _iforest_graph(estimator, d)
+    elif key == "pca":
+        model = _pca_graph(estimator, d)
+    else:
+        model = _deep_graph(estimator, key, d)
     helper.set_model_props(model, {"pynomaly": json.dumps(preprocess_spec(fitted))})
     data = model.SerializeToString()
     if sample is None:
@@ -172,8 +287,9 @@ def export_onnx(fitted: FittedPipeline, sample: np.ndarray | None = None) -> byt
     got = session.run(["score"], {"X": sample.astype(np.float32)})[0].astype(np.float64)
     spread = max(float(np.ptp(expected)), float(np.abs(expected).max()), 1e-12)
     error = float(np.abs(got - expected).max()) / spread
-    if not error <= RTOL:
+    rtol = rtol_for(key)
+    if not error <= rtol:
         raise NotExportable(
-            f"ONNX scores differ from the platform's by {error:.2e} (relative; limit {RTOL:g})"
+            f"ONNX scores differ from the platform's by {error:.2e} (relative; limit {rtol:g})"
         )
     return bytes(data)

@@ -73,7 +73,7 @@ def test_the_detector_table_says_which_detectors_export_to_onnx():
         for line in lines[1:]
         if line.strip() and line[onnx_at : onnx_at + 4].strip() == "yes"
     }
-    assert exported == {"iforest", "pca"}
+    assert exported == {"iforest", "pca", "autoencoder", "deepsvdd"}
 
 
 def test_it_lists_available_detectors_as_json():

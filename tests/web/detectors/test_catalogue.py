@@ -66,4 +66,4 @@ def test_the_catalogue_marks_the_detectors_that_export_to_onnx(alice_client, ten
     html = alice_client.get(_url(tenant_a)).content.decode()
     cards = html.split('data-detector="')[1:]
     marked = {card.split('"', 1)[0] for card in cards if 'class="onnx-exportable"' in card}
-    assert marked == set(EXPORTABLE) == {"iforest", "pca"}
+    assert marked == set(EXPORTABLE) == {"iforest", "pca", "autoencoder", "deepsvdd"}

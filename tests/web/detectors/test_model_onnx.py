@@ -17,13 +17,13 @@ def media(settings, tmp_path):
     return tmp_path / "media"
 
 
-def trained(tenant, user, media, key: str) -> TrainedModel:
+def trained(tenant, user, media, key: str, params: dict | None = None) -> TrainedModel:
     """A succeeded run of a ``key`` configuration with its saved model, as a run leaves them."""
-    fitted = train(key)
+    fitted = train(key, params)
     relative = f"models/test/{key}.skops"
     (media / relative).parent.mkdir(parents=True, exist_ok=True)
     digest = persist.save(fitted, media / relative)
-    config = make_config(tenant, user, name=f"cfg-{key}", detectors=((key, {}),))
+    config = make_config(tenant, user, name=f"cfg-{key}", detectors=((key, params or {}),))
     run = make_run(tenant, user, make_version(tenant, training_frame()), config, status="succeeded")
     return TrainedModel.objects.create(
         tenant=tenant, run=run, detector_version=config.current, artifact=relative,
@@ -68,6 +68,42 @@ def test_a_viewer_downloads_the_onnx_of_an_iforest_model_from_its_run_page(
     assert got == pytest.approx(
         fitted.score(pd.DataFrame(batch)).scores.tolist(), rel=1e-4, abs=1e-5
     )
+
+
+def test_a_deep_autoencoder_model_has_the_button_and_its_onnx_scores_like_the_platform(
+    alice_client, tenant_a, alice, media
+):
+    import pandas as pd
+    from pynomaly_edge import EdgeModel
+
+    pytest.importorskip("torch")
+    model = trained(tenant_a, alice, media, "autoencoder", {"epoch_num": 2})
+    html = _run_page(alice_client, model)
+    assert 'id="onnx-download"' in html and f'href="{_url(model)}"' in html
+
+    response = alice_client.get(_url(model))
+
+    assert response.status_code == 200
+    fitted = persist.load(media / model.artifact.name, sha256=model.sha256)
+    batch = records(20)
+    got = [r["score"] for r in EdgeModel(response.content).score(batch)]
+    expected = fitted.score(pd.DataFrame(batch)).scores
+    assert max(abs(g - e) for g, e in zip(got, expected, strict=True)) <= 1e-4 * max(
+        float(expected.max() - expected.min()), float(abs(expected).max())
+    )
+
+
+def test_a_vae_model_has_no_button_and_its_url_is_a_409_that_says_why(
+    alice_client, tenant_a, alice, media
+):
+    pytest.importorskip("torch")
+    model = trained(tenant_a, alice, media, "vae", {"epoch_num": 2})
+    assert 'id="onnx-download"' not in _run_page(alice_client, model)
+
+    response = alice_client.get(_url(model))
+
+    assert response.status_code == 409
+    assert "samples its latent code" in response.content.decode()
 
 
 def test_a_model_without_a_converter_has_no_button_and_its_url_is_a_409(
