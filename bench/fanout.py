@@ -11,6 +11,7 @@ interleaved, in this order:
 
 * **raw**: PyOD's IForest in one process, fitted on the same-size sample, ``decision_function``
   over every row (the Parquet read included) — the same work without the platform;
+* **not spread**: the run in one task (``RUN_FANOUT_PART_ROWS=0``) on a 1-process worker;
 * **1 process** / **2 processes**: a Celery worker (prefork, ``--concurrency`` 1 or 2, started
   before the clock) runs the run's task; rows beyond ``RUN_FANOUT_PART_ROWS`` (500,000) are
   scored in parts by whichever process is free (``apps.runs.fanout``). The time is the run's
@@ -197,10 +198,12 @@ def _one_size(rows: int, repeats: int) -> list[list[str]]:
             env.pop("PROMETHEUS_MULTIPROC_DIR", None)
             _call(env, ["manage.py", "migrate", "--noinput", "-v", "0"])
             setup = json.loads(_call(env, ["-c", SETUP, str(rows), str(FEATURES), str(FIT_ROWS)]))
-            out: dict[str, list[dict]] = {"raw": [], "1": [], "2": []}
-            for _ in range(repeats):  # interleaved: raw, 1 process, 2 processes, raw, …
+            out: dict[str, list[dict]] = {"raw": [], "whole": [], "1": [], "2": []}
+            whole_env = {**env, "RUN_FANOUT_PART_ROWS": "0"}
+            for _ in range(repeats):  # interleaved: raw, one task, 1 process, 2 processes, raw…
                 line = _call(env, ["-c", RAW, setup["data"], str(FIT_ROWS)])
                 out["raw"].append({"seconds": float(line.split()[0]), "load": os.getloadavg()[0]})
+                out["whole"].append(_run_on(whole_env, setup, db, 1, Path(tmp)))
                 for c in ("1", "2"):
                     out[c].append(_run_on(env, setup, db, int(c), Path(tmp)))
         finally:
@@ -212,11 +215,13 @@ def _one_size(rows: int, repeats: int) -> list[list[str]]:
     def loads(side: str) -> str:
         return ", ".join(f"{r['load']:.1f}" for r in out[side])
 
-    raw, one, two = med("raw"), med("1"), med("2")
+    raw, whole, one, two = med("raw"), med("whole"), med("1"), med("2")
     label = f"{rows / 1e6:g}M" if rows >= 1_000_000 else f"{rows // 1000}k"
     parts = out["2"][0]["fanout"] or {"parts": 1, "workers": 1}
     return [
         [f"{label} raw PyOD", f"{raw:.1f}", "—", "1.00", "—", "1 process", loads("raw")],
+        [f"{label} not spread", f"{whole:.1f}", f"{med('whole', 'scoring'):.1f}",
+         f"{whole / raw:.2f}", "—", "1 task", loads("whole")],
         [f"{label} 1 process", f"{one:.1f}", f"{med('1', 'scoring'):.1f}", f"{one / raw:.2f}",
          "—", f"{parts['parts']} parts", loads("1")],
         [f"{label} 2 processes", f"{two:.1f}", f"{med('2', 'scoring'):.1f}", f"{two / raw:.2f}",
