@@ -110,6 +110,23 @@
   // Plotly (about 2 MB) is loaded by this script, not by a <script> tag: after the page's first
   // paint, and only when it has a chart. Pages name it with <link rel="prefetch" id="plotly-src">
   // (fetched at idle priority, then taken from the cache); the overview with data-plotly-src.
+  // It is run (about a second of a phone's main thread) only once a chart comes within half a
+  // screen's height of the viewport: a reader of the page's top pays nothing for the charts.
+  var nearObserver = null;
+  function loadPlotlyWhenNear() {
+    if (window.Plotly || document.getElementById("plotly-loader")) return;
+    var charts = document.querySelectorAll("[data-plotly], [data-live-chart]");
+    if (!charts.length) return;
+    if (!("IntersectionObserver" in window)) return loadPlotly();
+    if (nearObserver) nearObserver.disconnect();
+    nearObserver = new IntersectionObserver(function (entries) {
+      if (!entries.some(function (entry) { return entry.isIntersecting; })) return;
+      nearObserver.disconnect();
+      nearObserver = null;
+      loadPlotly();
+    }, { rootMargin: "50% 0px" });
+    charts.forEach(function (el) { nearObserver.observe(el); });
+  }
   function loadPlotly() {
     if (window.Plotly || document.getElementById("plotly-loader")) return;
     if (!document.querySelector("[data-plotly], [data-live-chart]")) return;
@@ -134,7 +151,7 @@
     }
   }
 
-  window.pynomaly = { drawCharts: drawCharts, loadPlotly: loadPlotly };
+  window.pynomaly = { drawCharts: drawCharts, loadPlotly: loadPlotly, loadPlotlyWhenNear: loadPlotlyWhenNear };
 
   // ---------------------------------------------------------------- small behaviours
   // Declared with data attributes instead of inline handlers, which the CSP forbids.
@@ -244,11 +261,11 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     drawCharts();
-    afterFirstPaint(loadPlotly);
+    afterFirstPaint(loadPlotlyWhenNear);
   });
   // After a swap the new figure's <script> may sit outside the swapped element, so redraw
   // every chart on the page: Plotly.react only touches what changed.
-  document.addEventListener("htmx:afterSettle", function () { drawCharts(); loadPlotly(); });
+  document.addEventListener("htmx:afterSettle", function () { drawCharts(); loadPlotlyWhenNear(); });
   document.addEventListener("htmx:wsAfterMessage", function () { drawCharts(); });
   document.addEventListener("pynomaly:theme", function () { drawCharts(); });
 })();

@@ -64,3 +64,36 @@ def test_the_results_page_draws_its_charts_from_their_urls(
     assert line == 3.5
     assert page.evaluate("window.__csp") == []
     assert violations == []
+
+
+def test_on_a_phone_plotly_runs_only_once_the_reader_nears_the_charts(
+    live_media,  # noqa: F811 - the fixture imported above
+    asgi_server,
+    tenant_a,
+    browser,
+):
+    n = 2000
+    rng = np.random.default_rng(6)
+    data = {f"f{i}": rng.normal(size=n) for i in range(4)}
+    scores = rng.normal(size=n)
+    scores[:40] += 4
+    run = make_run(tenant_a, make_version(tenant_a, data), scores, threshold=2.5)
+    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True)
+    page = context.new_page()
+    try:
+        loaded: list[str] = []
+        page.on("request", lambda r: loaded.append(r.url) if "/figures/" in r.url else None)
+        login(page, asgi_server, "alice@example.com")
+        page.goto(f"{asgi_server.url}/t/{tenant_a.slug}/runs/{run.pk}/results/")
+        page.wait_for_load_state("networkidle")
+        page.wait_for_timeout(1000)
+        # the charts are screens below the summary: no Plotly run, no figure asked for
+        assert page.evaluate("typeof window.Plotly") == "undefined"
+        assert loaded == []
+
+        page.locator("#chart-histogram").scroll_into_view_if_needed()
+        page.locator("#chart-histogram svg.main-svg").first.wait_for(timeout=20_000)
+        assert page.evaluate("typeof window.Plotly") == "object"
+        assert any("/figures/histogram.json" in u for u in loaded)
+    finally:
+        context.close()
