@@ -15,6 +15,9 @@ class MlflowSync(TenantOwned):
 
     run = models.OneToOneField("runs.Run", on_delete=models.CASCADE, related_name="mlflow_sync")
     tracking_uri = models.CharField(max_length=500)
+    # The workspace's own setting named tracking_uri (else the environment's MLFLOW_TRACKING_URI):
+    # its host is checked by the network guard and the workspace's credentials are used.
+    from_workspace = models.BooleanField(default=False)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)

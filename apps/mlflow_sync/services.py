@@ -135,26 +135,28 @@ def uri_in_effect(tenant_id: int) -> tuple[str, str]:
     return (uri, ENVIRONMENT) if uri else ("", "")
 
 
-def target_for(tenant_id: int, uri: str) -> Target:
-    """How to reach ``uri`` for this workspace: with the workspace's credentials when it is the
-    workspace's server, as the environment says when it is the server's own, else without any.
+def target_for(sync: MlflowSync) -> Target:
+    """How to reach the row's tracking URI: as the environment says when the server's own URI
+    named it; else with the workspace's credentials while its setting still names this URI,
+    without any (but still guarded) when the setting has moved on.
 
     Raises :class:`MlflowUnavailable` when the stored secret cannot be decrypted.
     """
-    setting = workspace_setting(tenant_id)
-    if setting is not None and setting.tracking_uri == uri:
-        try:
-            secret = secrets.decrypt(setting.secret_encrypted)
-        except secrets.SecretUnreadable as exc:
-            raise MlflowUnavailable(str(exc.message)) from None
-        if setting.auth == MlflowSetting.Auth.BASIC:
-            return Target(uri, WORKSPACE, username=setting.username, password=secret)
-        if setting.auth == MlflowSetting.Auth.TOKEN:
-            return Target(uri, WORKSPACE, token=secret)
-        return Target(uri, WORKSPACE)
-    if uri == tracking_uri():
+    uri = sync.tracking_uri
+    if not sync.from_workspace:
         return Target(uri, ENVIRONMENT)
-    return Target(uri, WORKSPACE)  # a former workspace server: still guarded, no credentials
+    setting = workspace_setting(sync.tenant_id)
+    if setting is None or setting.tracking_uri != uri:
+        return Target(uri, WORKSPACE)
+    try:
+        secret = secrets.decrypt(setting.secret_encrypted)
+    except secrets.SecretUnreadable as exc:
+        raise MlflowUnavailable(str(exc.message)) from None
+    if setting.auth == MlflowSetting.Auth.BASIC:
+        return Target(uri, WORKSPACE, username=setting.username, password=secret)
+    if setting.auth == MlflowSetting.Auth.TOKEN:
+        return Target(uri, WORKSPACE, token=secret)
+    return Target(uri, WORKSPACE)
 
 
 _ENV_LOCK = threading.RLock()
@@ -198,11 +200,16 @@ def sync_for_finished_run(*, run_id: int) -> MlflowSync | None:
     run = Run.objects.filter(pk=run_id, status=Run.Status.SUCCEEDED).first()
     if run is None:
         return None
-    uri, _source = uri_in_effect(run.tenant_id)
+    uri, source = uri_in_effect(run.tenant_id)
     if not uri:
         return None
     sync, _ = MlflowSync.objects.get_or_create(
-        run=run, defaults={"tenant_id": run.tenant_id, "tracking_uri": uri}
+        run=run,
+        defaults={
+            "tenant_id": run.tenant_id,
+            "tracking_uri": uri,
+            "from_workspace": source == WORKSPACE,
+        },
     )
     return sync
 
@@ -212,10 +219,13 @@ def _retarget(sync: MlflowSync) -> None:
     after that it continues the MLflow run it started, on that server."""
     if sync.mlflow_run_id:
         return
-    uri, _source = uri_in_effect(sync.tenant_id)
-    if uri and uri != sync.tracking_uri:
-        sync.tracking_uri, sync.experiment_id = uri, ""
-        MlflowSync.objects.filter(pk=sync.pk).update(tracking_uri=uri, experiment_id="")
+    uri, source = uri_in_effect(sync.tenant_id)
+    from_workspace = source == WORKSPACE
+    if uri and (uri, from_workspace) != (sync.tracking_uri, sync.from_workspace):
+        sync.tracking_uri, sync.from_workspace, sync.experiment_id = uri, from_workspace, ""
+        MlflowSync.objects.filter(pk=sync.pk).update(
+            tracking_uri=uri, from_workspace=from_workspace, experiment_id=""
+        )
 
 
 def enqueue(sync: MlflowSync) -> None:
@@ -292,7 +302,7 @@ def log(sync: MlflowSync) -> MlflowSync:
     sync.attempts += 1
     try:
         _retarget(sync)
-        with _credentials(target_for(sync.tenant_id, sync.tracking_uri)):
+        with _credentials(target_for(sync)):
             client = _client(sync.tracking_uri)
             experiment_id = sync.experiment_id or _experiment_id(client, run)
             if sync.mlflow_run_id:
@@ -372,7 +382,7 @@ def register(sync: MlflowSync, *, name: str, user=None, request=None) -> MlflowS
             "register it once it is logged."
         )
     try:
-        with _credentials(target_for(sync.tenant_id, sync.tracking_uri)):
+        with _credentials(target_for(sync)):
             client = _client(sync.tracking_uri)
             try:
                 client.get_registered_model(name)
@@ -496,7 +506,7 @@ def setting_save(
                 "enabled": enabled,
                 "tracking_uri": redact_uri(tracking_uri),
                 "auth": auth,
-                "secret_changed": secret_changed,  # whether, never what
+                "credential_changed": secret_changed,  # whether, never what
             },
         )
     return setting
