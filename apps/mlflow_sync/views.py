@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -15,6 +17,9 @@ from apps.tenants.permissions import CREATE, MANAGE
 from . import services
 from .forms import MlflowSettingForm
 from .models import MlflowSetting, MlflowSync
+
+if TYPE_CHECKING:
+    from apps.alerts.requests import TenantRequest
 
 
 @tenant_view(perm=CREATE)
@@ -56,7 +61,7 @@ def register(request: HttpRequest, model_id: int) -> HttpResponse:
 
 @tenant_view(perm=MANAGE)
 @require_http_methods(["GET", "POST"])
-def workspace_setting(request: HttpRequest) -> HttpResponse:
+def workspace_setting(request: TenantRequest) -> HttpResponse:
     """Admins: the workspace's own MLflow server; a refused form re-renders with 422."""
     tenant = request.tenant
     setting = services.workspace_setting(tenant.pk)
