@@ -148,6 +148,11 @@ def target_for(sync: MlflowSync) -> Target:
     setting = workspace_setting(sync.tenant_id)
     if setting is None or setting.tracking_uri != uri:
         return Target(uri, WORKSPACE)
+    return _setting_target(setting)
+
+
+def _setting_target(setting: MlflowSetting) -> Target:
+    uri = setting.tracking_uri
     try:
         secret = secrets.decrypt(setting.secret_encrypted)
     except secrets.SecretUnreadable as exc:
@@ -528,3 +533,18 @@ def mlflow_reencrypt(*, tenant=None) -> int:
                 count += 1
         audit_record(action="mlflow.reencrypted", details={"settings": count})
     return count
+
+
+def setting_test(tenant) -> str:
+    """Ask the workspace's saved server for one experiment: "" when it answers, else why not."""
+    setting = workspace_setting(tenant.pk)
+    if setting is None or not setting.tracking_uri:
+        return "No tracking URI is saved."
+    try:
+        with _credentials(_setting_target(setting)):
+            _client(setting.tracking_uri).search_experiments(max_results=1)
+    except MlflowUnavailable as exc:
+        return str(exc)
+    except Exception as exc:  # whatever MLflow or the network says: shown to the admin
+        return f"{exc.__class__.__name__}: {exc}"[:500]
+    return ""

@@ -86,6 +86,12 @@ def workspace_setting(request: TenantRequest) -> HttpResponse:
                     form.add_error(name if name in form.fields else None, message)
             else:
                 messages.success(request, "MLflow setting saved.")
+                if request.POST.get("test"):
+                    problem = services.setting_test(tenant)
+                    if problem:
+                        messages.error(request, f"MLflow did not answer: {problem}")
+                    else:
+                        messages.success(request, "MLflow answered: the connection works.")
                 return redirect("mlflow_sync:setting", tenant_slug=tenant.slug)
         status = 422
     else:

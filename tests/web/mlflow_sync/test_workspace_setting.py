@@ -239,3 +239,21 @@ def test_credentials_are_in_the_environment_only_during_the_call(monkeypatch):
         assert "MLFLOW_TRACKING_USERNAME" not in os.environ  # the operator's never go there
     assert os.environ["MLFLOW_TRACKING_USERNAME"] == "operator"
     assert "MLFLOW_TRACKING_TOKEN" not in os.environ
+
+
+def test_save_and_test_says_whether_mlflow_answers(alice_client, tenant_a, settings, tmp_path):
+    import socket
+
+    uri = _store(tmp_path)
+    data = {"enabled": "on", "tracking_uri": uri, "auth": "none", "test": "1"}
+    page = alice_client.post(_url(tenant_a), data, follow=True).content.decode()
+    assert "MLflow answered: the connection works." in page
+
+    settings.PYNOMALY_OUTBOUND_ALLOW = ["127.0.0.0/8"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = {"enabled": "on", "tracking_uri": f"http://127.0.0.1:{port}", "auth": "token"}
+    data |= {"secret": SECRET, "test": "1"}
+    page = alice_client.post(_url(tenant_a), data, follow=True).content.decode()
+    assert "MLflow did not answer" in page and SECRET not in page
