@@ -26,7 +26,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.common import netguard, secrets
@@ -455,7 +455,6 @@ def setting_save(
     A blank ``secret`` keeps the stored one while the kind of credential stays the same; a new
     kind needs a new secret; "no credentials" removes it. Raises :class:`SettingRefused`.
     """
-    from apps.audit.services import audit_record
 
     tracking_uri = (tracking_uri or "").strip()
     username = (username or "").strip()
@@ -498,23 +497,42 @@ def setting_save(
     created = setting.pk is None
     setting.enabled, setting.tracking_uri, setting.auth = enabled, tracking_uri, auth
     setting.username = username
-    with transaction.atomic():
-        setting.save()
-        audit_record(
-            action="tenant.mlflow_updated",
-            actor=actor,
-            tenant=tenant,
-            target=tenant,
-            request=request,
-            details={
-                "created": created,
-                "enabled": enabled,
-                "tracking_uri": redact_uri(tracking_uri),
-                "auth": auth,
-                "credential_changed": secret_changed,  # whether, never what
-            },
-        )
+    try:
+        with transaction.atomic():
+            setting.save()
+            _audit_saved(
+                setting,
+                created=created,
+                secret_changed=secret_changed,
+                actor=actor,
+                request=request,
+            )
+    except IntegrityError:  # another admin created it at the same moment
+        raise SettingRefused(
+            {"tracking_uri": "Another admin saved this setting at the same moment; try again."}
+        ) from None
     return setting
+
+
+def _audit_saved(
+    setting: MlflowSetting, *, created: bool, secret_changed: bool, actor, request
+) -> None:
+    from apps.audit.services import audit_record
+
+    audit_record(
+        action="tenant.mlflow_updated",
+        actor=actor,
+        tenant=setting.tenant,
+        target=setting.tenant,
+        request=request,
+        details={
+            "created": created,
+            "enabled": setting.enabled,
+            "tracking_uri": redact_uri(setting.tracking_uri),
+            "auth": setting.auth,
+            "credential_changed": secret_changed,  # whether, never what
+        },
+    )
 
 
 def mlflow_reencrypt(*, tenant=None) -> int:
