@@ -490,8 +490,12 @@ RESEND_MAX_SECONDS = env.int("RESEND_MAX_SECONDS", default=600)
 SWEEP_SECONDS = env.float("SWEEP_SECONDS", default=15.0)
 # MLflow (optional): every succeeded run is logged to this tracking server/store in its own
 # task (apps.mlflow_sync), retried with backoff and by a sweeper up to MLFLOW_MAX_ATTEMPTS.
+# A workspace's own setting (apps.mlflow_sync.models.MlflowSetting), when on, wins over it.
 MLFLOW_TRACKING_URI = env.str("MLFLOW_TRACKING_URI", default="")
 MLFLOW_MAX_ATTEMPTS = env.int("MLFLOW_MAX_ATTEMPTS", default=20)
+# A workspace's own MLflow setting (its admins' page) may name a file:/sqlite: store on this
+# server's disk only when this is on (development and tests); otherwise http(s) servers only.
+MLFLOW_WORKSPACE_LOCAL_STORES = env.bool("MLFLOW_WORKSPACE_LOCAL_STORES", default=False)
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-runs": {"task": "runs.reap_stale", "schedule": 60.0},
     # A sweep that waited longer than its interval (no worker free) is dropped, not piled up.

@@ -34,7 +34,7 @@ urlpatterns = [
     path("t/<slug:tenant_slug>/sources/", include("apps.sources.urls")),
     path("t/<slug:tenant_slug>/streams/", include("apps.streams.urls")),
     path("t/<slug:tenant_slug>/feedback/", include("apps.feedback.urls")),
-    path("t/<slug:tenant_slug>/mlflow/models/", include("apps.mlflow_sync.urls")),
+    path("t/<slug:tenant_slug>/", include("apps.mlflow_sync.urls")),
     path("t/<slug:tenant_slug>/settings/tokens/", include("apps.api.urls")),
     path("api/", include("apps.api.urls_api")),
 ]

@@ -4,6 +4,8 @@ from . import views
 
 app_name = "mlflow_sync"
 
+# Included at /t/<slug>/: the registry form sits by the models, the setting by the other settings.
 urlpatterns = [
-    path("<int:model_id>/register/", views.register, name="register"),
+    path("mlflow/models/<int:model_id>/register/", views.register, name="register"),
+    path("settings/mlflow/", views.workspace_setting, name="setting"),
 ]

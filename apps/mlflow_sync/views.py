@@ -1,6 +1,8 @@
-"""Register a trained model in MLflow's model registry from the browser."""
+"""Register a trained model in MLflow's model registry from the browser; the workspace's MLflow setting."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
@@ -10,10 +12,14 @@ from django.views.decorators.http import require_http_methods
 
 from apps.detectors.models import TrainedModel
 from apps.tenants.access import get_scoped_or_404, tenant_view
-from apps.tenants.permissions import CREATE
+from apps.tenants.permissions import CREATE, MANAGE
 
 from . import services
-from .models import MlflowSync
+from .forms import MlflowSettingForm
+from .models import MlflowSetting, MlflowSync
+
+if TYPE_CHECKING:
+    from apps.alerts.requests import TenantRequest
 
 
 @tenant_view(perm=CREATE)
@@ -51,3 +57,61 @@ def register(request: HttpRequest, model_id: int) -> HttpResponse:
     context = {"model": model, "sync": sync, "logged": logged, "error": error,
                "name": name or (sync.registered_name if sync else "")}  # fmt: skip
     return render(request, "mlflow_sync/register.html", context, status=status)
+
+
+@tenant_view(perm=MANAGE)
+@require_http_methods(["GET", "POST"])
+def workspace_setting(request: TenantRequest) -> HttpResponse:
+    """Admins: the workspace's own MLflow server; a refused form re-renders with 422."""
+    tenant = request.tenant
+    setting = services.workspace_setting(tenant.pk)
+    status = 200
+    if request.method == "POST":
+        form = MlflowSettingForm(request.POST, setting=setting)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                services.setting_save(
+                    tenant=tenant,
+                    enabled=data["enabled"],
+                    tracking_uri=data["tracking_uri"],
+                    auth=data["auth"],
+                    username=data["username"],
+                    secret=data["secret"],
+                    actor=request.user,
+                    request=request,
+                )
+            except services.SettingRefused as exc:
+                for name, message in exc.errors.items():
+                    form.add_error(name if name in form.fields else None, message)
+            else:
+                messages.success(request, "MLflow setting saved.")
+                if request.POST.get("test"):
+                    problem = services.setting_test(tenant)
+                    if problem:
+                        messages.error(request, f"MLflow did not answer: {problem}")
+                    else:
+                        messages.success(request, "MLflow answered: the connection works.")
+                return redirect("mlflow_sync:setting", tenant_slug=tenant.slug)
+        status = 422
+    else:
+        initial = {"enabled": True, "auth": MlflowSetting.Auth.NONE}
+        if setting is not None:
+            initial = {
+                "enabled": setting.enabled,
+                "tracking_uri": setting.tracking_uri,
+                "auth": setting.auth,
+                "username": setting.username,
+            }
+        form = MlflowSettingForm(initial=initial, setting=setting)
+    uri, source = services.uri_in_effect(tenant.pk)
+    context = {
+        "form": form,
+        "setting": setting,
+        "in_effect": source,
+        # the workspace's own URI is shown; the operator's is only said to exist
+        "in_effect_uri": services.redact_uri(uri) if source == services.WORKSPACE else "",
+        "environment_set": bool(services.tracking_uri()),
+        "local_stores": services.local_stores_allowed(),
+    }
+    return render(request, "mlflow_sync/setting.html", context, status=status)

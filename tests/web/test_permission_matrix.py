@@ -108,6 +108,7 @@ MATRIX: dict[str, str | dict[str, str]] = {
     "tenants:invite": "manage",
     "tenants:invitation_revoke": "manage",
     "tenants:sso": "manage",
+    "mlflow_sync:setting": "manage",  # the workspace's own MLflow server (admins only)
     # datasets
     "datasets:list": "read",
     "datasets:upload": "create",
@@ -327,6 +328,7 @@ AUDITED: dict[tuple[str, str], str] = {
     ("tenants:invite", "POST"): "invitation.sent",
     ("tenants:invitation_revoke", "POST"): "invitation.revoked",
     ("tenants:sso", "POST"): "tenant.sso_updated",
+    ("mlflow_sync:setting", "POST"): "tenant.mlflow_updated",
     ("datasets:upload", "POST"): "dataset.uploaded",
     ("dashboard:demo_data", "POST"): "dataset.uploaded",
     ("datasets:delete", "POST"): "dataset.deleted",
@@ -781,6 +783,13 @@ def body_for(name: str, method: str, w) -> dict:
         "dashboard:widget_move": {"direction": "down"},
         "tenants:invite": {"email": "fresh@example.com", "role": "viewer"},
         "tenants:sso": {"groups_claim": "roles", "default_role": "viewer", "mappings": "x = admin"},
+        # a private address: the network guard allows it and nothing resolves or connects
+        "mlflow_sync:setting": {
+            "enabled": "on",
+            "tracking_uri": "http://10.1.2.3:5000",
+            "auth": "token",
+            "secret": "matrix-token",
+        },
         "datasets:upload": {"name": "fresh", "file": SimpleUploadedFile("fresh.csv", CSV)},
         "detectors:config_create": CONFIG_FORM,
         "detectors:config_edit": {

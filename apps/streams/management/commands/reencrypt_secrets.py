@@ -1,11 +1,14 @@
-"""Re-encrypt every stored source and stream credential with the first key of PYNOMALY_SECRETS_KEYS.
+"""Re-encrypt every stored source, stream and workspace-MLflow credential with the first key of
+PYNOMALY_SECRETS_KEYS.
 
-It lives in the streams app, which sits above sources, so it may call both re-encryptions.
+It lives in the streams app, which sits above sources, so it may call both re-encryptions
+(and the MLflow settings', whose app is outside the layers).
 """
 
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.common.secrets import SecretUnreadable
+from apps.mlflow_sync.services import mlflow_reencrypt
 from apps.sources.services import sources_reencrypt
 from apps.streams.services import streams_reencrypt
 
@@ -18,7 +21,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         try:
-            count = sources_reencrypt() + streams_reencrypt()
+            count = sources_reencrypt() + streams_reencrypt() + mlflow_reencrypt()
         except SecretUnreadable as exc:
             raise CommandError(exc.message) from None
         self.stdout.write(
