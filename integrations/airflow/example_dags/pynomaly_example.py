@@ -6,6 +6,8 @@ configuration and the version already scored::
 
     airflow dags trigger pynomaly_example \
         --conf '{"dataset_id": 3, "detector_config_id": 2, "known_version": 1}'
+
+docs/integrations/orchestration.md shows the same DAG (its test parses both).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ with DAG(
         task_id="wait_for_new_version",
         dataset_id="{{ params.dataset_id }}",
         after_version="{{ params.known_version }}",
-        mode="reschedule",
+        mode="reschedule",  # frees the worker slot between pokes
         poke_interval=60,
         timeout=timedelta(hours=6).total_seconds(),
     )
@@ -49,8 +51,8 @@ with DAG(
         execution_timeout=timedelta(hours=2),
     )
 
-    # The run sensor waits on a run started elsewhere (another DAG, a monitor, a person):
-    # here it re-reads the run the operator started, as a check that it is still succeeded.
+    # The run sensor waits on a run started elsewhere (another DAG, a monitor, a person);
+    # here it re-reads the run the operator started.
     confirmed = PynomalyRunSensor(
         task_id="run_succeeded",
         run_id=detect.output["run_id"],
@@ -59,11 +61,12 @@ with DAG(
     )
 
     @task
-    def check(result: dict[str, Any], max_anomalies: int) -> int:
+    def check(result: dict[str, Any], max_anomalies: int | str) -> int:
+        limit = int(max_anomalies)  # a rendered template: a string
         anomalies = int(result["anomalies"])
         print(f"run {result['run_id']}: {anomalies} anomalies in {result['rows']} rows")
-        if anomalies > max_anomalies:
-            raise ValueError(f"{anomalies} anomalies exceed the limit of {max_anomalies}")
+        if anomalies > limit:
+            raise ValueError(f"{anomalies} anomalies exceed the limit of {limit}")
         return anomalies
 
     new_version >> detect >> confirmed

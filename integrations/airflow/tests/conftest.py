@@ -21,6 +21,7 @@ os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(HOME / "dags")
 
 EXAMPLE_DAGS = Path(__file__).resolve().parents[1] / "example_dags"
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "integrations" / "orchestration.md"
 
 
 class Live:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import EXAMPLE_DAGS
+from conftest import DOCS, EXAMPLE_DAGS
 
 
 def test_the_example_dag_parses_with_no_import_errors():
@@ -36,3 +36,16 @@ def test_the_provider_is_found_through_its_entry_point():
     assert "pynomaly-airflow" in manager.providers
     hook = manager.hooks["pynomaly"]
     assert hook is not None and hook.hook_class_name == "pynomaly_airflow.hooks.PynomalyHook"
+
+
+def test_the_dag_the_docs_show_parses_too(tmp_path):
+    from airflow.dag_processing.dagbag import DagBag
+
+    text = DOCS.read_text()
+    section = text[text.index("### The example DAG") :]
+    block = section.split("```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "from_docs.py").write_text(block)
+    bag = DagBag(dag_folder=str(tmp_path))
+    assert bag.import_errors == {}
+    dag = bag.dags["pynomaly_example"]
+    assert set(dag.task_ids) == {"wait_for_new_version", "detect", "run_succeeded", "check"}
