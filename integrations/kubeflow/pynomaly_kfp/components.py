@@ -25,7 +25,7 @@ def pynomaly_run(
     token: str = "",
     poll_interval: float = 5.0,
     run_timeout: float = 3600.0,
-) -> NamedTuple("Outputs", [("run_id", int), ("anomalies", int), ("rows", int)]):  # noqa: F821
+) -> NamedTuple("Outputs", [("run_id", int), ("anomalies", int), ("rows", int)]):
     """Start a Pynomaly run on ``dataset_id``'s latest version (or on ``dataset_version_id``)
     with ``detector_config_id`` (or ``detector="auto"``, which may learn from the partial
     labels of column ``train_labels``), wait for it, and output its id, its
