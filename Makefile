@@ -8,7 +8,8 @@ WITH_REDIS := $(PY) -m pynomaly_web.embedded_redis
 COV := $(PY) -m coverage
 COVERAGE_MIN_ENGINE := 90
 
-.PHONY: run dev docs admin _stack test test-fast test-celery bench lighthouse install lint css plotly migrate clean
+.PHONY: run dev docs admin _stack test test-fast test-celery bench lighthouse install lint css plotly migrate clean \
+	install-integrations test-integrations
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -94,6 +95,36 @@ test-fast: $(STAMP)
 test-celery: $(STAMP)
 	@mkdir -p var
 	$(WITH_REDIS) $(PY) -m pytest -m "celery and not e2e" $(PYTEST_ARGS)
+
+# The Airflow provider (integrations/airflow) and the Kubeflow component (integrations/kubeflow),
+# each in a venv of its own, never .venv: Airflow and KFP are not the web app's requirements.
+# Each venv holds its package (pinned apache-airflow / kfp, versions fixed by its
+# constraints.txt), pynomaly itself with --no-deps (the SDK needs only requests and tqdm, which
+# the packages declare) and pytest. `make test-integrations` then runs
+# tests/integration/test_orchestration_live.py: it starts the real server and worker and runs
+# each package's own tests (DagBag, pipeline compile, operator/sensors/component against that
+# server) inside its venv. `make test` runs the same file; it skips when the venvs are absent.
+INTEG_PIP := --quiet --disable-pip-version-check
+AIRFLOW_VENV := var/venv-airflow
+KFP_VENV := var/venv-kfp
+
+$(AIRFLOW_VENV)/.installed: integrations/airflow/pyproject.toml integrations/airflow/constraints.txt pyproject.toml
+	@test -x $(AIRFLOW_VENV)/bin/python || $(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/pip install $(INTEG_PIP) -c integrations/airflow/constraints.txt -e integrations/airflow pytest
+	$(AIRFLOW_VENV)/bin/pip install $(INTEG_PIP) --no-deps -e .
+	@touch $@
+
+$(KFP_VENV)/.installed: integrations/kubeflow/pyproject.toml integrations/kubeflow/constraints.txt pyproject.toml
+	@test -x $(KFP_VENV)/bin/python || $(PYTHON) -m venv $(KFP_VENV)
+	$(KFP_VENV)/bin/pip install $(INTEG_PIP) -c integrations/kubeflow/constraints.txt -e integrations/kubeflow pytest
+	$(KFP_VENV)/bin/pip install $(INTEG_PIP) --no-deps -e .
+	@touch $@
+
+install-integrations: $(AIRFLOW_VENV)/.installed $(KFP_VENV)/.installed
+
+test-integrations: $(STAMP) install-integrations
+	@mkdir -p var
+	$(WITH_REDIS) $(PY) -m pytest tests/integration/test_orchestration_live.py $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) -m bench $(BENCH_ARGS)
