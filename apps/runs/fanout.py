@@ -87,19 +87,29 @@ class Spread:
         run = ex.run  # type: ignore[attr-defined]
         chunk = fitted.chunk_rows(settings.RUN_CHUNK_ROWS)
         parts = distributed.partitions(len(df), chunk, settings.RUN_FANOUT_PART_ROWS)
-        if len(parts) < 2:
+
+        def here():  # the whole frame in this process, as without a spread
             return fitted.raw_scores(
                 df,
                 chunk_size=settings.RUN_CHUNK_ROWS,
                 progress=ex.progress,  # type: ignore[attr-defined]
                 should_stop=ex.should_stop,  # type: ignore[attr-defined]
             )
+
+        if len(parts) < 2 or not _saveable(fitted):
+            return here()
+        from pynomaly.errors import ArtifactError
+
         token = _new_token()
         prefix = f"fanout/{token}"
         try:
             with tempfile.TemporaryDirectory(prefix="pynomaly-fanout-") as tmp:
                 path = Path(tmp) / "model.skops"
-                sha256 = persist.save(fitted, path)
+                try:
+                    sha256 = persist.save(fitted, path)
+                except ArtifactError as exc:  # the parts could not load it: score here
+                    logger.info("run %s: not spread, the model cannot be saved: %s", run.pk, exc)
+                    return here()
                 with open(path, "rb") as fh:
                     model_name = default_storage.save(f"{prefix}/model.skops", File(fh))
             cache.set(_key(token, "open"), 1, timeout=MARKER_SECONDS)
@@ -174,6 +184,13 @@ class Spread:
                     raise Cancelled("stopped on request")
                 time.sleep(POLL_SECONDS)
         return pieces
+
+
+def _saveable(fitted) -> bool:
+    """Whether the parts' workers can load this pipeline (every detector has a safe format)."""
+    from pynomaly import catalogue
+
+    return all(catalogue.get_detector(key).saveable for key in fitted.keys)
 
 
 @functools.lru_cache(maxsize=2)

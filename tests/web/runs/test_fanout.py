@@ -147,3 +147,18 @@ def test_a_part_task_scores_its_rows_into_storage_only_while_the_spread_is_open(
         assert fanout.score_part(**task) == "taken"  # its claim is held (for a minute)
     finally:
         cache.delete_many([fanout._key("t-part", k) for k in ("open", "c1", "d1")])
+
+
+def test_a_detector_without_a_safe_saved_form_is_scored_in_the_runs_own_task(
+    alice, tenant_a, settings, part_queue
+):
+    # LMDD has no saved form the parts' workers could load (catalogue: not saveable)
+    settings.RUN_FANOUT_PART_ROWS = 400
+    version = make_version(tenant_a, blobs(1200, anomalies=20))
+    config = make_config(tenant_a, alice, detectors=(("lmdd", {}),))
+    run = make_run(tenant_a, alice, version, config, label_column="is_anomaly", max_fit_rows=400)
+    execute_run(run.pk)
+    run.refresh_from_db()
+    assert run.status == Run.Status.SUCCEEDED, run.error
+    assert "fanout" not in run.summary
+    assert len(_results(run)) == 1200
