@@ -1,8 +1,11 @@
-"""Stored files: a path on local disk for the engine (pyarrow, skops), and quiet deletion."""
+"""Stored files: a path on local disk for the engine (pyarrow, skops), content keys for
+caches, and quiet deletion. Every stored file is reached through these or ``storage.open()``:
+the default storage may be a disk (``MEDIA_ROOT``) or an S3 bucket (``STORAGE_S3_BUCKET``)."""
 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -55,6 +58,33 @@ def stored_path(name: str, storage=None) -> Iterator[Path]:
         with storage.open(name, "rb") as src, open(target, "wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
         yield target
+
+
+def content_key(name: str, storage=None) -> tuple:
+    """What identifies one stored file's content, for cache keys (FileNotFoundError if missing).
+
+    On disk the path, mtime and size; on S3 the name, ETag and size (one HEAD request, no
+    download); elsewhere the name and size. Never a temporary copy's path: it changes.
+    """
+    if storage is None:
+        from django.core.files.storage import default_storage
+
+        storage = default_storage
+    try:
+        path = storage.path(name)
+    except NotImplementedError:
+        path = None
+    if path is not None:
+        st = os.stat(path)
+        return (path, st.st_mtime_ns, st.st_size)
+    fh = storage.open(name, "rb")  # S3: loads the object's metadata, not its bytes
+    try:
+        obj = getattr(fh, "obj", None)  # django-storages' S3File
+        if obj is not None:
+            return (name, obj.e_tag, obj.content_length)
+        return (name, fh.size)
+    finally:
+        fh.close()
 
 
 def delete_folder(prefix: str, storage=None) -> None:

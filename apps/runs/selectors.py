@@ -9,7 +9,6 @@ update and every page and download agrees at once.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -19,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from django.http import Http404, HttpRequest
 
+from apps.common.storage import content_key
 from apps.tenants.access import get_scoped_or_404, require
 from apps.tenants.permissions import CREATE
 from pynomaly import results as R
@@ -109,19 +109,16 @@ def cached(key: tuple, make):
 
 
 def file_key(f) -> tuple:
-    """Identifies one file's content: path + mtime + size locally, the name on remote storage."""
+    """Identifies one file's content (see :func:`apps.common.storage.content_key`)."""
     try:
-        path = f.path
-    except NotImplementedError:
-        return (type(f.storage).__name__, f.name)
-    try:
-        st = os.stat(path)
+        return content_key(f.name, f.storage)
     except FileNotFoundError:
         raise ResultsUnavailable(f"missing file {f.name}") from None
-    return (path, st.st_mtime_ns, st.st_size)
 
 
 def _source(f):
+    """The file for pyarrow: its path on disk, else the storage's file object (S3: fetched
+    once into a spooled temporary file, in memory up to its max_memory_size)."""
     try:
         return f.path
     except NotImplementedError:
