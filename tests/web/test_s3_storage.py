@@ -158,3 +158,38 @@ def test_a_run_spread_in_parts_on_s3_succeeds_and_leaves_no_parts(
     results = alice_client.get(_run_url("download_csv", run))
     assert len(pd.read_csv(io.BytesIO(b"".join(results.streaming_content)))) == 3000
     assert not s3_storage.media_root.exists()
+
+    # a worker's part on S3: the model and the rows read through storage, the piece stored
+    # under fanout/<token>/ and read back, then the folder deleted as the run's task does
+    import uuid
+
+    from django.core.cache import cache
+    from django.core.files.storage import default_storage
+
+    from apps.common.storage import delete_folder
+    from apps.runs import fanout
+    from pynomaly import distributed
+
+    token = uuid.uuid4().hex
+    cache.set(fanout._key(token, "open"), 1, timeout=60)
+    model = run.trained_model
+    outcome = fanout.score_part(
+        run_id=run.pk,
+        token=token,
+        index=0,
+        start=0,
+        stop=1000,
+        chunk=250,
+        model_name=model.artifact.name,
+        sha256=model.sha256,
+    )
+    assert outcome == "scored"
+    name = cache.get(fanout._key(token, "d0"))
+    assert s3_storage.keys(f"fanout/{token}/") == [name]
+    with default_storage.open(name, "rb") as fh:
+        piece = distributed.read_piece(fh, rows=1000, detectors=1)
+    assert piece.raw.shape[0] == 1000
+    delete_folder(f"fanout/{token}")
+    cache.delete_many([fanout._key(token, w) for w in ("open", "c0", "d0")])
+    assert s3_storage.keys("fanout/") == []
+    assert not s3_storage.media_root.exists()
