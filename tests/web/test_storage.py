@@ -1,8 +1,9 @@
+import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, Storage
 from django.db.models.fields.files import FieldFile
 
-from apps.common.storage import delete_folder, local_path
+from apps.common.storage import content_key, delete_folder, local_path
 
 
 class _Field:
@@ -19,6 +20,8 @@ class RemoteStorage(Storage):
         self.files: dict[str, bytes] = {}
 
     def _open(self, name, mode="rb"):
+        if name not in self.files:
+            raise FileNotFoundError(name)
         return ContentFile(self.files[name], name=name)
 
     def _save(self, name, content):
@@ -71,3 +74,26 @@ def test_a_folder_on_a_remote_storage_is_deleted_too():
     storage.save("fanout/t1/part-0.npz", ContentFile(b"x"))
     delete_folder("fanout/t1", storage)
     assert not storage.exists("fanout/t1/part-0.npz")
+
+
+def test_a_content_key_changes_with_the_content_and_never_names_a_copy(tmp_path):
+    disk = FileSystemStorage(location=tmp_path)
+    name = disk.save("runs/r.parquet", ContentFile(b"one"))
+    first = content_key(name, disk)
+    assert first[0] == str(tmp_path / "runs" / "r.parquet")
+    disk.delete(name)
+    disk.save(name, ContentFile(b"three"))
+    assert content_key(name, disk) != first
+
+    remote = RemoteStorage()
+    name = remote.save("runs/r.parquet", ContentFile(b"one"))
+    assert content_key(name, remote) == ("runs/r.parquet", 3)
+    remote.files[name] = b"three"  # rewritten in place under its name
+    assert content_key(name, remote) == ("runs/r.parquet", 5)
+
+
+def test_a_missing_file_has_no_content_key(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        content_key("gone.parquet", FileSystemStorage(location=tmp_path))
+    with pytest.raises(FileNotFoundError):
+        content_key("gone.parquet", RemoteStorage())
