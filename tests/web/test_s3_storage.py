@@ -89,6 +89,11 @@ def test_upload_ingest_run_results_and_downloads_all_on_s3(
     response = alice_client.get(download)
     assert response.status_code == 200
     assert pd.read_csv(io.BytesIO(b"".join(response.streaming_content))).shape == (400, 4)
+    ids = {"tenant_slug": tenant_a.slug, "pk": version.dataset_id, "number": version.number}
+    for page in ("version", "preview"):  # the profile and the first rows, read from the bucket
+        response = alice_client.get(reverse(f"datasets:{page}", kwargs=ids))
+        assert response.status_code == 200, page
+    assert b"is_anomaly" in response.content
 
     config = make_config(tenant_a, alice)
     run = make_run(tenant_a, alice, version, config, label_column="is_anomaly")
@@ -192,4 +197,54 @@ def test_a_run_spread_in_parts_on_s3_succeeds_and_leaves_no_parts(
     delete_folder(f"fanout/{token}")
     cache.delete_many([fanout._key(token, w) for w in ("open", "c0", "d0")])
     assert s3_storage.keys("fanout/") == []
+    assert not s3_storage.media_root.exists()
+
+
+def test_the_stored_model_scores_again_online_and_as_onnx_from_s3(
+    s3_storage, alice_client, alice, tenant_a, tmp_path
+):
+    from apps.detectors import scoring
+    from apps.runs.services import run_start
+
+    frame = blobs(300, anomalies=10, label=True)
+    version = _upload(alice_client, tenant_a, tmp_path, frame, "again")
+    first = make_run(
+        tenant_a, alice, version, make_config(tenant_a, alice), label_column="is_anomaly"
+    )
+    execute_run(first.pk)
+    first.refresh_from_db()
+    model = first.trained_model
+
+    # a run scored with the stored model reads it back from the bucket: the same scores
+    second = run_start(
+        tenant=tenant_a,
+        user=alice,
+        dataset_version=version,
+        detector_version=first.detector_version,
+        label_column="is_anomaly",
+        scoring_model=model,
+    )
+    execute_run(second.pk)
+    second.refresh_from_db()
+    assert second.status == Run.Status.SUCCEEDED, second.error
+
+    def scores(run) -> list[float]:
+        response = alice_client.get(_run_url("download_csv", run))
+        table = pd.read_csv(io.BytesIO(b"".join(response.streaming_content)))
+        return table.sort_values("row_id")["score"].tolist()
+
+    assert scores(second) == scores(first)
+
+    # online scoring loads the model from the bucket
+    scoring.cache.clear()
+    records = frame[model.input_columns].head(5).to_dict(orient="records")
+    out = scoring.score_records(model=model, records=records)
+    assert len(out["scores"]) == 5 and out["labels"][0] == 1  # the first rows are the outliers
+
+    # the ONNX download converts the stored model
+    onnx = alice_client.get(
+        reverse("detectors:model_onnx", kwargs={"tenant_slug": tenant_a.slug, "model_id": model.pk})
+    )
+    assert onnx.status_code == 200
+    assert len(b"".join(onnx.streaming_content) if onnx.streaming else onnx.content) > 100
     assert not s3_storage.media_root.exists()
