@@ -309,6 +309,9 @@ def s3_storage(bucket: str, *, endpoint_url: str = "", region: str = "") -> dict
 
 
 STORAGE_S3_BUCKET = env.str("STORAGE_S3_BUCKET", default="")
+# Remote storage: each web/worker process keeps local copies of the files its pages read
+# (results, datasets, explanations) up to this size, in its own temporary folder.
+STORAGE_S3_LOCAL_COPIES_MB = env.int("STORAGE_S3_LOCAL_COPIES_MB", default=512)
 STORAGES = {
     "default": s3_storage(
         STORAGE_S3_BUCKET,

@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from django.conf import settings
 from django.http import Http404, HttpRequest
 
-from apps.common.storage import content_key
+from apps.common.storage import LocalCopies, content_key
 from apps.tenants.access import get_scoped_or_404, require
 from apps.tenants.permissions import CREATE
 from pynomaly import results as R
@@ -116,13 +117,16 @@ def file_key(f) -> tuple:
         raise ResultsUnavailable(f"missing file {f.name}") from None
 
 
+_copies = LocalCopies(max_bytes=settings.STORAGE_S3_LOCAL_COPIES_MB * 1024 * 1024)
+
+
 def _source(f):
-    """The file for pyarrow: its path on disk, else the storage's file object (S3: fetched
-    once into a spooled temporary file, in memory up to its max_memory_size)."""
+    """The file for pyarrow: its path on disk; on remote storage (S3) a memory map of this
+    process's local copy, fetched once per content (see :class:`LocalCopies`)."""
     try:
         return f.path
     except NotImplementedError:
-        return f.storage.open(f.name, "rb")
+        return _copies.open(f.name, f.storage, pa.memory_map)
 
 
 def parquet_file(f) -> pq.ParquetFile:
