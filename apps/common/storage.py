@@ -167,6 +167,27 @@ class LocalCopies:
             return opener(tmp)
 
 
+_copies: LocalCopies | None = None
+
+
+def open_copy(name: str, storage, opener: Callable[[str], Any]) -> Any:
+    """``opener(path)`` of a stored file for a reader that reopens it often: the file itself
+    on disk storage, else this process's local copy (:class:`LocalCopies`, up to
+    ``STORAGE_S3_LOCAL_COPIES_MB``). FileNotFoundError if it is missing."""
+    global _copies
+    try:
+        path = storage.path(name)
+    except NotImplementedError:
+        path = None
+    if path is not None:
+        return opener(path)
+    if _copies is None:
+        from django.conf import settings
+
+        _copies = LocalCopies(max_bytes=settings.STORAGE_S3_LOCAL_COPIES_MB * 1024 * 1024)
+    return _copies.open(name, storage, opener)
+
+
 def delete_folder(prefix: str, storage=None) -> None:
     """Delete every stored file directly under ``prefix`` (and the folder, on disk storage)."""
     if storage is None:

@@ -16,10 +16,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from django.conf import settings
 from django.http import Http404, HttpRequest
 
-from apps.common.storage import LocalCopies, content_key
+from apps.common.storage import content_key, open_copy
 from apps.tenants.access import get_scoped_or_404, require
 from apps.tenants.permissions import CREATE
 from pynomaly import results as R
@@ -117,16 +116,13 @@ def file_key(f) -> tuple:
         raise ResultsUnavailable(f"missing file {f.name}") from None
 
 
-_copies = LocalCopies(max_bytes=settings.STORAGE_S3_LOCAL_COPIES_MB * 1024 * 1024)
-
-
 def _source(f):
     """The file for pyarrow: its path on disk; on remote storage (S3) a memory map of this
-    process's local copy, fetched once per content (see :class:`LocalCopies`)."""
+    process's local copy, fetched once per content (see :func:`open_copy`)."""
     try:
         return f.path
     except NotImplementedError:
-        return _copies.open(f.name, f.storage, pa.memory_map)
+        return open_copy(f.name, f.storage, pa.memory_map)
 
 
 def parquet_file(f) -> pq.ParquetFile:

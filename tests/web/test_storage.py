@@ -6,7 +6,7 @@ from django.core.files.storage import FileSystemStorage, Storage
 from django.db.models.fields.files import FieldFile
 
 from apps.common import storage as stored
-from apps.common.storage import LocalCopies, content_key, delete_folder, local_path
+from apps.common.storage import LocalCopies, content_key, delete_folder, local_path, open_copy
 
 
 class _Field:
@@ -135,3 +135,9 @@ def test_local_copies_fetch_each_content_once_and_drop_the_oldest(monkeypatch):
     assert copies.open(b, remote, read)[1] == b"c" * 10
     with pytest.raises(FileNotFoundError):
         copies.open("runs/gone.parquet", remote, read)
+
+
+def test_open_copy_opens_a_file_on_disk_where_it_lies(tmp_path):
+    disk = FileSystemStorage(location=tmp_path)
+    name = disk.save("runs/r.parquet", ContentFile(b"PAR1"))
+    assert open_copy(name, disk, str) == str(tmp_path / "runs" / "r.parquet")
