@@ -283,8 +283,43 @@ MEDIA_URL = "/media/"
 # Built static files: hashed names, gzip + brotli copies, cached for a year (whitenoise) after
 # `collectstatic` — production and `make run`; `make dev` and the tests serve the sources.
 STATIC_BUILT = env.bool("PYNOMALY_STATIC_BUILT", default=PRODUCTION)
+# Stored files (uploads, Parquet, results, models) on disk under MEDIA_ROOT, or with
+# STORAGE_S3_BUCKET in an S3-compatible bucket (AWS, MinIO, Ceph RGW) shared by every host.
+# Objects are private and never linked: every download goes through a view that checks the
+# tenant. Credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or boto3's own chain:
+# instance role, ~/.aws) and are never copied into these settings, so never into a log.
+
+
+def s3_storage(bucket: str, *, endpoint_url: str = "", region: str = "") -> dict:
+    """``STORAGES["default"]`` for an S3 bucket (the tests' local S3 server takes it too)."""
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "endpoint_url": endpoint_url or None,  # None: AWS itself
+            "region_name": region or None,
+            "default_acl": "private",
+            "querystring_auth": False,  # no signed URLs: files are served by our views
+            "file_overwrite": False,  # a taken name gets a suffix, as on disk
+            # a file read through storage is fetched into a temporary file that spills to disk
+            # (FILE_UPLOAD_TEMP_DIR) beyond this size instead of filling memory
+            "max_memory_size": 16 * 1024 * 1024,
+        },
+    }
+
+
+STORAGE_S3_BUCKET = env.str("STORAGE_S3_BUCKET", default="")
+# Remote storage: each web/worker process keeps local copies of the files its pages read
+# (results, datasets, explanations) up to this size, in its own temporary folder.
+STORAGE_S3_LOCAL_COPIES_MB = env.int("STORAGE_S3_LOCAL_COPIES_MB", default=512)
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": s3_storage(
+        STORAGE_S3_BUCKET,
+        endpoint_url=env.str("STORAGE_S3_ENDPOINT_URL", default=""),
+        region=env.str("STORAGE_S3_REGION", default=""),
+    )
+    if STORAGE_S3_BUCKET
+    else {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if STATIC_BUILT

@@ -194,6 +194,62 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.fixture(scope="session")
+def s3_server():
+    """A local S3-compatible server (moto's server mode) on loopback: its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+class S3Bucket:
+    """The test's bucket: its name, a boto3 client on it, and the MEDIA_ROOT nothing may use."""
+
+    def __init__(self, client, name: str, media_root: Path):
+        self.client, self.name, self.media_root = client, name, media_root
+
+    def keys(self, prefix: str = "") -> list[str]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.name, Prefix=prefix
+        )
+        return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
+
+
+@pytest.fixture
+def s3_storage(s3_server, settings, tmp_path, monkeypatch):
+    """Stored files in an S3 bucket of this test's own on the local S3 server.
+
+    ``STORAGES["default"]`` is what settings.py makes of ``STORAGE_S3_BUCKET`` (credentials
+    from the environment, as in production); MEDIA_ROOT names a folder that must stay absent.
+    """
+    import uuid
+
+    import boto3
+
+    from pynomaly_web.settings import s3_storage as s3_default
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    region = "us-east-1"
+    name = f"pynomaly-test-{uuid.uuid4().hex[:12]}"
+    client = boto3.client("s3", endpoint_url=s3_server, region_name=region)
+    client.create_bucket(Bucket=name)
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": s3_default(name, endpoint_url=s3_server, region=region),
+    }
+    settings.MEDIA_ROOT = str(tmp_path / "media-unused")
+    bucket = S3Bucket(client, name, Path(settings.MEDIA_ROOT))
+    yield bucket
+    for key in bucket.keys():
+        client.delete_object(Bucket=name, Key=key)
+    client.delete_bucket(Bucket=name)
+
+
 def wait_for_port(
     port: int, proc: subprocess.Popen, log: Path, what: str, *, timeout: float
 ) -> None:

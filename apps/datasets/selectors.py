@@ -6,8 +6,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.files.storage import default_storage
 from django.db.models import OuterRef, QuerySet, Subquery
+
+from apps.common.storage import open_copy
 
 from .models import Dataset, DatasetVersion, Upload
 
@@ -70,9 +71,11 @@ def preview_page(
     version: DatasetVersion, page: int, page_size: int = PREVIEW_PAGE_SIZE
 ) -> PreviewPage:
     """One page of a version's Parquet, reading only the row groups that hold it."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    with default_storage.open(version.parquet.name, "rb") as fh:
+    # a local copy on remote storage: paging through a preview fetches the file once
+    with open_copy(version.parquet.name, version.parquet.storage, pa.memory_map) as fh:
         pf = pq.ParquetFile(fh)
         total = pf.metadata.num_rows
         num_pages = max(1, math.ceil(total / page_size))

@@ -9,7 +9,6 @@ update and every page and download agrees at once.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -19,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from django.http import Http404, HttpRequest
 
+from apps.common.storage import content_key, open_copy
 from apps.tenants.access import get_scoped_or_404, require
 from apps.tenants.permissions import CREATE
 from pynomaly import results as R
@@ -109,23 +109,20 @@ def cached(key: tuple, make):
 
 
 def file_key(f) -> tuple:
-    """Identifies one file's content: path + mtime + size locally, the name on remote storage."""
+    """Identifies one file's content (see :func:`apps.common.storage.content_key`)."""
     try:
-        path = f.path
-    except NotImplementedError:
-        return (type(f.storage).__name__, f.name)
-    try:
-        st = os.stat(path)
+        return content_key(f.name, f.storage)
     except FileNotFoundError:
         raise ResultsUnavailable(f"missing file {f.name}") from None
-    return (path, st.st_mtime_ns, st.st_size)
 
 
 def _source(f):
+    """The file for pyarrow: its path on disk; on remote storage (S3) a memory map of this
+    process's local copy, fetched once per content (see :func:`open_copy`)."""
     try:
         return f.path
     except NotImplementedError:
-        return f.storage.open(f.name, "rb")
+        return open_copy(f.name, f.storage, pa.memory_map)
 
 
 def parquet_file(f) -> pq.ParquetFile:

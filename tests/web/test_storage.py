@@ -1,8 +1,12 @@
+import os
+
+import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, Storage
 from django.db.models.fields.files import FieldFile
 
-from apps.common.storage import delete_folder, local_path
+from apps.common import storage as stored
+from apps.common.storage import LocalCopies, content_key, delete_folder, local_path, open_copy
 
 
 class _Field:
@@ -17,8 +21,12 @@ class RemoteStorage(Storage):
 
     def __init__(self):
         self.files: dict[str, bytes] = {}
+        self.opened = 0
 
     def _open(self, name, mode="rb"):
+        self.opened += 1
+        if name not in self.files:
+            raise FileNotFoundError(name)
         return ContentFile(self.files[name], name=name)
 
     def _save(self, name, content):
@@ -71,3 +79,65 @@ def test_a_folder_on_a_remote_storage_is_deleted_too():
     storage.save("fanout/t1/part-0.npz", ContentFile(b"x"))
     delete_folder("fanout/t1", storage)
     assert not storage.exists("fanout/t1/part-0.npz")
+
+
+def test_a_content_key_changes_with_the_content_and_never_names_a_copy(tmp_path, monkeypatch):
+    monkeypatch.setattr(stored, "REMOTE_KEY_SECONDS", 0)
+    disk = FileSystemStorage(location=tmp_path)
+    name = disk.save("runs/r.parquet", ContentFile(b"one"))
+    first = content_key(name, disk)
+    assert first[0] == str(tmp_path / "runs" / "r.parquet")
+    disk.delete(name)
+    disk.save(name, ContentFile(b"three"))
+    assert content_key(name, disk) != first
+
+    remote = RemoteStorage()
+    name = remote.save("runs/r.parquet", ContentFile(b"one"))
+    assert content_key(name, remote) == ("runs/r.parquet", 3)
+    remote.files[name] = b"three"  # rewritten in place under its name
+    assert content_key(name, remote) == ("runs/r.parquet", 5)
+
+
+def test_a_missing_file_has_no_content_key(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        content_key("gone.parquet", FileSystemStorage(location=tmp_path))
+    with pytest.raises(FileNotFoundError):
+        content_key("gone.parquet", RemoteStorage())
+
+
+def test_a_remote_key_is_asked_once_for_a_burst_of_reads():
+    remote = RemoteStorage()
+    name = remote.save("runs/burst.parquet", ContentFile(b"one"))
+    opened = remote.opened
+    keys = {content_key(name, remote) for _ in range(20)}
+    assert keys == {("runs/burst.parquet", 3)}
+    assert remote.opened == opened + 1
+
+
+def test_local_copies_fetch_each_content_once_and_drop_the_oldest(monkeypatch):
+    monkeypatch.setattr(stored, "REMOTE_KEY_SECONDS", 0)
+    remote = RemoteStorage()
+    a = remote.save("runs/a.parquet", ContentFile(b"a" * 600))
+    b = remote.save("runs/b.parquet", ContentFile(b"b" * 600))
+    copies = LocalCopies(max_bytes=1000)
+
+    def read(path):
+        with open(path, "rb") as fh:
+            return path, fh.read()
+
+    first, data = copies.open(a, remote, read)
+    assert data == b"a" * 600 and first.endswith(".parquet")
+    assert copies.open(a, remote, read)[0] == first  # the same copy, not fetched again
+    second, data = copies.open(b, remote, read)
+    assert data == b"b" * 600
+    assert not os.path.exists(first)  # over the limit: the least recently used is gone
+    remote.files[b] = b"c" * 10  # new content under the name: a new copy
+    assert copies.open(b, remote, read)[1] == b"c" * 10
+    with pytest.raises(FileNotFoundError):
+        copies.open("runs/gone.parquet", remote, read)
+
+
+def test_open_copy_opens_a_file_on_disk_where_it_lies(tmp_path):
+    disk = FileSystemStorage(location=tmp_path)
+    name = disk.save("runs/r.parquet", ContentFile(b"PAR1"))
+    assert open_copy(name, disk, str) == str(tmp_path / "runs" / "r.parquet")
