@@ -37,7 +37,7 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 
 from apps.common.heartbeat import Heartbeat
-from apps.common.storage import delete_folder, local_path, stored_path
+from apps.common.storage import delete_files, delete_folder, local_path, stored_path
 
 logger = logging.getLogger(__name__)
 
@@ -249,6 +249,9 @@ def score_part(
             distributed.write_piece(fh, distributed.Piece(raw, contributions, _me()))
             fh.seek(0)
             name = default_storage.save(f"fanout/{token}/part-{index}.npz", File(fh))
+        if not cache.get(_key(token, "open")):  # the run's task ended while this was saved
+            delete_files([name])
+            return "over"
         cache.set(_key(token, f"d{index}"), name, timeout=MARKER_SECONDS)
         return "scored"
     except Cancelled:
