@@ -37,7 +37,7 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 
 from apps.common.heartbeat import Heartbeat
-from apps.common.storage import delete_files, delete_folder, local_path, stored_path
+from apps.common.storage import delete_files, delete_folder, open_copy, stored_path
 
 logger = logging.getLogger(__name__)
 
@@ -236,8 +236,13 @@ def score_part(
     try:
         fitted = _model(model_name, sha256)
         version = Run.objects.select_related("dataset_version").get(pk=run_id).dataset_version
-        with local_path(version.parquet) as path:
-            df = distributed.read_rows(str(path), start, stop, list(fitted.preparer.input_columns))
+        columns = list(fitted.preparer.input_columns)
+        # on remote storage one download per process serves every part it scores of this run
+        df = open_copy(
+            str(version.parquet.name),
+            version.parquet.storage,
+            lambda path: distributed.read_rows(str(path), start, stop, columns),
+        )
         raw, contributions = fitted.raw_scores(
             df,
             chunk_size=chunk,
