@@ -83,15 +83,24 @@
         retry.type = "button";
         retry.className = "btn btn-secondary";
         retry.textContent = "Retry";
-        retry.addEventListener("click", function () {
-          el.textContent = "";
-          fetchAndDraw(el);
-        });
+        retry.addEventListener("click", function () { retryChart(el); });
         el.appendChild(retry);
         el.classList.add("p-6", "text-sm", "text-slate-500");
+        el.setAttribute("data-chart-failed", "");
         console.warn("Pynomaly: cannot load chart #" + el.id, err.message);
       });
   }
+
+  function retryChart(el) {
+    el.removeAttribute("data-chart-failed");
+    el.classList.remove("p-6", "text-sm", "text-slate-500");
+    el.textContent = "";
+    fetchAndDraw(el);
+  }
+  // Back online, every chart that could not be fetched tries again by itself.
+  window.addEventListener("online", function () {
+    document.querySelectorAll("[data-chart-failed]").forEach(retryChart);
+  });
 
   function drawCharts() {
     if (!window.Plotly) return;

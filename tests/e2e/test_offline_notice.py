@@ -44,8 +44,12 @@ def test_a_threshold_preview_offline_says_so_and_retries(
 
     page.context.set_offline(False)
     page.wait_for_function("navigator.onLine")
-    page.get_by_role("button", name="Retry").click()
+    notice.get_by_role("button", name="Retry").click()
     notice.wait_for(state="hidden", timeout=15_000)
+    # a chart that asked for its figure offline (the typing scrolled near it) is drawn now
+    page.locator("#chart-histogram").scroll_into_view_if_needed()
+    page.locator("#chart-histogram svg.main-svg").first.wait_for(timeout=15_000)
+    assert page.locator("[data-chart-failed]").count() == 0
     assert page.locator("[data-stale]").count() == 0
     page.wait_for_function(
         "(before) => document.querySelector('#threshold-preview').innerText !== before", arg=before
