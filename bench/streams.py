@@ -26,7 +26,8 @@ a TrainedModel the way a finished run does, and measures:
   on a labelled stream, its ROC-AUC from the engine's learner on the same stream, and the
   processor's precision/recall of what it stored as anomalies.
 * **soak** (``--streams-soak``; ``--streams-soak-seconds``, default 600; ``--streams-soak-rate``,
-  default 20,000 records/s): Redis Streams at a paced rate, the processor's RSS sampled every
+  default 20,000 records/s; ``--streams-soak-source``, default ``redis``, or ``redis-packed``
+  or ``kafka``): that source at a paced rate, the processor's RSS sampled every
   5 s (min/max/last and the first and last minute's medians: flat, ≤ 1 GB), errors counted.
 
 ``--streams-brokers redis,redis-packed,kafka,mqtt,nats`` picks the sources (default all;
@@ -59,6 +60,8 @@ def add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--streams-soak", action="store_true")
     p.add_argument("--streams-soak-seconds", type=float, default=600.0)
     p.add_argument("--streams-soak-rate", type=float, default=20_000.0)
+    p.add_argument("--streams-soak-source", default="redis", choices=("redis", "redis-packed", "kafka"),
+                   help="the soak's source (redis-packed: 100 records per entry)")  # fmt: skip
     p.add_argument(
         "--streams-profile",
         action="store_true",
@@ -94,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         "online_records": args.streams_online_records or (5_000 if quick else 50_000),
         "soak_seconds": args.streams_soak_seconds,
         "soak_rate": args.streams_soak_rate,
+        "soak_source": args.streams_soak_source,
         "parts": [x for x in args.streams_parts.split(",") if x]
         + (["soak"] if args.streams_soak else [])
         + (["profile"] if args.streams_profile else []),
@@ -240,7 +244,9 @@ def report(results: dict) -> int:
 
     soak = results.get("soak")
     if soak:
-        print("\nsoak: Redis Streams at a paced rate, the processor's RSS every 5 s")
+        print(
+            f"\nsoak: {soak.get('source', 'redis')} at a paced rate, the processor's RSS every 5 s"
+        )
         if soak.get("error"):
             print(f"  FAILED — {soak['error']}")
             status = 1

@@ -559,7 +559,8 @@ def engine_online_scores(stream, dicts: list[dict]) -> list[float]:
 
 
 def soak(ws: Workspace, opts: dict, sources: Sources) -> dict | None:
-    source = sources.new("redis")
+    kind = opts.get("soak_source", "redis")
+    source = sources.new(kind)
     if source is None:
         return None
     seconds, rate = opts["soak_seconds"], opts["soak_rate"]
@@ -610,7 +611,7 @@ def soak(ws: Workspace, opts: dict, sources: Sources) -> dict | None:
     if logged:
         error_kinds.append(f"{logged} error lines in the processor's log")
     return {
-        "seconds": elapsed, "sent": sent, "stored": stored_total - base, "rss_mb": rss,
+        "source": kind, "seconds": elapsed, "sent": sent, "stored": stored_total - base, "rss_mb": rss,
         "rss_first_minute_mb": statistics.median(first), "rss_last_minute_mb": statistics.median(last),
         "errors": len(error_kinds), "error_kinds": error_kinds, "load": load1(),
     }  # fmt: skip
@@ -731,7 +732,7 @@ def run(opts: dict) -> int:
                     results["online"][learner] = online(ws, opts, sources, learner)
                 except (RuntimeError, TimeoutError) as exc:
                     results["online"][learner] = {"error": str(exc)}
-        if "redis" in opts["brokers"] and "soak" in parts:
+        if "soak" in parts:
             try:
                 results["soak"] = soak(ws, opts, sources)
             except (RuntimeError, TimeoutError) as exc:
