@@ -58,8 +58,8 @@ RECONNECT_BACKOFF_MAX_MS = 10_000
 PREFETCH_KBYTES = 32_768
 # How long the broker may hold a fetch that has nothing new. librdkafka's 500 ms default set the
 # latency floor: produce -> anomaly stored at 5,000 records/s on tansu was p50 159 ms, p99 287 ms;
-# with 20 ms, p50 14 ms, p99 30 ms (make bench BENCH_ARGS="--streams-only --streams-parts
-# latency", idle 2-core machine). An idle consumer then asks 50 times a second.
+# with 20 ms, p50 14-16 ms, p99 30-85 ms in two runs (make bench BENCH_ARGS="--streams-only
+# --streams-parts latency", idle 2-core machine). An idle consumer then asks 50 times a second.
 FETCH_WAIT_MAX_MS = 20
 COMMIT_PATIENCE = 30.0
 
