@@ -559,7 +559,7 @@ def engine_online_scores(stream, dicts: list[dict]) -> list[float]:
 
 
 def soak(ws: Workspace, opts: dict, sources: Sources) -> dict | None:
-    kind = opts.get("soak_source", "redis")
+    kind = opts["soak_source"]
     source = sources.new(kind)
     if source is None:
         return None
