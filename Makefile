@@ -7,6 +7,12 @@ STAMP := $(VENV)/.installed
 WITH_REDIS := $(PY) -m pynomaly_web.embedded_redis
 COV := $(PY) -m coverage
 COVERAGE_MIN_ENGINE := 90
+# `make test` and `make test-celery` run the suite in this many pytest-xdist workers, a test
+# file per worker at a time (most tests wait on a server, worker, browser or broker, not the
+# CPU); each worker has its own test database, Redis database and media folder (settings.py).
+# PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= 2
+XDIST := -n $(PYTEST_WORKERS) --dist loadfile
 
 .PHONY: run dev docs admin _stack test test-fast test-celery bench lighthouse install lint css plotly migrate clean \
 	install-integrations test-integrations
@@ -72,7 +78,7 @@ admin: $(STAMP)
 # fails under $(COVERAGE_MIN_ENGINE) % for pynomaly/ or under fail_under (pyproject) overall.
 test: $(STAMP)
 	@mkdir -p var && rm -f var/.coverage var/.coverage.*
-	@status=0; $(WITH_REDIS) $(COV) run -m pytest $(PYTEST_ARGS) || status=$$?; \
+	@status=0; $(WITH_REDIS) $(COV) run -m pytest $(XDIST) $(PYTEST_ARGS) || status=$$?; \
 	$(COV) combine -q; \
 	$(COV) report --skip-covered --sort=cover || true; \
 	for pkg in pynomaly pynomaly_web apps; do \
@@ -94,7 +100,7 @@ test-fast: $(STAMP)
 # PYNOMALY_TEST_BROKER=amqp://… on RabbitMQ (.ci/run does so after `make test`).
 test-celery: $(STAMP)
 	@mkdir -p var
-	$(WITH_REDIS) $(PY) -m pytest -m "celery and not e2e" $(PYTEST_ARGS)
+	$(WITH_REDIS) $(PY) -m pytest $(XDIST) -m "celery and not e2e" $(PYTEST_ARGS)
 
 # The Airflow provider (integrations/airflow) and the Kubeflow component (integrations/kubeflow),
 # each in a venv of its own, never .venv: Airflow and KFP are not the web app's requirements.

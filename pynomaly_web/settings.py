@@ -19,6 +19,30 @@ env = environ.Env()
 if (BASE_DIR / ".env").exists():
     environ.Env.read_env(BASE_DIR / ".env")
 
+
+def _scope_to_test_worker() -> None:
+    """`make test` runs the suite in two pytest-xdist workers (PYTEST_XDIST_WORKER=gw0, gw1):
+    each gets a Redis database and media and mail folders of its own (its test database gets
+    pytest-django's suffix), so that one worker's Celery queue, channel groups, cache and files
+    never meet the other's, whose rows have the same ids. Written back to the environment, once:
+    the servers and workers a test starts inherit the worker's values."""
+    import os
+    from urllib.parse import urlsplit, urlunsplit
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker or os.environ.get("PYNOMALY_TEST_WORKER") == worker:
+        return
+    n = int(worker.removeprefix("gw"))
+    url = urlsplit(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    db = 10 + n + int(url.path.strip("/") or 0)  # 0-9 stay for the tests' own use
+    os.environ["REDIS_URL"] = urlunsplit(url._replace(path=f"/{db}"))
+    os.environ["MEDIA_ROOT"] = str(VAR_DIR / f"media-{worker}")
+    os.environ["EMAIL_FILE_PATH"] = str(VAR_DIR / f"mail-{worker}")
+    os.environ["PYNOMALY_TEST_WORKER"] = worker
+
+
+_scope_to_test_worker()
+
 PYNOMALY_ENV = env.str("PYNOMALY_ENV", default="development")
 PRODUCTION = PYNOMALY_ENV == "production"
 DEBUG = env.bool("DEBUG", default=not PRODUCTION)
