@@ -400,7 +400,28 @@ def _internal() -> dict[str, DetectorSpec]:
         supervised=True,
         saveable=True,
     )
-    return {auto.key: auto, boost.key: boost}
+    near = _internal_spec(
+        "labelnear",
+        "LabelNear",
+        "Detector consensus raised near the known anomalies",
+        "Chosen by automatic selection when training labels hold too few known anomalies "
+        "to cross-validate a label-trained model",
+        (
+            ParamSpec("base", "str", "iforest,knn", help="Base detectors (keys)"),
+            ParamSpec(
+                "width",
+                "float",
+                2.0,
+                minimum=0.1,
+                maximum=100.0,
+                help="Reach of a known anomaly, in typical neighbour distances",
+            ),
+        ),
+        "pynomaly.supervised.LabelNear",
+        supervised=True,
+        saveable=True,
+    )
+    return {auto.key: auto, boost.key: boost, near.key: near}
 
 
 @functools.cache
@@ -529,7 +550,7 @@ def _accepted_args(key: str) -> dict[str, Any]:
     spec = get_detector(key)
     if spec.key == "dbscan":
         return {"contamination": 0.1}
-    if spec.key == "labelboost":
+    if spec.key in ("labelboost", "labelnear"):
         return {"contamination": 0.1, "random_state": None}
     module, _, class_name = spec.class_path.rpartition(".")
     source = _pyod_root().joinpath(*module.split(".")[1:]).with_suffix(".py")

@@ -91,11 +91,10 @@ _BOOSTERS = (
     "xgboost.sklearn.XGBClassifier",
     "pyod.models.xgbod.XGBOD",
 )
-_TRUSTED_BY_DETECTOR["labelboost"] = (
-    "pynomaly.supervised.LabelBoost",
-    *_BOOSTERS,
-    *sorted({t for types in _TRUSTED_BY_DETECTOR.values() for t in types}),
-)
+_ANY_BASE = tuple(sorted({t for types in _TRUSTED_BY_DETECTOR.values() for t in types}))
+_TRUSTED_BY_DETECTOR["labelboost"] = ("pynomaly.supervised.LabelBoost", *_BOOSTERS, *_ANY_BASE)
+# Its base detectors, the known anomalies' rows and floats.
+_TRUSTED_BY_DETECTOR["labelnear"] = ("pynomaly.supervised.LabelNear", *_ANY_BASE)
 
 
 def trusted_types(keys: Iterable[str] | None = None) -> list[str]:

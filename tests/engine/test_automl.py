@@ -29,22 +29,33 @@ def _clustered(n: int = 1500, anomalies: int = 60, seed: int = 0):
     return X, y
 
 
-def test_auto_chooses_a_consensus_of_pool_detectors_and_says_why():
+def test_auto_chooses_the_pair_with_the_best_benchmark_mean_and_says_why():
     X, y = make_easy(n_inliers=400, n_outliers=20)
     fitted, result = detect(frame_of(X), PipelineConfig((("auto", {}),)))
 
     sel = fitted.selection
     assert sel is not None and sel["mode"] == "unsupervised"
-    assert 1 <= len(fitted.keys) <= automl.ENSEMBLE_SIZE
-    assert set(fitted.keys) <= set(automl.POOL)
+    single, pair = automl.load_table().means()
+    best = automl.pairs()[int(np.argmax(pair))]
+    assert tuple(fitted.keys) == best  # on 420 rows every pair is affordable
+    assert pair.max() > single.max()  # a pair beats every single detector on the table
     assert [d["key"] for d in sel["detectors"]] == fitted.keys
-    assert sel["headline"].startswith(f"Chosen: {sel['label']} because ")
+    assert sel["headline"].startswith(f"Chosen: {sel['label']} because of the 66 pairs")
+    assert f"({pair.max():.3f}; the best single detector" in sel["headline"]
     assert "also considered" in sel["headline"]
     # DevNet (deep, label-trained) is named but not tried by the selection
     assert any(
         "training label column" in a["note"] for a in sel["alternatives"] if a["label"] == "DevNet"
     )
     assert roc_auc_score(y, result.scores) > 0.95
+
+
+def test_max_detectors_one_chooses_the_best_single_detector():
+    X, _ = make_easy(n_inliers=400, n_outliers=20)
+    sel = automl.select(X, size=1)
+    single, _ = automl.load_table().means()
+    assert [k for k, _ in sel.detectors] == [automl.POOL[int(np.argmax(single))]]
+    assert sel.reasons[0].startswith("of the 12 pool detectors, it had the best mean")
 
 
 def test_different_profiles_lead_to_different_neighbours_in_the_table():
@@ -97,31 +108,69 @@ def test_with_labels_a_trained_detector_wins_where_unsupervised_ones_fail():
     assert auto_auc > plain_auc + 0.2
 
 
-def test_with_two_labelled_anomalies_auto_picks_among_unsupervised_detectors():
-    X, y = make_easy(n_inliers=400, n_outliers=20)
+def test_with_two_labelled_anomalies_auto_raises_the_rows_near_them():
+    X, y = _clustered()
     labels = np.full(len(y), np.nan)
-    labels[-2:] = 1.0
-    fitted, _ = detect(frame_of(X), PipelineConfig((("auto", {}),)), train_labels=labels)
-    assert fitted.selection["mode"] == "labelled"
-    assert "labelboost" not in fitted.keys
-    notes = [a["note"] for a in fitted.selection["alternatives"]]
-    assert any("at least 5 labelled anomalies" in n for n in notes)
+    labels[:2] = 1.0  # two of the 60 clustered anomalies known
+    df = frame_of(X)
+    unlabelled = ~np.isfinite(labels)
+
+    unsupervised, plain = detect(df, PipelineConfig((("auto", {}),)))
+    fitted, result = detect(df, PipelineConfig((("auto", {}),)), train_labels=labels)
+
+    sel = fitted.selection
+    assert sel["mode"] == "labelled" and sel["labels"]["anomalies"] == 2
+    assert fitted.keys == ["labelnear"]  # on the unsupervised choice
+    assert sel["detectors"][0]["params"]["base"] == ",".join(unsupervised.keys)
+    assert sel["headline"].startswith("Chosen: LabelNear on ")
+    assert "2 known anomalies are too few to cross-validate" in sel["reasons"][0]
+    notes = [a["note"] for a in sel["alternatives"]]
+    assert any("at least 20 labelled anomalies (got 2)" in n for n in notes)
+    plain_auc = roc_auc_score(y[unlabelled], plain.scores[unlabelled])
+    auto_auc = roc_auc_score(y[unlabelled], result.scores[unlabelled])
+    assert auto_auc > plain_auc + 0.2
 
 
-@pytest.mark.parametrize("booster", ["lightgbm", "xgbod"])
-def test_a_label_trained_model_reloads_with_identical_scores(tmp_path, booster):
+def test_label_near_scores_new_rows_as_it_scored_the_training_rows():
+    from pynomaly.supervised import LabelNear
+
+    X, y = _clustered(n=600, anomalies=30)
+    labels = np.where(np.arange(len(y)) < 3, 1.0, np.nan)
+    det = LabelNear(base="iforest,hbos", random_state=0).fit(X, labels)
+
+    np.testing.assert_allclose(det.decision_function(X), det.decision_scores_)
+    near, far = X[3:30], X[30:]  # the unlabelled cluster members and the normal rows
+    assert det.decision_function(near).min() > np.quantile(det.decision_function(far), 0.9)
+    # an analyst's "not an anomaly" on one cluster member lowers the rows next to it
+    labels[3] = 0.0
+    corrected = LabelNear(base="iforest,hbos", random_state=0).fit(X, labels)
+    drop = det.decision_function(X) - corrected.decision_function(X)
+    assert drop[3] > 0.9  # the row itself
+    assert drop[4:30].mean() > 5 * drop[30:].mean()  # its cluster, far more than the rest
+    with pytest.raises(ValueError, match="at least one known anomaly"):
+        LabelNear().fit(X, np.zeros(len(X)))
+
+
+@pytest.mark.parametrize(
+    ("key", "params"),
+    [
+        ("labelboost", {"booster": "lightgbm", "base": "iforest,hbos"}),
+        ("labelboost", {"booster": "xgbod", "base": "iforest,hbos"}),
+        ("labelnear", {"base": "iforest,knn"}),
+    ],
+)
+def test_a_label_trained_model_reloads_with_identical_scores(tmp_path, key, params):
     X, y = _clustered(n=600, anomalies=30)
     labels = np.where(np.arange(len(y)) < 15, 1.0, np.nan)
     df = frame_of(X)
-    params = {"booster": booster, "base": "iforest,hbos"}
-    fitted = fit(df, PipelineConfig((("labelboost", params),)), train_labels=labels)
+    fitted = fit(df, PipelineConfig(((key, params),)), train_labels=labels)
     path = tmp_path / "model.skops"
     persist.save(fitted, path)
 
     loaded = persist.load(path)
 
     np.testing.assert_array_equal(loaded.score(df).scores, fitted.score(df).scores)
-    untrusted = persist.trusted_types(["labelboost"])
+    untrusted = persist.trusted_types([key])
     assert not any("pickle" in t or "builtins.eval" in t for t in untrusted)
 
 
