@@ -378,7 +378,8 @@ def _internal() -> dict[str, DetectorSpec]:
                 3,
                 minimum=1,
                 maximum=5,
-                help="Most detectors in the chosen ensemble",
+                help="Most detectors in the chosen ensemble (1: one detector; 2 or more: "
+                "the best pair)",
             ),
         ),
         "pynomaly.automl.select",

@@ -9,10 +9,17 @@ one (its ``updated_at`` moved) is restarted with the new configuration. Each thr
         →  store, one transaction (apps.streams.store)  →  commit to the broker
         →  publish to the live page (≤ 2 per second)  →  alert rules on closed windows
 
-Memory is bounded by the batch size: nothing is read before the previous batch is stored
-and committed. A stream whose model cannot load or whose source cannot connect shows the
-error in its state and is retried with a backoff doubling to :data:`MAX_BACKOFF`; no error
-of one stream stops another or the process. Several processes share a stream through the
+Memory is bounded by the batch size. A source that allows it (``prefetch``: Redis Streams)
+is polled by a reader thread of the stream's own, one batch ahead (:class:`Prefetch`):
+while a batch is scored and stored, the next one is read and parsed (the socket wait
+releases the interpreter). At most three batches are in memory (the one in hand, one
+waiting, one being read); what is read ahead is committed only once it is stored, so a
+crash loses nothing (it is redelivered). Other sources are polled in the loop: nothing is
+read before the previous batch is stored and committed.
+
+A stream whose model cannot load or whose source cannot connect shows the error in its
+state and is retried with a backoff doubling to :data:`MAX_BACKOFF`; no error of one
+stream stops another or the process. Several processes share a stream through the
 broker's consumer group, each as ``host:pid``.
 """
 
@@ -21,6 +28,7 @@ from __future__ import annotations
 import gc
 import logging
 import math
+import queue
 import threading
 import time
 from collections import deque
@@ -198,6 +206,54 @@ def _drifted_in(state: dict, start: datetime, end: datetime) -> list[str]:
     return sorted(out)
 
 
+class Prefetch:
+    """Polls ``consumer`` in a thread of its own, at most one batch ahead of the caller.
+
+    ``poll`` hands out what the thread read (waiting at most ``timeout`` for it); an error
+    of the source's poll is raised there, in the caller's thread. ``close`` stops the
+    thread (after its poll in progress, at most the poll timeout) before the consumer is
+    closed.
+    """
+
+    def __init__(self, consumer: Any, batch_size: int, timeout: float, name: str) -> None:
+        self._consumer = consumer
+        self._batch_size, self._timeout = batch_size, timeout
+        self._ready: queue.Queue[Any] = queue.Queue(maxsize=1)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._read, name=f"{name}-reader", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                item: Any = self._consumer.poll(self._batch_size, self._timeout)
+            except BaseException as exc:  # noqa: BLE001 - raised again in the caller
+                item = exc
+            if item or isinstance(item, BaseException):
+                while not self._stopping.is_set():
+                    try:
+                        self._ready.put(item, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if isinstance(item, BaseException):
+                    return
+
+    def poll(self, max_messages: int, timeout: float) -> list[Any]:
+        try:
+            item = self._ready.get(timeout=timeout)
+        except queue.Empty:
+            return []
+        if isinstance(item, BaseException):
+            raise item
+        messages: list[Any] = item
+        return messages
+
+    def close(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=self._timeout + 30.0)
+
+
 class StreamWorker(threading.Thread):
     """Serves one stream until stopped (see the module note)."""
 
@@ -260,12 +316,15 @@ class StreamWorker(threading.Thread):
         rate, publisher = Rate(), Publisher(self.stream_id)
         windows = AlertWindows(self.stream_id, time.time())
         batch_size = max(1, int(stream.batch_size or 1))
+        reader: Any = consumer
+        if getattr(consumer, "prefetch", False):
+            reader = Prefetch(consumer, batch_size, POLL_TIMEOUT, self.name)
         lag: int | None = None
         next_lag = next_idle_state = 0.0
         try:
             while not self.stopping.is_set():
                 clock = time.perf_counter()
-                messages = consumer.poll(batch_size, POLL_TIMEOUT)
+                messages = reader.poll(batch_size, POLL_TIMEOUT)
                 now = time.time()
                 self.timings["poll"] += time.perf_counter() - clock
                 if time.monotonic() >= next_lag:  # what waits behind the messages in hand
@@ -308,6 +367,8 @@ class StreamWorker(threading.Thread):
                 publisher.maybe_publish(time.monotonic())
                 windows.maybe_evaluate(now)
         finally:
+            if reader is not consumer:
+                reader.close()
             consumer.close()
 
 

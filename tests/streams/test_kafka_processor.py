@@ -34,7 +34,8 @@ def _records(stream: Stream) -> int:
 
 
 def _committed(config: dict, partitions: int) -> list[int]:
-    """The group's committed offsets, read without joining it."""
+    """The group's committed offsets, read without joining it (OFFSET_INVALID, negative,
+    for a partition with nothing committed)."""
     reader = Consumer(
         {"bootstrap.servers": config["bootstrap_servers"], "group.id": config["group"]}
     )
@@ -66,7 +67,8 @@ def test_a_kafka_stream_scores_each_record_as_a_batch_run_does(model, tenant_a, 
         assert stored[f"e{i}"].score == batch.scores[i]
     wait_for(lambda: Stream.objects.get(pk=stream.pk).state.get("lag") == 0, timeout=30)
     assert Stream.objects.get(pk=stream.pk).state["error"] == ""
-    assert sum(_committed(stream.config, 2)) == len(frame)
+    # the producer's sticky partitioner may have put every record on one partition
+    assert sum(max(o, 0) for o in _committed(stream.config, 2)) == len(frame)
 
 
 def test_poison_kafka_messages_go_to_dead_letters_and_the_rest_is_scored(
@@ -159,7 +161,9 @@ def test_a_killed_processor_resumes_from_the_committed_offsets_and_stores_each_e
     with stream_processor(stream.pk, "kafka-proc-1", tmp_path):
         wait_for(lambda: _records(stream) > killed_at, timeout=120)
         resumed_after = time.monotonic() - restarted
-        wait_for(lambda: sum(_committed(stream.config, 2)) == len(sent), timeout=300)
+        wait_for(
+            lambda: sum(max(o, 0) for o in _committed(stream.config, 2)) == len(sent), timeout=300
+        )
 
     expected = _flagged_ids(fitted, frame)
     rows = list(StreamAnomaly.objects.filter(stream=stream).values_list("event_id", flat=True))

@@ -52,6 +52,27 @@ def test_entries_pending_on_a_silent_consumer_are_taken_over(redis_key):
         live.close()
 
 
+def test_a_restarted_consumer_hands_out_its_own_pending_entries_once_when_reading_ahead(
+    redis_key,
+):
+    produce({"key": redis_key}, [b'{"n": %d}' % i for i in range(6)])
+    first = RedisConsumer({"key": redis_key, "group": "g"}, "c1")
+    read = first.poll(10, 1.0) + first.poll(10, 1.0)  # 1 entry, then the other 5
+    assert len(read) == 6
+    first.close()  # killed before it acknowledged anything
+    again = RedisConsumer({"key": redis_key, "group": "g"}, "c1")  # the same name restarted
+    try:
+        # polls without commits in between (the processor's reader thread runs one ahead)
+        seen = []
+        for _ in range(4):
+            seen += again.poll(2, 0.1)
+        assert [m.payload for m in seen] == [b'{"n": %d}' % i for i in range(6)]
+        again.commit(seen)
+        assert again.poll(10, 0.1) == []
+    finally:
+        again.close()
+
+
 def test_an_unknown_or_broken_adapter_fails_that_stream_with_a_clear_message(monkeypatch):
     with pytest.raises(sources.SourceUnavailable, match="no adapter for streams of kind 'x'"):
         sources.adapter("x")

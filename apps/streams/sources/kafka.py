@@ -233,6 +233,11 @@ def producer_client_config(settings: KafkaSettings, secret: str) -> dict[str, An
 class KafkaConsumer:
     """One member of the stream's consumer group (see the module's docstring)."""
 
+    # Polled in the processor's loop, not by a reader thread (processor.Prefetch): polled
+    # from a thread of its own while the loop committed and measured lag, the consumer
+    # handed out nothing (tests/streams/test_kafka_processor.py timed out).
+    prefetch = False
+
     def __init__(self, settings: KafkaSettings, secret: str, *, consumer_name: str) -> None:
         self.settings = settings
         self.consumer_name = consumer_name

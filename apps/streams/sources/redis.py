@@ -141,6 +141,10 @@ def _xadd(
 class RedisConsumer:
     """One consumer of a Redis stream's group (see the module note)."""
 
+    # The processor may poll it from a reader thread while it commits from its own
+    # (processor.Prefetch): its client is thread-safe.
+    prefetch = True
+
     def __init__(
         self,
         config: dict[str, Any],
@@ -160,7 +164,11 @@ class RedisConsumer:
         self._config = config
         self._client = _client(config, timeout=30.0)
         self._count_after = self._client.register_script(_COUNT_AFTER)
-        self._own_pending = True  # first poll: what this name read before and did not ack
+        # First polls: what this name read before and did not ack, from the start of its
+        # pending list; the cursor moves past each entry handed out, so that entries in
+        # flight (polled ahead, not yet acked) are never handed out twice.
+        self._own_pending = True
+        self._pending_cursor = "0"
         self._next_claim = 0.0
         self._claim_cursor = "0-0"
         # Most lines seen in one entry: COUNT counts entries, so a poll asks for
@@ -193,11 +201,19 @@ class RedisConsumer:
     def _poll(self, max_messages: int, timeout: float) -> list[Message]:
         lines = self._lines_per_entry
         count = 1 if lines is None else max(1, int(max_messages) // lines)
-        if self._own_pending:
-            entries = self._read("0", count, None)
-            if entries:
-                return entries
-            self._own_pending = False
+        while self._own_pending:
+            reply: Any = self._client.xreadgroup(
+                self.group, self.name, {self.key: self._pending_cursor}, count=count
+            )
+            entries = reply[0][1] if reply else []
+            if not entries:
+                self._own_pending = False
+                break
+            last = entries[-1][0]
+            self._pending_cursor = last.decode() if isinstance(last, bytes) else last
+            messages = self._messages(entries)
+            if messages:  # else only entries trimmed away while pending: read on
+                return messages
         now = time.monotonic()
         if now >= self._next_claim:
             claimed = self._claim(count)
