@@ -551,8 +551,16 @@ class StreamEngine:
         *,
         now: float | None = None,
     ) -> Outcome:
-        now = time.time() if now is None else now
-        batch = decode(
+        return self.process_batch(self.decode(payloads, coordinates, received_at), now=now)
+
+    def decode(
+        self, payloads: Sequence[bytes], coordinates: Sequence[str], received_at: Sequence[float]
+    ) -> Batch:
+        """The first half of :meth:`process`: parse and validate against the model's schema.
+
+        It reads only the engine's fixed configuration, so another thread may run it
+        (the processor's reader thread decodes the next batch while this one is scored)."""
+        return decode(
             payloads,
             coordinates,
             received_at,
@@ -560,6 +568,10 @@ class StreamEngine:
             id_field=self.id_field,
             time_field=self.time_field,
         )
+
+    def process_batch(self, batch: Batch, *, now: float | None = None) -> Outcome:
+        """The second half of :meth:`process`: score a decoded batch, update drift."""
+        now = time.time() if now is None else now
         if not batch.records:
             return Outcome(
                 0,

@@ -11,8 +11,8 @@ one (its ``updated_at`` moved) is restarted with the new configuration. Each thr
 
 Memory is bounded by the batch size. A source that allows it (``prefetch``: Redis Streams)
 is polled by a reader thread of the stream's own, one batch ahead (:class:`Prefetch`):
-while a batch is scored and stored, the next one is read and parsed (the socket wait
-releases the interpreter). At most three batches are in memory (the one in hand, one
+while a batch is scored and stored, the next one is read and decoded (the socket wait,
+SQLite and NumPy release the interpreter). At most three batches are in memory (the one in hand, one
 waiting, one being read); what is read ahead is committed only once it is stored, so a
 crash loses nothing (it is redelivered). Other sources are polled in the loop: nothing is
 read before the previous batch is stored and committed.
@@ -32,6 +32,7 @@ import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,7 +40,14 @@ import numpy as np
 from django.conf import settings
 from django.db import close_old_connections, connections
 
-from pynomaly.streaming import MAX_POINTS, ModelScorer, OnlineScorer, Outcome, StreamEngine
+from pynomaly.streaming import (
+    MAX_POINTS,
+    Batch,
+    ModelScorer,
+    OnlineScorer,
+    Outcome,
+    StreamEngine,
+)
 from pynomaly.streaming import decimate as decimate_points
 
 from . import groups, store
@@ -206,17 +214,40 @@ def _drifted_in(state: dict, start: datetime, end: datetime) -> list[str]:
     return sorted(out)
 
 
-class Prefetch:
-    """Polls ``consumer`` in a thread of its own, at most one batch ahead of the caller.
+class InLoop:
+    """Polls ``consumer`` in the caller's thread and ``prepare``s what it read: the same
+    interface as :class:`Prefetch`, for sources that are not polled from a second thread."""
 
-    ``poll`` hands out what the thread read (waiting at most ``timeout`` for it); an error
-    of the source's poll is raised there, in the caller's thread. ``close`` stops the
-    thread (after its poll in progress, at most the poll timeout) before the consumer is
-    closed.
+    def __init__(self, consumer: Any, prepare: Callable[[list[Any]], Any]) -> None:
+        self._consumer, self._prepare = consumer, prepare
+
+    def poll(self, max_messages: int, timeout: float) -> tuple[list[Any], Any]:
+        messages = self._consumer.poll(max_messages, timeout)
+        return messages, (self._prepare(messages) if messages else None)
+
+    def close(self) -> None:
+        pass
+
+
+class Prefetch:
+    """Polls ``consumer`` and ``prepare``s (decodes) what it read in a thread of its own, at
+    most one batch ahead of the caller.
+
+    ``poll`` hands out ``(messages, prepared)`` read by the thread (waiting at most
+    ``timeout`` for them; ``([], None)`` if none came); an error of the source's poll or of
+    ``prepare`` is raised there, in the caller's thread. ``close`` stops the thread (after
+    its poll in progress, at most the poll timeout) before the consumer is closed.
     """
 
-    def __init__(self, consumer: Any, batch_size: int, timeout: float, name: str) -> None:
-        self._consumer = consumer
+    def __init__(
+        self,
+        consumer: Any,
+        batch_size: int,
+        timeout: float,
+        name: str,
+        prepare: Callable[[list[Any]], Any] = lambda messages: None,
+    ) -> None:
+        self._consumer, self._prepare = consumer, prepare
         self._batch_size, self._timeout = batch_size, timeout
         self._ready: queue.Queue[Any] = queue.Queue(maxsize=1)
         self._stopping = threading.Event()
@@ -225,11 +256,14 @@ class Prefetch:
 
     def _read(self) -> None:
         while not self._stopping.is_set():
+            item: Any = None
             try:
-                item: Any = self._consumer.poll(self._batch_size, self._timeout)
+                messages = self._consumer.poll(self._batch_size, self._timeout)
+                if messages:
+                    item = (messages, self._prepare(messages))
             except BaseException as exc:  # noqa: BLE001 - raised again in the caller
                 item = exc
-            if item or isinstance(item, BaseException):
+            if item is not None:
                 while not self._stopping.is_set():
                     try:
                         self._ready.put(item, timeout=0.2)
@@ -239,15 +273,15 @@ class Prefetch:
                 if isinstance(item, BaseException):
                     return
 
-    def poll(self, max_messages: int, timeout: float) -> list[Any]:
+    def poll(self, max_messages: int, timeout: float) -> tuple[list[Any], Any]:
         try:
             item = self._ready.get(timeout=timeout)
         except queue.Empty:
-            return []
+            return [], None
         if isinstance(item, BaseException):
             raise item
-        messages: list[Any] = item
-        return messages
+        messages, prepared = item
+        return messages, prepared
 
     def close(self) -> None:
         self._stopping.set()
@@ -316,15 +350,23 @@ class StreamWorker(threading.Thread):
         rate, publisher = Rate(), Publisher(self.stream_id)
         windows = AlertWindows(self.stream_id, time.time())
         batch_size = max(1, int(stream.batch_size or 1))
-        reader: Any = consumer
+
+        def decode(messages: list[Any]) -> Batch:
+            return engine.decode(
+                [m.payload for m in messages],
+                [m.coordinates for m in messages],
+                [m.received_at for m in messages],
+            )
+
+        reader: Prefetch | InLoop = InLoop(consumer, decode)
         if getattr(consumer, "prefetch", False):
-            reader = Prefetch(consumer, batch_size, POLL_TIMEOUT, self.name)
+            reader = Prefetch(consumer, batch_size, POLL_TIMEOUT, self.name, decode)
         lag: int | None = None
         next_lag = next_idle_state = 0.0
         try:
             while not self.stopping.is_set():
                 clock = time.perf_counter()
-                messages = reader.poll(batch_size, POLL_TIMEOUT)
+                messages, batch = reader.poll(batch_size, POLL_TIMEOUT)
                 now = time.time()
                 self.timings["poll"] += time.perf_counter() - clock
                 if time.monotonic() >= next_lag:  # what waits behind the messages in hand
@@ -332,12 +374,7 @@ class StreamWorker(threading.Thread):
                     next_lag = time.monotonic() + LAG_EVERY
                 if messages:
                     clock = time.perf_counter()
-                    outcome = engine.process(
-                        [m.payload for m in messages],
-                        [m.coordinates for m in messages],
-                        [m.received_at for m in messages],
-                        now=now,
-                    )
+                    outcome = engine.process_batch(batch, now=now)
                     self.timings["process"] += time.perf_counter() - clock
                     clock = time.perf_counter()
                     stored = store.store_outcome(
@@ -367,8 +404,7 @@ class StreamWorker(threading.Thread):
                 publisher.maybe_publish(time.monotonic())
                 windows.maybe_evaluate(now)
         finally:
-            if reader is not consumer:
-                reader.close()
+            reader.close()
             consumer.close()
 
 

@@ -27,17 +27,23 @@ class Source:
         return [self.polls] * max_messages
 
 
-def test_it_reads_at_most_one_batch_ahead_of_the_caller():
+def test_it_reads_and_decodes_at_most_one_batch_ahead_of_the_caller():
     source = Source()
-    reader = Prefetch(source, 3, 0.1, "stream-1")
+    decoded_in: set[str] = set()
+
+    def decode(messages: list[int]) -> int:
+        decoded_in.add(threading.current_thread().name)
+        return sum(messages)
+
+    reader = Prefetch(source, 3, 0.1, "stream-1", decode)
     try:
-        assert reader.poll(3, 1.0) == [1, 1, 1]
+        assert reader.poll(3, 1.0) == ([1, 1, 1], 3)
         time.sleep(0.5)  # the caller is busy storing: the reader fills its one slot and waits
         # one batch waiting and one read that waits to be put: never more
         assert source.polls == 3
-        assert reader.poll(3, 1.0) == [2, 2, 2]
-        assert reader.poll(3, 1.0) == [3, 3, 3]
-        assert source.threads == {"stream-1-reader"}
+        assert reader.poll(3, 1.0) == ([2, 2, 2], 6)
+        assert reader.poll(3, 1.0) == ([3, 3, 3], 9)
+        assert source.threads == decoded_in == {"stream-1-reader"}
     finally:
         reader.close()
     assert not any(t.name == "stream-1-reader" for t in threading.enumerate())
@@ -46,7 +52,7 @@ def test_it_reads_at_most_one_batch_ahead_of_the_caller():
 def test_an_error_of_the_source_is_raised_in_the_callers_thread_after_what_was_read():
     reader = Prefetch(Source(fail_after=1), 2, 0.1, "stream-2")
     try:
-        assert reader.poll(2, 1.0) == [1, 1]
+        assert reader.poll(2, 1.0)[0] == [1, 1]
         with pytest.raises(ConnectionError, match="the broker went away"):
             reader.poll(2, 1.0)
     finally:
@@ -62,7 +68,7 @@ def test_an_idle_source_gives_empty_polls_within_the_timeout():
     reader = Prefetch(Idle(), 5, 0.05, "stream-3")
     try:
         started = time.monotonic()
-        assert reader.poll(5, 0.2) == []
+        assert reader.poll(5, 0.2) == ([], None)
         assert time.monotonic() - started < 1.0
     finally:
         reader.close()
