@@ -13,7 +13,7 @@ predict what each candidate will reach here; the run page shows both.
 
 With partial labels (1 = anomaly, 0 = normal, NaN = unknown):
 
-* a few known anomalies (fewer than :data:`NEAR_BELOW`) cannot be cross-validated, and a
+* a few known anomalies (fewer than ``automl_labels.NEAR_BELOW``) cannot be cross-validated; a
   booster learns the rows it saw. They say where anomalies are: ``labelnear``
   (:class:`pynomaly.supervised.LabelNear`) keeps the unsupervised pair's ranking and raises
   the rows near a known anomaly.

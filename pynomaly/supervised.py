@@ -235,7 +235,7 @@ class LabelNear(BaseDetector):  # type: ignore[misc]  # PyOD ships no type infor
 
     NEIGHBOUR = 5
     SAMPLE = 2_000  # rows whose neighbour distance estimates the typical one
-    MAX_NORMALS = 5_000
+    MAX_NORMALS = 1_000  # each scored row is compared with every one kept
 
     def __init__(
         self,

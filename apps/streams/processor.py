@@ -12,9 +12,9 @@ one (its ``updated_at`` moved) is restarted with the new configuration. Each thr
 Memory is bounded by the batch size. A source that allows it (``prefetch``: Redis Streams)
 is polled by a reader thread of the stream's own, one batch ahead (:class:`Prefetch`):
 while a batch is scored and stored, the next one is read and decoded (the socket wait,
-SQLite and NumPy release the interpreter). At most three batches are in memory (the one in hand, one
-waiting, one being read); what is read ahead is committed only once it is stored, so a
-crash loses nothing (it is redelivered). Other sources are polled in the loop: nothing is
+SQLite and NumPy release the interpreter). At most three batches are in memory (the one
+in hand, one waiting, one being read); what is read ahead is committed only once it is
+stored, so a crash loses nothing (it is redelivered). Other sources are polled in the loop: nothing is
 read before the previous batch is stored and committed.
 
 A stream whose model cannot load or whose source cannot connect shows the error in its
