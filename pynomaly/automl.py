@@ -286,6 +286,14 @@ def _names(keys: Sequence[str]) -> str:
 _SLOW_ABOVE_ROWS = {"inne": 50_000, "ecod": 200_000, "copod": 200_000}
 
 
+def _budget(*, rows: int, columns: int, max_fit_rows: int | None) -> float:
+    """The ensemble's time budget: COST_FACTOR IForests, at least MIN_BUDGET_SECONDS."""
+    one_forest = cost.estimate_pipeline(
+        rows=rows, columns=columns, keys=["iforest"], max_fit_rows=max_fit_rows
+    )
+    return max(COST_FACTOR * one_forest.seconds, MIN_BUDGET_SECONDS)
+
+
 def _affordable(
     ranked: Sequence[str],
     *,
@@ -299,8 +307,7 @@ def _affordable(
     ensemble's, COST_FACTOR IForests); why others are out."""
     fit = {"max_fit_rows": max_fit_rows}
     if budget is None:
-        one_forest = cost.estimate_pipeline(rows=rows, columns=columns, keys=["iforest"], **fit)
-        budget = max(COST_FACTOR * one_forest.seconds, MIN_BUDGET_SECONDS)
+        budget = _budget(rows=rows, columns=columns, max_fit_rows=max_fit_rows)
     chosen: list[str] = []
     excluded: dict[str, str] = {}
     for key in ranked:
@@ -382,10 +389,11 @@ def select(
     candidates.sort(key=lambda c: -c.mean)
     chosen: Candidate | None = None
     over: dict[tuple[str, ...], str] = {}
+    budget = _budget(**fit)
     for c in candidates:
         if any(k in excluded for k in c.keys):
             continue
-        fits, why = _affordable(c.keys, size=len(c.keys), **fit)
+        fits, why = _affordable(c.keys, size=len(c.keys), budget=budget, **fit)
         if len(fits) == len(c.keys):
             chosen = c
             break
@@ -448,6 +456,11 @@ def _unsupervised(
     best_single = max((c for c in candidates if len(c.keys) == 1), key=lambda c: c.mean)
     kind = "pairs of pool detectors" if len(chosen.keys) > 1 else "pool detectors"
     top = candidates[0]
+
+    def why_out(c: Candidate) -> str:
+        """Why the cost guard refused ``c`` ("" if it did not)."""
+        return over.get(c.keys) or next((excluded[k] for k in c.keys if k in excluded), "")
+
     if chosen is top:
         first = (
             f"of the {sum(len(c.keys) == len(chosen.keys) for c in candidates)} {kind}, it had "
@@ -459,11 +472,10 @@ def _unsupervised(
             else ")"
         )
     else:
-        why = over.get(top.keys) or next((excluded[k] for k in top.keys if k in excluded), "")
         first = (
             f"of the {kind} that the cost guard allows for this size, it had the best mean "
             f"ROC-AUC over the {sets} benchmark sets ({chosen.mean:.3f}); {top.label}, the best "
-            f"overall ({top.mean:.3f}), is {why}"
+            f"overall ({top.mean:.3f}), is {why_out(top)}"
         )
     reasons = [
         first,
@@ -486,7 +498,7 @@ def _unsupervised(
 
     def note(c: Candidate) -> str:
         parts = [f"mean over the benchmark sets {c.mean:.3f}"]
-        why = over.get(c.keys) or next((excluded[k] for k in c.keys if k in excluded), "")
+        why = why_out(c)
         return "; ".join([*parts, why] if why else parts)
 
     shown = [c for c in candidates if c is not chosen and len(c.keys) > 1][:5]

@@ -119,8 +119,10 @@ def _auc(target: np.ndarray, scores: np.ndarray) -> float:
 
 
 def _standardised(raw: np.ndarray) -> np.ndarray:
-    std = raw.std(axis=0)
-    out: np.ndarray = (raw - raw.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    from .supervised import score_stats
+
+    mean, std = score_stats(raw)
+    out: np.ndarray = (raw - mean) / std
     return out
 
 
@@ -295,21 +297,9 @@ def _boost_predict(
     weight = (len(y) - n_pos) / max(n_pos, 1)
     features, new = np.hstack([X, tos]), np.hstack([X_new, tos_new])
     if booster == "lightgbm":
-        from lightgbm import LGBMClassifier
+        from .supervised import lightgbm_classifier
 
-        model: Any = LGBMClassifier(
-            n_estimators=100,
-            learning_rate=0.05,
-            num_leaves=15,
-            min_child_samples=max(2, min(20, n_pos)),
-            subsample=0.8,
-            subsample_freq=1,
-            colsample_bytree=0.8,
-            scale_pos_weight=weight,
-            random_state=seed,
-            n_jobs=1,
-            verbose=-1,
-        )
+        model: Any = lightgbm_classifier(n_pos, weight, seed)
     else:
         from xgboost import XGBClassifier
 

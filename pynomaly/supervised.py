@@ -46,6 +46,39 @@ def positives(y: ArrayLike) -> NDArray[np.int64]:
     return out
 
 
+def new_bases(base: str, random_state: int | None) -> list[Any]:
+    """Unfitted base detectors for ``base`` (comma-separated catalogue keys)."""
+    from . import catalogue
+
+    seed = 0 if random_state is None else int(random_state)
+    return [catalogue.build_detector(k, {}, seed=seed) for k in parse_base(base)]
+
+
+def score_stats(raw: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per-column mean and standard deviation of base scores (1 where a column is flat)."""
+    std = raw.std(axis=0)
+    return raw.mean(axis=0), np.where(std > 0, std, 1.0)
+
+
+def lightgbm_classifier(n_pos: int, weight: float, seed: int, n_estimators: int = 100) -> Any:
+    """The LightGBM model LabelBoost trains (and automatic selection cross-validates)."""
+    from lightgbm import LGBMClassifier
+
+    return LGBMClassifier(
+        n_estimators=int(n_estimators),
+        learning_rate=0.05,
+        num_leaves=15,
+        min_child_samples=max(2, min(20, n_pos)),
+        subsample=0.8,
+        subsample_freq=1,
+        colsample_bytree=0.8,
+        scale_pos_weight=weight,
+        random_state=seed,
+        n_jobs=1,
+        verbose=-1,
+    )
+
+
 def _logit(p: NDArray[np.float64]) -> NDArray[np.float64]:
     p = np.clip(p, 1e-7, 1 - 1e-7)
     out: NDArray[np.float64] = np.log(p) - np.log1p(-p)
@@ -96,12 +129,6 @@ class LabelBoost(BaseDetector):  # type: ignore[misc]  # PyOD ships no type info
         self.n_estimators = n_estimators
         self.random_state = random_state
 
-    def _new_bases(self) -> list[Any]:
-        from . import catalogue
-
-        seed = 0 if self.random_state is None else int(self.random_state)
-        return [catalogue.build_detector(k, {}, seed=seed) for k in parse_base(self.base)]
-
     def fit(self, X: ArrayLike, y: ArrayLike | None = None) -> LabelBoost:
         if self.booster not in BOOSTERS:
             raise ValueError(f"booster must be one of {', '.join(BOOSTERS)}")
@@ -118,31 +145,15 @@ class LabelBoost(BaseDetector):  # type: ignore[misc]  # PyOD ships no type info
         seed = 0 if self.random_state is None else int(self.random_state)
         weight = (len(target) - n_pos) / n_pos
         if self.booster == "lightgbm":
-            from lightgbm import LGBMClassifier
-
-            self.bases_ = self._new_bases()
+            self.bases_ = new_bases(self.base, self.random_state)
             raw = np.column_stack([b.fit(rows).decision_scores_ for b in self.bases_])
-            self.tos_mean_ = raw.mean(axis=0)
-            std = raw.std(axis=0)
-            self.tos_std_ = np.where(std > 0, std, 1.0)
-            self.model_ = LGBMClassifier(
-                n_estimators=int(self.n_estimators),
-                learning_rate=0.05,
-                num_leaves=15,
-                min_child_samples=max(2, min(20, n_pos)),
-                subsample=0.8,
-                subsample_freq=1,
-                colsample_bytree=0.8,
-                scale_pos_weight=weight,
-                random_state=seed,
-                n_jobs=1,
-                verbose=-1,
-            )
+            self.tos_mean_, self.tos_std_ = score_stats(raw)
+            self.model_ = lightgbm_classifier(n_pos, weight, seed, self.n_estimators)
             self.model_.fit(self._stack(rows, self._tos(rows)), target)
         else:
             from pyod.models.xgbod import XGBOD
 
-            bases = self._new_bases()
+            bases = new_bases(self.base, self.random_state)
             self.model_ = XGBOD(
                 estimator_list=bases,
                 standardization_flag_list=[False] * len(bases),
@@ -156,10 +167,7 @@ class LabelBoost(BaseDetector):  # type: ignore[misc]  # PyOD ships no type info
             for attr in ("X_train_new_", "X_train_add_"):
                 if hasattr(self.model_, attr):
                     delattr(self.model_, attr)
-            tos = self._tos(rows)
-            self.tos_mean_ = tos.mean(axis=0)
-            std = tos.std(axis=0)
-            self.tos_std_ = np.where(std > 0, std, 1.0)
+            self.tos_mean_, self.tos_std_ = score_stats(self._tos(rows))
         self.logit_mean_, self.logit_std_ = 0.0, 1.0
         logit = self._logit(rows, self._tos(rows))
         self.logit_mean_ = float(logit.mean())
@@ -252,8 +260,6 @@ class LabelNear(BaseDetector):  # type: ignore[misc]  # PyOD ships no type infor
     def fit(self, X: ArrayLike, y: ArrayLike | None = None) -> LabelNear:
         from sklearn.neighbors import NearestNeighbors
 
-        from . import catalogue
-
         rows: NDArray[np.float64] = check_array(X)
         if y is None:
             raise ValueError("needs training labels (1 = anomaly, 0 = normal, empty = unknown)")
@@ -264,16 +270,13 @@ class LabelNear(BaseDetector):  # type: ignore[misc]  # PyOD ships no type infor
             raise ValueError("the labels need at least one known anomaly")
         if len(rows) <= self.NEIGHBOUR:
             raise ValueError(f"needs more than {self.NEIGHBOUR} rows")
-        keys = parse_base(self.base)
-        if not keys:
+        self.bases_ = new_bases(self.base, self.random_state)
+        if not self.bases_:
             raise ValueError("needs at least one base detector")
         self._set_n_classes(None)
         seed = 0 if self.random_state is None else int(self.random_state)
-        self.bases_ = [catalogue.build_detector(k, {}, seed=seed) for k in keys]
         raw = np.column_stack([b.fit(rows).decision_scores_ for b in self.bases_])
-        self.tos_mean_ = raw.mean(axis=0)
-        std = raw.std(axis=0)
-        self.tos_std_ = np.where(std > 0, std, 1.0)
+        self.tos_mean_, self.tos_std_ = score_stats(raw)
         self.train_consensus_ = np.sort(((raw - self.tos_mean_) / self.tos_std_).mean(axis=1))
         self.anomalies_ = np.ascontiguousarray(rows[target == 1])
         rng = np.random.default_rng(seed)
