@@ -60,11 +60,15 @@ dev: $(STAMP) $(DOCS_BUILT)
 	@mkdir -p var
 	DEBUG=true $(MAKE) --no-print-directory _stack
 
+# Stream processors `make run` starts (`make run STREAMS_PROCESSES=2`): they share each stream
+# through its broker's consumer group; one process uses about one core.
+STREAMS_PROCESSES ?= 1
+
 _stack:
 	$(WITH_REDIS) bash -c 'echo "== applying the database migrations" && $(PY) manage.py migrate --noinput && \
 		echo "== seeding the demo workspace (its detection runs are queued for the worker)" && $(PY) manage.py seed_demo && \
 		echo "== starting web (http://127.0.0.1:8000), worker, beat and the stream processor; the worker then runs the queued demo runs" && \
-		PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec $(PY) -m pynomaly_web.supervise web worker beat streams'
+		PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec $(PY) -m pynomaly_web.supervise --scale streams=$(STREAMS_PROCESSES) web worker beat streams'
 
 # A superuser for /admin/ (asks for a username, e-mail and password); the same database as
 # `make run` (DATABASE_URL, default var/pynomaly.sqlite3). Run it while the stack runs or not.

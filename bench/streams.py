@@ -55,6 +55,9 @@ def add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--streams-records", type=int, help="records per throughput repeat")
     p.add_argument("--streams-repeat", type=int, help="engine/processor pairs (default 2)")
     p.add_argument("--streams-brokers", default=",".join(BROKERS))
+    p.add_argument("--streams-processes", type=int, default=1,
+                   help="processors sharing each stream through its consumer group (throughput, "
+                        "latency, soak; Kafka topics get as many partitions)")  # fmt: skip
     p.add_argument("--streams-latency-seconds", type=float)
     p.add_argument("--streams-online-records", type=int)
     p.add_argument("--streams-soak", action="store_true")
@@ -93,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         "records": args.streams_records or (20_000 if quick else 1_000_000),
         "repeat": args.streams_repeat or (1 if quick else 2),
         "brokers": [b for b in args.streams_brokers.split(",") if b],
+        "processes": max(1, args.streams_processes),
         "latency_seconds": args.streams_latency_seconds or (5.0 if quick else 20.0),
         "online_records": args.streams_online_records or (5_000 if quick else 50_000),
         "soak_seconds": args.streams_soak_seconds,
@@ -180,8 +184,13 @@ def report(results: dict) -> int:
         summary.append(
             f"{name} ({t['mode']}): median {rate:,.0f} records/s, {100 * rate / ceiling:.0f}% of the "
             f"engine's {ceiling:,.0f}; {verdict}; "
-            f"{t['records']:,} records per repeat, batches of {t['batch_size']:,}; processor "
-            f"RSS max {t['rss_max_mb']:.0f} MB; dead letters {t['dead_letters']}"
+            f"{t['records']:,} records per repeat, batches of {t['batch_size']:,}; "
+            + (
+                f"{t['processes']} processors sharing the stream; RSS max of one "
+                if t.get("processes", 1) > 1
+                else "processor RSS max "
+            )
+            + f"{t['rss_max_mb']:.0f} MB; dead letters {t['dead_letters']}"
         )
     if rows or summary:
         print("\nthroughput: a trained IForest (10 floats), micro-batched, produce → all stored")

@@ -237,8 +237,9 @@ def _adapter(kind: str):
 class Sources:
     """Fresh topics/keys/subjects per measurement; tansu started once, on first need."""
 
-    def __init__(self, stack: ExitStack) -> None:
+    def __init__(self, stack: ExitStack, partitions: int = 1) -> None:
         self.stack = stack
+        self.partitions = partitions  # of each Kafka topic: one per processor sharing it
         self.tansu: Tansu | None = None
 
     def new(self, kind: str) -> Source | None:
@@ -256,7 +257,7 @@ class Sources:
             if self.tansu is None:
                 self.tansu = self.stack.enter_context(Tansu(WORK / "tansu.log"))
             topic = f"bench-streams-{tag}"
-            self.tansu.create_topic(topic)
+            self.tansu.create_topic(topic, partitions=self.partitions)
             config = {"bootstrap_servers": self.tansu.bootstrap, "topic": topic,
                       "group": f"bench-{tag}"}  # fmt: skip
             source = KafkaSource(kind, config, module)
@@ -284,50 +285,66 @@ def _die_with_parent() -> None:
 
 
 class Processor:
-    """``manage.py run_streams`` for one stream, its log in the work folder, its RSS sampled."""
+    """``manage.py run_streams`` for one stream — ``processes`` of them sharing it through the
+    broker's consumer group (``--streams-processes``) — their logs in the work folder, the RSS
+    of each sampled."""
 
-    def __init__(self, stream, *, rss_every: float = 2.0) -> None:
+    def __init__(self, stream, *, rss_every: float = 2.0, processes: int = 1) -> None:
         self.stream = stream
-        self.log = WORK / f"processor-{stream.pk}.log"
+        self.processes = max(1, processes)
+        self.logs = [WORK / f"processor-{stream.pk}-{i}.log" for i in range(self.processes)]
         self.rss_every = rss_every
-        self.proc: subprocess.Popen | None = None
-        self.rss: RssSampler | None = None
+        self.procs: list[subprocess.Popen] = []
+        self.samplers: list[RssSampler] = []
 
     def __enter__(self) -> Processor:
-        self.proc = subprocess.Popen(
-            [sys.executable, "manage.py", "run_streams", "--stream", str(self.stream.pk)],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(self.log, "wb"),
-            preexec_fn=_die_with_parent,
-        )  # fmt: skip
-        self.rss = RssSampler(self.proc.pid, self.rss_every).start()
+        for log in self.logs:
+            proc = subprocess.Popen(
+                [sys.executable, "manage.py", "run_streams", "--stream", str(self.stream.pk)],
+                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(log, "wb"),
+                preexec_fn=_die_with_parent,
+            )  # fmt: skip
+            self.procs.append(proc)
+            self.samplers.append(RssSampler(proc.pid, self.rss_every).start())
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.rss is not None:
-            self.rss.stop()
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+        for sampler in self.samplers:
+            sampler.stop()
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
             try:
-                self.proc.wait(timeout=30)
+                proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+                proc.kill()
+                proc.wait()
 
     def check(self) -> None:
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"the processor exited ({self.proc.returncode}): {self.tail()}")
+        for proc, log in zip(self.procs, self.logs, strict=True):
+            if proc.poll() is not None:
+                raise RuntimeError(f"the processor exited ({proc.returncode}): {self.tail(log)}")
 
-    def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-1500:] if self.log.exists() else ""
+    def tail(self, log: Path | None = None) -> str:
+        log = log or self.logs[0]
+        return log.read_text(errors="replace")[-1500:] if log.exists() else ""
 
     def errors_logged(self) -> int:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return sum(1 for line in text.splitlines() if "ERROR" in line or "Traceback" in line)
+        texts = [log.read_text(errors="replace") for log in self.logs if log.exists()]
+        return sum(1 for text in texts for line in text.splitlines()
+                   if "ERROR" in line or "Traceback" in line)  # fmt: skip
 
     def rss_max(self) -> float:
-        assert self.rss is not None
-        return max((mb for _, mb in self.rss.samples), default=0.0)
+        """The largest RSS any one processor reached (the target is per processor)."""
+        return max((mb for s in self.samplers for _, mb in s.samples), default=0.0)
+
+    def serving(self) -> int:
+        """How many processors have stored state for the stream (each writes its own view)."""
+        from apps.streams.models import Stream
+
+        state = Stream.objects.values_list("state", flat=True).get(pk=self.stream.pk) or {}
+        return len(state.get("processors") or {})
 
 
 def totals(stream_id: int) -> tuple[int, int, int]:
@@ -364,11 +381,24 @@ def warm(
     """Produce ``n`` records and wait until they are stored: connected, model loaded, warm
     (a consumer group's join is paid here, untimed). The new total."""
     if not source.retains:
-        return _warm_live(proc, source, records, above)
-    payloads, _ = records.batch(n)
-    source.send(payloads)
-    wait_stored(proc, above + n, timeout=300)
-    return above + n
+        total = _warm_live(proc, source, records, above)
+    else:
+        payloads, _ = records.batch(n)
+        source.send(payloads)
+        wait_stored(proc, above + n, timeout=300)
+        total = above + n
+    wait_serving(proc)
+    return total
+
+
+def wait_serving(proc: Processor, timeout: float = 300) -> None:
+    """Until every processor serves the stream (its view is in the stream's state)."""
+    deadline = time.monotonic() + timeout
+    while proc.serving() < proc.processes:
+        proc.check()
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{proc.serving()} of {proc.processes} processors serving")
+        time.sleep(0.01)
 
 
 def _warm_live(proc: Processor, source: Source, records: Records, above: int) -> int:
@@ -403,32 +433,38 @@ def ceiling(scorer, payloads: list[bytes], batch: int) -> float:
 
 
 def wait_first(proc: Processor, above: int, timeout: float = 300) -> tuple[float, int]:
-    """The first stored batch past ``above``: when it was seen and the total then."""
+    """The first stored batch past ``above`` once every processor serves the stream (connected,
+    model loaded): when it was seen and the total then."""
     wait_stored(proc, above + 1, timeout)
+    wait_serving(proc, timeout)
     return time.monotonic(), totals(proc.stream.pk)[0]
 
 
 def throughput(ws: Workspace, kind: str, opts: dict, sources: Sources) -> dict | None:
     """Per repeat: the engine's ceiling on N fresh records, then the processor on them.
 
-    A broker that retains: the N records are produced first (untimed), then a processor is
-    started and timed from its first stored batch (connected, model loaded) to the last:
-    (N − the first batch) / that time. MQTT: a warm processor, N produced at full speed,
-    timed from the first produce call to the last stored."""
+    Each repeat reads a source and a stream of its own (a new Redis key, Kafka topic and
+    group …): with several processors, tansu (the test broker) often handed no partitions
+    to a group's second generation of members, so a group is never joined twice.
+
+    A broker that retains: the N records are produced first (untimed), then the processors
+    are started and timed from the first stored batch after all of them serve (connected,
+    model loaded) to the last: (N − what was stored by then) / that time. MQTT: warm
+    processors, N produced at full speed, timed from the first produce call to the last
+    stored."""
     from apps.detectors.scoring import cache
 
-    source = sources.new(kind)
-    if source is None:
-        return None
     n, repeat = opts["records"], opts["repeat"]
-    stream = ws.stream(source.kind, source.config)
     scorer = cache.get(ws.model)
     records = Records(share=SHARE, seed=SEED + 1, prefix=f"{kind}-")  # ids unique per source
-    mode = "backlog" if source.retains else "live"
-    out: dict = {"records": n, "batch_size": BATCH_SIZE, "mode": mode, "repeats": [],
-                 "rss_max_mb": 0.0, "errors_logged": 0}  # fmt: skip
-    base = 0
+    out: dict = {"records": n, "batch_size": BATCH_SIZE, "repeats": [], "dead_letters": 0,
+                 "processes": opts["processes"], "rss_max_mb": 0.0, "errors_logged": 0}  # fmt: skip
     for i in range(repeat):
+        source = sources.new(kind)
+        if source is None:
+            return None
+        stream = ws.stream(source.kind, source.config)
+        mode = out["mode"] = "backlog" if source.retains else "live"
         payloads, _ = records.batch(n)
         _say(f"{kind} {i + 1}/{repeat}: engine, then the processor on {n:,} records ({mode}) ...")
         engine = ceiling(scorer, payloads, BATCH_SIZE)
@@ -438,20 +474,21 @@ def throughput(ws: Workspace, kind: str, opts: dict, sources: Sources) -> dict |
             t = time.monotonic()
             source.backlog(payloads)
             produced = time.monotonic() - t
-        with Processor(stream) as proc:
+        with Processor(stream, processes=opts["processes"]) as proc:
             if source.retains:
-                start, first = wait_first(proc, base)
-                timed = base + n - first
+                start, first = wait_first(proc, 0)
+                timed = n - first
+                base = 0
             else:
-                base = warm(proc, source, records, above=base)
+                base = warm(proc, source, records)
                 start, timed = time.monotonic(), n
                 source.send(payloads)
                 produced = time.monotonic() - start
             done = wait_stored(proc, base + n, timeout=max(300.0, n / 2000))
             out["rss_max_mb"] = max(out["rss_max_mb"], proc.rss_max())
             out["errors_logged"] += proc.errors_logged()
-        base += n
         source.drained()
+        out["dead_letters"] += totals(stream.pk)[2]
         out["repeats"].append({
             # nan when every record came in the first batch: nothing left to time (more records)
             "engine": engine, "engine_load": engine_load,
@@ -459,7 +496,6 @@ def throughput(ws: Workspace, kind: str, opts: dict, sources: Sources) -> dict |
             "load": load1(), "produce_s": produced, "seconds": done - start,
         })  # fmt: skip
         del payloads
-    out["dead_letters"] = totals(stream.pk)[2]
     return out
 
 
@@ -473,7 +509,7 @@ def latency(
         return None
     stream = ws.stream(kind, source.config)
     records = Records(share=SHARE, seed=SEED + 2, prefix=f"lat-{kind}-")
-    with Processor(stream) as proc:
+    with Processor(stream, processes=opts["processes"]) as proc:
         _say(f"{kind}: latency at {rate:,.0f} records/s for {opts['latency_seconds']:g} s ...")
         base = warm(proc, source, records)
         first_timed = records.next_id
@@ -567,7 +603,7 @@ def soak(ws: Workspace, opts: dict, sources: Sources) -> dict | None:
     stream = ws.stream("redis", source.config)
     records = Records(share=SHARE, seed=SEED + 4, prefix="soak-")
     error_kinds: list[str] = []
-    with Processor(stream, rss_every=5.0) as proc:
+    with Processor(stream, rss_every=5.0, processes=opts["processes"]) as proc:
         _say(f"soak: {rate:,.0f} records/s for {seconds:.0f} s ...")
         base = warm(proc, source, records)
         result: dict = {}
@@ -585,11 +621,12 @@ def soak(ws: Workspace, opts: dict, sources: Sources) -> dict | None:
         while producer.is_alive():
             producer.join(timeout=30)
             stored = totals(stream.pk)[0] - base
-            rss = proc.rss.samples[-1][1] if proc.rss and proc.rss.samples else 0.0
+            rss = max((s.samples[-1][1] for s in proc.samplers if s.samples), default=0.0)
             _say(f"soak {time.monotonic() - start:.0f} s: {stored:,} stored, RSS {rss:.0f} MB")
-            if proc.proc and proc.proc.poll() is not None:
+            exited = [p.returncode for p in proc.procs if p.poll() is not None]
+            if exited:
                 stop.set()
-                error_kinds.append(f"processor exited {proc.proc.returncode}")
+                error_kinds.append(f"processor exited {exited[0]}")
                 break
         if "error" in result:
             return {"error": f"producer: {result['error']}"}
@@ -599,11 +636,15 @@ def soak(ws: Workspace, opts: dict, sources: Sources) -> dict | None:
         except (TimeoutError, RuntimeError) as exc:
             error_kinds.append(str(exc)[:200])
         elapsed = time.monotonic() - start
-        assert proc.rss is not None
-        samples = proc.rss.samples
-        rss = [mb for _, mb in samples]
-        first = [mb for t, mb in samples if start <= t <= start + 60] or rss[:1]
-        last = [mb for t, mb in samples if t >= samples[-1][0] - 60] or rss[-1:]
+        # per processor (the limit is per processor): the one whose last minute is highest
+        rss, first, last = [], [], []
+        for sampler in proc.samplers:
+            samples = sampler.samples
+            mine = [mb for _, mb in samples]
+            early = [mb for t, mb in samples if start <= t <= start + 60] or mine[:1]
+            late = [mb for t, mb in samples if t >= samples[-1][0] - 60] or mine[-1:]
+            if not last or statistics.median(late) > statistics.median(last):
+                rss, first, last = mine, early, late
         stored_total, _, dead = totals(stream.pk)
         logged = proc.errors_logged()
     if dead:
@@ -704,7 +745,7 @@ def run(opts: dict) -> int:
     ws = Workspace()
     parts = opts["parts"]
     with ExitStack() as stack:
-        sources = Sources(stack)
+        sources = Sources(stack, partitions=opts["processes"])
         if "profile" in parts and "redis" in opts["brokers"]:
             results["profile"] = profile(ws, opts, sources)
         for kind in opts["brokers"] if "throughput" in parts else []:

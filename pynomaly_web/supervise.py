@@ -5,6 +5,10 @@ supervisord (the ``supervisor`` package) starts a crashed process again and stop
 on Ctrl-C or SIGTERM. Its configuration is generated from the Procfile into
 ``var/supervisord.conf``, so the Procfile stays the one list of processes; while it runs,
 ``supervisorctl -c var/supervisord.conf status`` shows them.
+
+``--scale NAME=N`` runs N copies of a process (supervisord's ``numprocs``; named ``NAME-0`` …):
+``make run STREAMS_PROCESSES=2`` runs two stream processors, which share every stream through
+its broker's consumer group — on a machine with two cores, about twice one's records/s.
 """
 
 from __future__ import annotations
@@ -30,8 +34,11 @@ def procfile(path: Path) -> dict[str, str]:
     return processes
 
 
-def config(processes: dict[str, str], *, var: Path = VAR) -> str:
-    """supervisord.conf text: each process restarted when it exits, output to our stdout."""
+def config(
+    processes: dict[str, str], *, var: Path = VAR, scale: dict[str, int] | None = None
+) -> str:
+    """supervisord.conf text: each process restarted when it exits, output to our stdout;
+    ``scale[name]`` copies of a process (default one)."""
     sections = [
         "[supervisord]",
         "nodaemon=true",
@@ -51,10 +58,16 @@ def config(processes: dict[str, str], *, var: Path = VAR) -> str:
         # Through bash, as in the Procfile (${WORKER_CONCURRENCY:-2} and such); exec so the
         # signal reaches the process itself. % is supervisor's interpolation character.
         wrapped = "bash -c " + shlex.quote("exec " + command)
+        copies = (scale or {}).get(name, 1)
         sections += [
             "",
             f"[program:{name}]",
             f"command={wrapped.replace('%', '%%')}",
+            *(
+                [f"numprocs={copies}", "process_name=%(program_name)s-%(process_num)d"]
+                if copies > 1
+                else []
+            ),
             f"directory={ROOT}",
             "autorestart=true",
             "startsecs=2",
@@ -85,16 +98,29 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("names", nargs="*", help="Procfile processes to run (default: all)")
     parser.add_argument("--procfile", type=Path, default=ROOT / "Procfile")
     parser.add_argument("--var", type=Path, default=VAR, help="where the config, log and socket go")
+    parser.add_argument(
+        "--scale",
+        action="append",
+        default=[],
+        metavar="NAME=N",
+        help="run N copies of process NAME (repeatable)",
+    )
     args = parser.parse_args(argv)
+    scale: dict[str, int] = {}
+    for item in args.scale:
+        name, _, count = item.partition("=")
+        if not count.isdigit() or int(count) < 1:
+            parser.error(f"--scale {item}: expected NAME=N with N ≥ 1")
+        scale[name.strip()] = int(count)
     processes = procfile(args.procfile)
     names = args.names or [n for n in processes if n != "release"]
-    unknown = [n for n in names if n not in processes]
+    unknown = [n for n in names + list(scale) if n not in processes]
     if unknown:
         parser.error(f"not in {args.procfile.name}: {', '.join(unknown)}")
     args.var.mkdir(parents=True, exist_ok=True)
     prometheus_dir(args.var)
     conf = args.var / "supervisord.conf"
-    conf.write_text(config({n: processes[n] for n in names}, var=args.var))
+    conf.write_text(config({n: processes[n] for n in names}, var=args.var, scale=scale))
     supervisord = Path(sys.executable).with_name("supervisord")
     os.execv(supervisord, [str(supervisord), "-c", str(conf)])
 

@@ -9,18 +9,22 @@ one (its ``updated_at`` moved) is restarted with the new configuration. Each thr
         →  store, one transaction (apps.streams.store)  →  commit to the broker
         →  publish to the live page (≤ 2 per second)  →  alert rules on closed windows
 
-Memory is bounded by the batch size. A source that allows it (``prefetch``: Redis Streams)
-is polled by a reader thread of the stream's own, one batch ahead (:class:`Prefetch`):
-while a batch is scored and stored, the next one is read and decoded (the socket wait,
-SQLite and NumPy release the interpreter). At most three batches are in memory (the one
+Memory is bounded by the batch size. A source that allows it (``prefetch``: Redis Streams
+and Kafka) is served by a thread of the stream's own that owns the consumer
+(:class:`Prefetch`): it reads and decodes the next batch while this one is scored and
+stored (the socket wait, SQLite and NumPy release the interpreter), makes the commits the
+loop queues, in order, and measures the lag. At most three batches are in memory (the one
 in hand, one waiting, one being read); what is read ahead is committed only once it is
-stored, so a crash loses nothing (it is redelivered). Other sources are polled in the loop: nothing is
-read before the previous batch is stored and committed.
+stored, so a crash loses nothing (it is redelivered). MQTT and NATS are polled in the loop
+(:class:`InLoop`): nothing is read before the previous batch is stored and committed.
+
+Several processes share a stream through the broker's consumer group, each as ``host:pid``
+(``make run STREAMS_PROCESSES=2``; a Kafka topic needs a partition per process): one
+process is bound by one core (the interpreter), so two on two cores carry more.
 
 A stream whose model cannot load or whose source cannot connect shows the error in its
 state and is retried with a backoff doubling to :data:`MAX_BACKOFF`; no error of one
-stream stops another or the process. Several processes share a stream through the
-broker's consumer group, each as ``host:pid``.
+stream stops another or the process.
 """
 
 from __future__ import annotations
@@ -215,8 +219,9 @@ def _drifted_in(state: dict, start: datetime, end: datetime) -> list[str]:
 
 
 class InLoop:
-    """Polls ``consumer`` in the caller's thread and ``prepare``s what it read: the same
-    interface as :class:`Prefetch`, for sources that are not polled from a second thread."""
+    """Polls, commits and measures the lag of ``consumer`` in the caller's thread and
+    ``prepare``s what it read: the interface of :class:`Prefetch`, for sources that are not
+    served by a thread of their own (MQTT and NATS, whose clients have their own threads)."""
 
     def __init__(self, consumer: Any, prepare: Callable[[list[Any]], Any]) -> None:
         self._consumer, self._prepare = consumer, prepare
@@ -225,18 +230,32 @@ class InLoop:
         messages = self._consumer.poll(max_messages, timeout)
         return messages, (self._prepare(messages) if messages else None)
 
+    def commit(self, messages: list[Any]) -> None:
+        self._consumer.commit(messages)
+
+    def lag(self) -> int | None:
+        return self._consumer.lag()
+
     def close(self) -> None:
         pass
 
 
 class Prefetch:
-    """Polls ``consumer`` and ``prepare``s (decodes) what it read in a thread of its own, at
-    most one batch ahead of the caller.
+    """A thread of the stream's own that owns ``consumer``: it polls and ``prepare``s
+    (decodes) at most one batch ahead of the caller, commits what the caller asks it to, in
+    order, and measures the lag every ``lag_every`` seconds. Every call on the consumer is
+    made from this one thread: confluent-kafka's consumer lets one call in at a time, and a
+    commit made from a second thread while this one polled waited for good (measured: the
+    poller took the consumer back after each empty poll before the commit got in).
 
     ``poll`` hands out ``(messages, prepared)`` read by the thread (waiting at most
-    ``timeout`` for them; ``([], None)`` if none came); an error of the source's poll or of
-    ``prepare`` is raised there, in the caller's thread. ``close`` stops the thread (after
-    its poll in progress, at most the poll timeout) before the consumer is closed.
+    ``timeout`` for them; ``([], None)`` if none came). ``commit`` queues the commit and
+    returns: the caller scores the next batch meanwhile; the thread makes it before its next
+    poll. An error of the source's poll, commit or lag, or of ``prepare``, ends the thread and
+    is raised by the caller's next ``poll`` (a commit it could not make is redelivered and
+    stored again as nothing new). ``close`` stops the thread after its poll in progress
+    (one slice, at most ``slice_seconds``) and the commits still queued: what is stored is
+    acknowledged before the consumer closes.
     """
 
     def __init__(
@@ -246,46 +265,92 @@ class Prefetch:
         timeout: float,
         name: str,
         prepare: Callable[[list[Any]], Any] = lambda messages: None,
+        *,
+        lag_every: float = LAG_EVERY,
+        slice_seconds: float = 0.1,
     ) -> None:
         self._consumer, self._prepare = consumer, prepare
         self._batch_size, self._timeout = batch_size, timeout
+        # a queued commit waits at most one poll of this length when the source is idle
+        self._slice = min(timeout, slice_seconds)
+        self._lag_every = lag_every
+        self._lag: int | None = None
         self._ready: queue.Queue[Any] = queue.Queue(maxsize=1)
+        self._commits: queue.SimpleQueue[list[Any]] = queue.SimpleQueue()
+        self._error: BaseException | None = None
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._read, name=f"{name}-reader", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"{name}-reader", daemon=True)
         self._thread.start()
 
-    def _read(self) -> None:
+    # -- the thread -----------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            self._serve()
+        except BaseException as exc:  # noqa: BLE001 - raised again in the caller
+            self._error = exc
+        finally:
+            if self._error is None:
+                try:
+                    self._flush_commits()
+                except BaseException as exc:  # noqa: BLE001
+                    self._error = exc
+
+    def _serve(self) -> None:
+        item: Any = None  # read, not yet handed over
+        next_lag = 0.0
         while not self._stopping.is_set():
-            item: Any = None
-            try:
-                messages = self._consumer.poll(self._batch_size, self._timeout)
+            self._flush_commits()
+            if time.monotonic() >= next_lag:
+                self._lag = self._consumer.lag()
+                next_lag = time.monotonic() + self._lag_every
+            if item is None:
+                messages = self._consumer.poll(self._batch_size, self._slice)
                 if messages:
                     item = (messages, self._prepare(messages))
-            except BaseException as exc:  # noqa: BLE001 - raised again in the caller
-                item = exc
             if item is not None:
-                while not self._stopping.is_set():
-                    try:
-                        self._ready.put(item, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-                if isinstance(item, BaseException):
-                    return
+                try:
+                    self._ready.put(item, timeout=self._slice)
+                    item = None
+                except queue.Full:  # the caller is still busy: serve its commits meanwhile
+                    continue
 
+    def _flush_commits(self) -> None:
+        while True:
+            try:
+                messages = self._commits.get_nowait()
+            except queue.Empty:
+                return
+            self._consumer.commit(messages)
+
+    # -- the caller's side ----------------------------------------------------------
     def poll(self, max_messages: int, timeout: float) -> tuple[list[Any], Any]:
-        try:
-            item = self._ready.get(timeout=timeout)
-        except queue.Empty:
-            return [], None
-        if isinstance(item, BaseException):
-            raise item
-        messages, prepared = item
-        return messages, prepared
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self._ready.get(
+                    timeout=min(self._slice, max(deadline - time.monotonic(), 0))
+                )
+            except queue.Empty:
+                self._raise_if_failed()
+                if time.monotonic() >= deadline:
+                    return [], None
+
+    def commit(self, messages: list[Any]) -> None:
+        self._commits.put(messages)
+
+    def lag(self) -> int | None:
+        """The lag the thread measured last (None before its first measure)."""
+        return self._lag
 
     def close(self) -> None:
         self._stopping.set()
-        self._thread.join(timeout=self._timeout + 30.0)
+        self._thread.join(timeout=self._slice + 60.0)
+        if self._error is not None:
+            logger.warning("%s: the reader stopped on %r", self._thread.name, self._error)
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None and not self._thread.is_alive():
+            raise self._error
 
 
 class StreamWorker(threading.Thread):
@@ -352,11 +417,8 @@ class StreamWorker(threading.Thread):
         batch_size = max(1, int(stream.batch_size or 1))
 
         def decode(messages: list[Any]) -> Batch:
-            return engine.decode(
-                [m.payload for m in messages],
-                [m.coordinates for m in messages],
-                [m.received_at for m in messages],
-            )
+            payloads, coordinates, received_at, _ = zip(*messages, strict=True)
+            return engine.decode(payloads, coordinates, received_at)
 
         reader: Prefetch | InLoop = InLoop(consumer, decode)
         if getattr(consumer, "prefetch", False):
@@ -370,7 +432,7 @@ class StreamWorker(threading.Thread):
                 now = time.time()
                 self.timings["poll"] += time.perf_counter() - clock
                 if time.monotonic() >= next_lag:  # what waits behind the messages in hand
-                    lag = consumer.lag()
+                    lag = reader.lag()
                     next_lag = time.monotonic() + LAG_EVERY
                 if messages:
                     clock = time.perf_counter()
@@ -387,7 +449,7 @@ class StreamWorker(threading.Thread):
                     )
                     self.timings["store"] += time.perf_counter() - clock
                     clock = time.perf_counter()
-                    consumer.commit(messages)  # only now: what is stored is acknowledged
+                    reader.commit(messages)  # only now: what is stored is acknowledged
                     self.timings["commit"] += time.perf_counter() - clock
                     self.batches += 1
                     publisher.add(outcome, stored)
@@ -404,8 +466,10 @@ class StreamWorker(threading.Thread):
                 publisher.maybe_publish(time.monotonic())
                 windows.maybe_evaluate(now)
         finally:
-            reader.close()
-            consumer.close()
+            try:
+                reader.close()
+            finally:
+                consumer.close()
 
 
 class Processor:

@@ -140,7 +140,7 @@ def test_a_killed_processor_resumes_from_the_committed_offsets_and_stores_each_e
     model, tenant_a, tansu, tmp_path
 ):
     fitted, trained = model
-    frame = sensor_frame(rows=20_000, seed=11, anomalies=200)
+    frame = sensor_frame(rows=40_000, seed=11, anomalies=400)
     frame = frame.sample(frac=1.0, random_state=2).reset_index(drop=True)  # anomalies throughout
     stream = _kafka_stream(tenant_a, trained, tansu)
     Stream.objects.filter(pk=stream.pk).update(batch_size=500)
@@ -149,7 +149,8 @@ def test_a_killed_processor_resumes_from_the_committed_offsets_and_stores_each_e
     kafka.produce(stream.config, "", sent[:half])
 
     with stream_processor(stream.pk, "kafka-proc-1", tmp_path) as first:
-        wait_for(lambda: _records(stream) >= 2000, timeout=180)
+        # a few batches in (it reads 20,000 in well under a second): look often
+        wait_for(lambda: _records(stream) >= 1000, timeout=180, step=0.01)
         first.send_signal(signal.SIGKILL)  # mid-stream: no close, no last commit
         first.wait(10)
     killed_at = _records(stream)

@@ -65,6 +65,46 @@ def test_a_killed_process_is_started_again_and_sigint_stops_every_one(tmp_path):
             manager.kill()
 
 
+def test_scale_runs_copies_of_a_process_and_restarts_each(tmp_path):
+    up = "import os, time; print('a up', os.getpid(), flush=True); time.sleep(600)"
+    (tmp_path / "Procfile").write_text(f'a: {sys.executable} -c "{up}"\nb: true\n')
+    var = tmp_path / "var"
+    manager = subprocess.Popen(
+        [sys.executable, "-m", "pynomaly_web.supervise", "--procfile", str(tmp_path / "Procfile")]
+        + ["--var", str(var), "--scale", "a=2", "a"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        copies = ("a:a-0", "a:a-1")
+        _wait(lambda: all(_pid(var, c) for c in copies), "both copies start")
+        first, second = (_pid(var, c) for c in copies)
+        assert first != second
+        os.kill(first, signal.SIGKILL)
+        _wait(lambda: _pid(var, "a:a-0") not in (0, first), "the killed copy is started again")
+        assert _pid(var, "a:a-1") == second
+        manager.send_signal(signal.SIGINT)
+        assert manager.wait(timeout=60) == 0
+    finally:
+        if manager.poll() is None:
+            manager.kill()
+
+
+def test_scale_refuses_what_is_not_a_count_or_not_in_the_procfile(tmp_path, capsys):
+    import pytest
+
+    from pynomaly_web.supervise import main
+
+    (tmp_path / "Procfile").write_text("a: true\n")
+    for bad, message in (("a=0", "expected NAME=N"), ("a=x", "expected NAME=N"), ("z=2", "not in")):
+        with pytest.raises(SystemExit) as exit_:
+            main(["--procfile", str(tmp_path / "Procfile"), "--var", str(tmp_path), "--scale", bad])
+        assert exit_.value.code == 2
+        assert message in capsys.readouterr().err
+
+
 def test_the_metrics_directory_is_set_up_empty_for_every_process(tmp_path, monkeypatch):
     from pynomaly_web.supervise import prometheus_dir
 

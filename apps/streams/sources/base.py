@@ -9,13 +9,15 @@ consumer group, NATS durable consumer, MQTT shared subscription) — never a sch
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
+class Message(NamedTuple):
     """One raw message: its payload bytes and where it came from.
+
+    A named tuple, not a frozen dataclass: a source makes one per record, and a frozen
+    dataclass's ``__init__`` cost about 1.7 µs against the tuple's 1.1 (``zip(*messages)``
+    also splits a batch into its columns in C).
 
     Attributes
     ----------

@@ -233,10 +233,10 @@ def producer_client_config(settings: KafkaSettings, secret: str) -> dict[str, An
 class KafkaConsumer:
     """One member of the stream's consumer group (see the module's docstring)."""
 
-    # Polled in the processor's loop, not by a reader thread (processor.Prefetch): polled
-    # from a thread of its own while the loop committed and measured lag, the consumer
-    # handed out nothing (tests/streams/test_kafka_processor.py timed out).
-    prefetch = False
+    # Served by the processor's reader thread (processor.Prefetch), which makes every call
+    # on the consumer — poll, commit, lag — itself: confluent-kafka lets one call in at a
+    # time, and a commit from the processor's loop while that thread polled never got in.
+    prefetch = True
 
     def __init__(self, settings: KafkaSettings, secret: str, *, consumer_name: str) -> None:
         self.settings = settings
