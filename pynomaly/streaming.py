@@ -79,6 +79,7 @@ DEFAULT_CONTAMINATION = 0.01
 MAX_POINTS = 500
 
 _NUMBER = (int, float)
+_LATEST = 32503680000.0  # 3000-01-01: a later event time is refused
 _PLAIN = frozenset(_NUMBER)  # type(), not isinstance(): true/false is not a number here
 _TYPE_NAMES = {
     str: "text",
@@ -207,7 +208,7 @@ def _event_time(value: Any) -> float | None:
         seconds = float(value)
         if seconds > 1e11:
             seconds /= 1000.0
-        return seconds if math.isfinite(seconds) and 0 <= seconds < 32503680000 else None
+        return seconds if math.isfinite(seconds) and 0 <= seconds < _LATEST else None
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -242,13 +243,17 @@ def decode(
     ids: list[str] = []
     times: list[float] = []
     rows: list[Any] = []
-    raw: list[tuple[bytes, float]] = []  # payload and receipt of each kept record
+    kept: list[int] = []  # the position in ``payloads`` of each kept record
     dead: list[DeadLetter] = []
 
     def reject(event_id: str, reason: str, payload: bytes, received: float) -> None:
         dead.append(DeadLetter(event_id, reason, _payload_text(payload), received))
 
-    for payload, coords, received in zip(payloads, coordinates, received_at, strict=True):
+    # The loop runs once per record: attributes and globals are read into locals, and the
+    # common cases (an id of text, an event time in float seconds) are tested inline.
+    for position, (payload, coords, received) in enumerate(
+        zip(payloads, coordinates, received_at, strict=True)
+    ):
         if len(payload) > MAX_RECORD_BYTES:
             reject(coords, f"record over {MAX_RECORD_BYTES // 1024} KiB", payload, received)
             continue
@@ -265,7 +270,7 @@ def decode(
         if id_field:
             raw_id = record.get(id_field)
             if type(raw_id) is str or type(raw_id) is int:
-                event_id = str(raw_id)
+                event_id = raw_id if type(raw_id) is str else str(raw_id)
                 if not event_id or len(event_id) > MAX_EVENT_ID:
                     reject(coords, f"event id field '{id_field}' is empty or over "
                            f"{MAX_EVENT_ID} characters", payload, received)  # fmt: skip
@@ -292,7 +297,9 @@ def decode(
                 continue
             values = None
         if time_field:
-            when = _event_time(record.get(time_field))
+            when = record.get(time_field)
+            if type(when) is not float or not 0.0 <= when < _LATEST:  # else seconds already
+                when = _event_time(when)
             if when is None:
                 reason = (
                     f"event time field '{time_field}' is not epoch seconds/milliseconds "
@@ -306,7 +313,7 @@ def decode(
         records.append(record)
         ids.append(event_id)
         rows.append(values)
-        raw.append((payload, received))
+        kept.append(position)
     if fast and records and not _PLAIN.issuperset(map(type, itertools.chain.from_iterable(rows))):
         keep = []
         for i, record in enumerate(records):
@@ -314,7 +321,7 @@ def decode(
             if problem is None:
                 keep.append(i)
             else:
-                reject(ids[i], problem, *raw[i])
+                reject(ids[i], problem, payloads[kept[i]], received_at[kept[i]])
         records = [records[i] for i in keep]
         ids = [ids[i] for i in keep]
         times = [times[i] for i in keep]
@@ -693,12 +700,19 @@ def decimate(
     if len(t) <= limit:
         return np.column_stack([t, s, f])
     edges = np.linspace(0, len(t), limit // 2 + 1).astype(np.int64)
-    keep = []
-    for a, b in zip(edges[:-1], edges[1:], strict=True):
-        if b <= a:
-            continue
-        lo = a + int(np.argmin(s[a:b]))
-        hi = a + int(np.argmax(s[a:b]))
-        keep.extend(sorted({lo, hi}))
-    idx = np.asarray(keep, dtype=np.int64)
+    starts = edges[:-1][np.diff(edges) > 0]
+    if np.isfinite(s).all():
+        # per slice, the first position of its min and of its max (argmin/argmax), at once
+        sizes = np.diff(np.append(starts, len(s)))
+        slice_of = np.repeat(np.arange(len(starts)), sizes)
+        firsts = []
+        for extreme in (np.minimum, np.maximum):
+            at = np.flatnonzero(s == extreme.reduceat(s, starts)[slice_of])
+            firsts.append(at[np.unique(slice_of[at], return_index=True)[1]])
+        idx = np.unique(np.concatenate(firsts))
+    else:  # NaN: argmin/argmax semantics, slice by slice
+        keep: list[int] = []
+        for a, b in zip(starts, np.append(starts[1:], len(s)), strict=True):
+            keep.extend(sorted({a + int(np.argmin(s[a:b])), a + int(np.argmax(s[a:b]))}))
+        idx = np.asarray(keep, dtype=np.int64)
     return np.column_stack([t[idx], s[idx], f[idx]])

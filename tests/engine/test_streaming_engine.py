@@ -100,6 +100,28 @@ def test_bad_messages_become_dead_letters_with_precise_reasons():
     assert untimed.dead[0].reason.startswith("event time field 't' is not")
 
 
+def test_event_times_in_seconds_milliseconds_or_iso_text_and_the_ones_refused():
+    schema = Schema.of_numbers(["a"])
+    given = {
+        b"1796600000.25": 1796600000.25,  # float seconds (the inline path)
+        b"1796600000": 1796600000.0,  # integer seconds
+        b"1796600000250": 1796600000.25,  # milliseconds
+        b"1796600000250.0": 1796600000.25,  # milliseconds as a float
+        b'"2026-12-07T01:00:00+01:00"': pd.Timestamp("2026-12-07T00:00:00Z").timestamp(),
+        b"0.0": 0.0,
+    }
+    payloads = [b'{"a": 1, "t": %s}' % t for t in given]
+    batch = decode(payloads, [f"{i}-0" for i in range(len(payloads))], [5.0] * len(payloads),
+                   schema, time_field="t")  # fmt: skip
+    assert list(batch.event_times) == list(given.values()) and not batch.dead
+    refused = [b"-1.0", b"33000000000.0", b"99999999999999.0", b"true", b'"yesterday"', b"null"]
+    payloads = [b'{"a": 1, "t": %s}' % t for t in refused]
+    batch = decode(payloads, [f"{i}-0" for i in range(len(refused))], [5.0] * len(refused),
+                   schema, time_field="t")  # fmt: skip
+    assert not batch.records and len(batch.dead) == len(refused)
+    assert all(d.reason.startswith("event time field 't' is not") for d in batch.dead)
+
+
 def test_an_event_id_comes_from_the_record_or_the_broker():
     schema = Schema.of_numbers(["a"])
     batch = decode(
@@ -107,6 +129,10 @@ def test_an_event_id_comes_from_the_record_or_the_broker():
     )
     assert batch.event_ids == ["7"]
     assert batch.dead[0].reason == "missing event id field 'id'"
+    texts = decode([b'{"a": 1, "id": "e-1"}', b'{"a": 1, "id": 1.5}'], ["1-0", "2-0"], [0.0, 0.0],
+                   schema, id_field="id")  # fmt: skip
+    assert texts.event_ids == ["e-1"]
+    assert texts.dead[0].reason == "event id field 'id' must be text or an integer, got float"
     assert decode([b'{"a": 1}'], ["1-0"], [0.0], schema).event_ids == ["1-0"]
 
 
