@@ -270,7 +270,7 @@ class Prefetch:
         slice_seconds: float = 0.1,
     ) -> None:
         self._consumer, self._prepare = consumer, prepare
-        self._batch_size, self._timeout = batch_size, timeout
+        self._batch_size = batch_size
         # a queued commit waits at most one poll of this length when the source is idle
         self._slice = min(timeout, slice_seconds)
         self._lag_every = lag_every
