@@ -101,10 +101,13 @@ test-fast: $(STAMP)
 	$(WITH_REDIS) $(PY) -m pytest -m "not e2e and not integration" $(PYTEST_ARGS)
 
 # Only the tests with a real Celery worker (and beat), browser tests aside; with
-# PYNOMALY_TEST_BROKER=amqp://… on RabbitMQ (.ci/run does so after `make test`).
+# PYNOMALY_TEST_BROKER=amqp://… on RabbitMQ (.ci/run does so after `make test`). On RabbitMQ in
+# one process: each xdist worker gets a Redis database of its own, but they would share the one
+# vhost, and one worker's tasks and control pings reached the other's Celery worker (a monitor
+# ran against the wrong test database; two workers answered a ping).
 test-celery: $(STAMP)
 	@mkdir -p var
-	$(WITH_REDIS) $(PY) -m pytest $(XDIST) -m "celery and not e2e" $(PYTEST_ARGS)
+	$(WITH_REDIS) $(PY) -m pytest $(if $(PYNOMALY_TEST_BROKER),-n 0,$(XDIST)) -m "celery and not e2e" $(PYTEST_ARGS)
 
 # The Airflow provider (integrations/airflow) and the Kubeflow component (integrations/kubeflow),
 # each in a venv of its own, never .venv: Airflow and KFP are not the web app's requirements.
